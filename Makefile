@@ -1,0 +1,159 @@
+# Makefile -- builds libhttpfstream (static and shared), the three commands, tests, benchmarks and
+# fuzzers. `make help` lists the targets.
+#
+# Variables: CC, PREFIX (install), BUILD (output folder), SAN=1 (AddressSanitizer + UBSan build),
+# OPT (optimisation flags).
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+
+PKGS := libuv libssl libcrypto libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# llhttp: a system library when pkg-config knows one, else Debian's node-llhttp sources compiled here.
+LLHTTP_PC := $(shell pkg-config --exists llhttp 2>/dev/null && echo yes)
+ifeq ($(LLHTTP_PC),yes)
+LLHTTP_CFLAGS := $(shell pkg-config --cflags llhttp)
+LLHTTP_LIBS   := $(shell pkg-config --libs llhttp)
+LLHTTP_SRC    :=
+else
+LLHTTP_DIR    ?= /usr/share/llhttp
+LLHTTP_CFLAGS := -I/usr/share/include/llhttp
+LLHTTP_LIBS   :=
+LLHTTP_SRC    := $(wildcard $(LLHTTP_DIR)/*.c)
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS) \
+              $(PKG_CFLAGS) $(WARN) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) $(LLHTTP_LIBS) -lpthread $(LDLIBS)
+ifneq ($(SAN),)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/http/*.c src/server/*.c \
+                             src/client/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) \
+           $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
+CMDS    := httpfstream-server httpfstream-append httpfstream-follow
+CMD_BIN := $(CMDS:%=$(BUILD)/bin/%)
+STATIC  := $(BUILD)/lib/libhttpfstream.a
+SHARED  := $(BUILD)/lib/libhttpfstream.so
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+TEST_HELPER := $(BUILD)/obj/tests/harness.o
+
+.PHONY: all lib cmds tests test check sanitize run install uninstall clean help deps bench fuzz \
+        format lint
+
+all: lib cmds
+
+lib: $(STATIC) $(SHARED)
+cmds: $(CMD_BIN)
+tests: $(UNIT_BIN) $(INTEG_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Werror -Wmissing-prototypes -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter \
+	    -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libhttpfstream.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/bin/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/obj/src/cmd/cmdline.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/src/cmd/cmdline.o $(STATIC) $(LDLIBS_ALL)
+
+$(BUILD)/obj/src/cmd/httpfstream-%.o: src/cmd/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_HELPER) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TEST_HELPER) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/obj/tests/harness.o: tests/harness.c tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The whole suite: the normal build, then again under AddressSanitizer + UBSan.
+test: deps-test
+	$(MAKE) check
+	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
+
+check: all tests
+	tests/run.sh $(BUILD)
+
+sanitize:
+	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
+
+deps:
+	scripts/deps.sh build
+deps-test:
+	scripts/deps.sh test
+.PHONY: deps-test
+
+ROOT ?= /tmp/httpfstream
+ADDR ?= :8080
+run: all
+	$(BUILD)/bin/httpfstream-server -root=$(ROOT) -http=$(ADDR)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 include/httpfstream.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libhttpfstream.so.0
+	ln -sf libhttpfstream.so.0 $(DESTDIR)$(PREFIX)/lib/libhttpfstream.so
+	install -m 755 $(CMD_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HFS_VERSION "\(.*\)"/\1/p' include/httpfstream.h)|g' \
+	    httpfstream.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/httpfstream.h $(DESTDIR)$(PREFIX)/lib/libhttpfstream.* \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
+	rm -f $(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) $(CMDS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Isrc \
+	    src include
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+help:
+	@echo "make            build the library and the commands into $(BUILD)/"
+	@echo "make run        build, then serve ROOT=$(ROOT) on ADDR=$(ADDR)"
+	@echo "make test       install test tools, run every test, then again under ASan+UBSan"
+	@echo "make check      run every test against the current build (no installs)"
+	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make install    install into PREFIX=$(PREFIX)"
+	@echo "make lint       cppcheck;  make format  clang-format"
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

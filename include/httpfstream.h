@@ -1,0 +1,180 @@
+/* httpfstream.h -- one writer APPENDs to a file-backed resource over HTTP while any number of readers
+ * FOLLOW it live: a streaming file server on a libuv loop, and a blocking client.
+ *
+ * Conventions (after libuv and hiredis):
+ * - Every function that can fail returns 0 (HFS_OK) or one negative hfs_err code, or a negative code in
+ *   place of a byte count. hfs_strerror() turns any code into a message.
+ * - Client calls take an optional hfs_error* that receives the code, the HTTP status or WebSocket close
+ *   code when there is one, and a message that names the URL. Pass NULL when the code is enough.
+ * - Handles are opaque. Whoever gets a handle owns it and releases it with the matching _close/_free
+ *   call; every release function accepts NULL.
+ * - No global state: separate handles may be used from separate threads, one handle from one thread at
+ *   a time.
+ */
+#ifndef HTTPFSTREAM_H
+#define HTTPFSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HFS_VERSION "0.1.0"
+
+/* Error codes. Grouped so that a caller can test the ones it cares about and report the rest. */
+typedef enum hfs_err {
+    HFS_OK = 0,
+    HFS_ERR_NOT_FOUND = -1, /* HTTP 404: the resource has never been written */
+    HFS_ERR_CONFLICT = -2,  /* HTTP 403: the resource already has an active appender */
+    HFS_ERR_HTTP = -3,      /* any other unexpected HTTP status (hfs_error.http_status) */
+    HFS_ERR_NETWORK = -4,   /* name lookup, connect, send or receive failed; the peer vanished */
+    HFS_ERR_TLS = -5,       /* TLS handshake or certificate verification failed */
+    HFS_ERR_PROTOCOL = -6,  /* the peer broke the HTTP or WebSocket rules */
+    HFS_ERR_CLOSED = -7,    /* the server ended the WebSocket with an error (hfs_error.close_code) */
+    HFS_ERR_INVALID = -8,   /* a bad argument: URL, address, option */
+    HFS_ERR_NOMEM = -9,     /* out of memory */
+    HFS_ERR_IO = -10,       /* local I/O failed: the input descriptor, the root directory */
+    HFS_ERR_TIMEOUT = -11,  /* a configured deadline passed */
+} hfs_err;
+
+/* A static, human-readable description of an hfs_err code. Never NULL. */
+const char *hfs_strerror(int code);
+
+/* Details of a failed client call. */
+typedef struct hfs_error {
+    int code;          /* an hfs_err value; HFS_OK when nothing failed */
+    int http_status;   /* the server's HTTP status when the failure was an HTTP answer, else 0 */
+    int close_code;    /* the WebSocket close code for HFS_ERR_CLOSED, else 0 */
+    char message[320]; /* what failed, naming the URL */
+} hfs_error;
+
+/* ------------------------------------------------------------------------------------------------
+ * Server: attaches to the caller's libuv loop.
+ * ---------------------------------------------------------------------------------------------- */
+
+struct uv_loop_s;
+struct uv_stream_s;
+
+typedef struct hfs_server hfs_server;
+
+enum hfs_log_level {
+    HFS_LOG_ERROR = 0, /* the server cannot do something it should (file write failed, ...) */
+    HFS_LOG_WARN = 1,  /* a client misbehaved or a limit was hit */
+    HFS_LOG_INFO = 2,  /* one line per request and per session end */
+    HFS_LOG_DEBUG = 3, /* connection-level detail */
+};
+
+/* Receives one log line (no trailing newline). Called on the loop's thread. */
+typedef void (*hfs_log_fn)(void *data, int level, const char *line);
+
+typedef struct hfs_server_options {
+    const char *root;          /* directory holding the resources; must exist (copied) */
+    const char *prefix;        /* URL path prefix to mount under, e.g. "/logs"; NULL or "" for "/" */
+    hfs_log_fn log;            /* NULL: no logging */
+    void *log_data;            /* passed to log */
+    int log_level;             /* lines above this level are not produced; default HFS_LOG_INFO */
+    size_t frame_max;          /* follower frame payload cap in bytes; default 8192 */
+    uint64_t message_max;      /* appender message cap, larger ones close with 1009; default 64 MiB */
+    unsigned ping_interval_ms; /* PING idle followers this often; default 3000, 0 disables */
+    unsigned dead_peer_ms;     /* TCP keepalive + user timeout: a vanished peer is dropped within
+                                  about this time; default 60000, 0 leaves the kernel defaults */
+    size_t tail_max;           /* recent bytes kept in memory per live resource; default 1 MiB */
+} hfs_server_options;
+
+/* Fills o with the defaults above (root NULL). */
+void hfs_server_options_init(hfs_server_options *o);
+
+/* Creates a server on loop. Returns HFS_OK and sets *out, or HFS_ERR_INVALID (bad option),
+ * HFS_ERR_IO (root cannot be opened), HFS_ERR_NOMEM. The loop must outlive the server. */
+int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_server **out);
+
+/* Listens on addr: ":8080" (all interfaces), "127.0.0.1:8080", "[::1]:8080", "localhost:8080";
+ * port 0 picks a free one (see hfs_server_port). May be called more than once.
+ * Returns HFS_OK, HFS_ERR_INVALID (unparsable address) or HFS_ERR_NETWORK (bind/listen failed). */
+int hfs_server_listen(hfs_server *s, const char *addr);
+
+/* The port of the most recent successful hfs_server_listen, or 0. */
+int hfs_server_port(const hfs_server *s);
+
+/* Serves a connection the caller accepted: call from the caller's own uv_connection_cb.
+ * Returns HFS_OK, or HFS_ERR_NETWORK when uv_accept fails, HFS_ERR_NOMEM. */
+int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener);
+
+/* Serves an already connected TCP socket; the server owns fd from here on, even on failure. */
+int hfs_server_adopt_fd(hfs_server *s, int fd);
+
+typedef void (*hfs_server_close_cb)(hfs_server *s, void *data);
+
+/* Stops listening, ends every connection at once (followers get CLOSE 1001, appenders keep every
+ * byte they had sent that the server had read) and frees the server. cb (may be NULL) runs on the
+ * loop once everything is released; s is invalid after that. */
+void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data);
+
+/* ------------------------------------------------------------------------------------------------
+ * Client: blocking calls over plain sockets, TLS for https:// URLs.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct hfs_client_options {
+    const char *ca_file;    /* PEM file of trusted CAs for https; NULL: the system's default store */
+    int insecure;           /* 1: do not verify the server certificate (testing only) */
+    int connect_timeout_ms; /* 0: the system's default */
+    int binary;             /* follow: ask for BINARY frames (frames=binary) */
+} hfs_client_options;
+
+/* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */
+void hfs_client_options_init(hfs_client_options *o);
+
+typedef struct hfs_reader hfs_reader;
+typedef struct hfs_writer hfs_writer;
+
+/* Starts following url ("http://host[:port]/path" or "https://..."). opts may be NULL.
+ * Returns HFS_OK and sets *out, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS,
+ * HFS_ERR_PROTOCOL, HFS_ERR_INVALID, HFS_ERR_NOMEM (details in *err when err is not NULL).
+ * A resource with no active appender is read whole from the HTTP 200 body. */
+int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out, hfs_error *err);
+
+/* Blocks until bytes arrive. Returns how many were copied into buf (1..len), 0 at the end of the
+ * stream (the appender left and every byte was read), or a negative hfs_err code (details from
+ * hfs_reader_error). After 0 or an error every further call returns the same. */
+ssize_t hfs_reader_read(hfs_reader *r, void *buf, size_t len);
+
+/* The details of the last failure of r (code HFS_OK if none). Valid until hfs_reader_close. */
+const hfs_error *hfs_reader_error(const hfs_reader *r);
+
+/* Total bytes delivered by hfs_reader_read so far. */
+uint64_t hfs_reader_bytes(const hfs_reader *r);
+
+/* Ends the follow (a clean CLOSE when the stream is still open) and frees r. */
+void hfs_reader_close(hfs_reader *r);
+
+/* Opens url for appending. Returns HFS_OK and sets *out, or HFS_ERR_CONFLICT (another appender is
+ * active), HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_PROTOCOL, HFS_ERR_INVALID,
+ * HFS_ERR_NOMEM. */
+int hfs_open_append(const char *url, const hfs_client_options *opts, hfs_writer **out,
+                    hfs_error *err);
+
+/* Sends len bytes as one message; they are in the resource once the server has read them.
+ * Returns HFS_OK, or HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_CLOSED (the server ended the session,
+ * e.g. close code 1009 for a message over its limit). Details from hfs_writer_error. */
+int hfs_writer_write(hfs_writer *w, const void *buf, size_t len);
+
+/* The details of the last failure of w (code HFS_OK if none). */
+const hfs_error *hfs_writer_error(const hfs_writer *w);
+
+/* Ends the session with CLOSE 1000, waits briefly for the server's CLOSE, and frees w.
+ * Returns HFS_OK or the first error seen (details in *err when not NULL). */
+int hfs_writer_close(hfs_writer *w, hfs_error *err);
+
+/* Appends everything read from fd until EOF, sending bytes as soon as they can be read (a line typed
+ * at a terminal goes out at once). Stores the byte count in *sent when not NULL. Returns as
+ * hfs_open_append and hfs_writer_write, or HFS_ERR_IO when reading fd fails. */
+int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t *sent,
+               hfs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HTTPFSTREAM_H */

@@ -1,0 +1,57 @@
+#!/bin/sh
+# deps.sh -- installs the Debian packages (and npm test tools) the project needs, only when missing.
+# Usage: scripts/deps.sh build|test|bench|fuzz|browser
+# Runs apt-get as root, or through sudo when not root. Idempotent and quiet when nothing is missing.
+set -eu
+
+want=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+build_pkgs="make gcc libc6-dev pkg-config libuv1-dev node-llhttp libssl-dev libcurl4-openssl-dev"
+test_pkgs="curl ca-certificates openssl python3 python3-websockets nodejs npm clang libclang-rt-14-dev procps iproute2"
+bench_pkgs="nginx-light libnginx-mod-nchan linux-perf valgrind"
+fuzz_pkgs="clang libclang-rt-14-dev"
+browser_pkgs="chromium fonts-dejavu-core"
+
+case "$want" in
+build) pkgs=$build_pkgs ;;
+test) pkgs="$build_pkgs $test_pkgs" ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
+fuzz) pkgs="$build_pkgs $fuzz_pkgs" ;;
+browser) pkgs="$build_pkgs $test_pkgs $browser_pkgs" ;;
+*)
+    echo "usage: $0 build|test|bench|fuzz|browser" >&2
+    exit 2
+    ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    # A command that is already on PATH (node, npm from another source) counts as installed.
+    case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+    python3) command -v /usr/bin/python3 >/dev/null 2>&1 && continue ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq || true
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# Node test clients (ws, playwright-core), pinned by tests/interop/package-lock.json.
+if [ "$want" != build ] && [ "$want" != fuzz ]; then
+    cd "$here/tests/interop"
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        echo "deps: npm ci (tests/interop)"
+        npm ci --no-audit --no-fund --loglevel=error >/dev/null
+        touch node_modules
+    fi
+fi
