@@ -9,14 +9,14 @@
 #include <stdint.h>
 #include <time.h>
 
-#define HTTP_STATIC_MAX_RANGES 16    /* more ranges than this: the Range header is ignored (200) */
-#define HTTP_STATIC_SNIFF_LEN  512   /* bytes of the file's start the caller passes for sniffing */
-#define HTTP_STATIC_HEADERS_MAX 2048 /* room for header text + multipart part headers */
+#define HTTP_STATIC_MAX_RANGES  16   /* more ranges than this: the Range header is ignored (200) */
+#define HTTP_STATIC_SNIFF_LEN   512  /* bytes of the file's start the caller passes for sniffing */
+#define HTTP_STATIC_HEADERS_MAX 4096 /* room for header text + multipart part headers */
 
 /* What the caller knows about the bytes it is about to serve. */
 typedef struct http_file_info {
-    const char *name;    /* the resource's last path segment, for its extension; may be "" */
-    uint64_t size;       /* bytes to serve: the file's size, or a live resource's size right now */
+    const char *name; /* the resource's last path segment, for its extension; may be "" */
+    uint64_t size;    /* bytes to serve: the file's size, or a live resource's size right now */
     struct timespec mtime;
     uint64_t ino;        /* with size and mtime, makes the ETag */
     const uint8_t *head; /* the first min(size, HTTP_STATIC_SNIFF_LEN) bytes, for sniffing */
@@ -44,7 +44,12 @@ typedef struct http_body_part {
     uint64_t start, len;
 } http_body_part;
 
-/* What to send. */
+/* What to send. The body is, in order: each part (its prefix text, then its file bytes), then the
+ * trailer text. A 200 has one part (prefix_len 0) for a non-empty file; a single range one part;
+ * multipart one part per range (prefix = that part's header block) and the closing boundary as
+ * trailer. A 416's body is text, not file bytes: nparts is 0 and the trailer holds the whole body
+ * ("invalid range: failed to overlap\n", as Go), content_length its length. HEAD gets the same
+ * status and headers as GET, with nparts 0 and trailer_len 0. */
 typedef struct http_static_plan {
     int status;              /* 200, 206, 304 or 416 */
     size_t headers_len;      /* header lines in text[0..headers_len), each ending "\r\n"; no status
@@ -52,8 +57,9 @@ typedef struct http_static_plan {
                                 for 304) */
     uint64_t content_length; /* body bytes in total (also for HEAD, which sends none) */
     http_body_part parts[HTTP_STATIC_MAX_RANGES];
-    size_t nparts;                         /* 0 for HEAD, 304, and an empty body */
-    size_t trailer_off, trailer_len;       /* text after the last part (multipart's closing line) */
+    size_t nparts;                   /* 0 for HEAD, 304, 416 and an empty body */
+    size_t trailer_off, trailer_len; /* text after the last part (multipart's closing line, or
+                                        the whole 416 body) */
     char text[HTTP_STATIC_HEADERS_MAX];
 } http_static_plan;
 
@@ -63,42 +69,61 @@ typedef struct http_static_plan {
  *   A 304 carries ETag and Last-Modified and no Content-Type/Content-Length.
  * - Range "bytes=a-b,c-,-n" (if If-Range is absent or matches the ETag or Last-Modified exactly):
  *   one satisfiable range -> 206 with Content-Range; several -> 206 multipart/byteranges with a
- *   part per range; none satisfiable -> 416 with "Content-Range: bytes *\/SIZE" and a short text
- *   body; a malformed header, or ranges that together exceed the size -> ignored (200).
+ *   part per range (in request order, overlaps kept, as Go); none satisfiable -> 416 with
+ *   "Content-Range: bytes *\/SIZE" and a short text body (but an empty file -> 200, as Go); a
+ *   malformed header, more than HTTP_STATIC_MAX_RANGES ranges, ranges that together exceed the
+ *   size, or multipart part headers that would not fit in plan->text -> ignored (200).
+ *   A range starting at or past the size, and "-0", are unsatisfiable and dropped; b and
+ *   over-long suffixes are clipped to the size.
  * - Else 200 with the whole size.
- * Headers always include Accept-Ranges: bytes, Last-Modified, ETag, and Content-Type (from the
- * extension, else sniffed: "text/plain; charset=utf-8" or "application/octet-stream") except on 304.
- * Returns 0, or -1 if the headers would not fit (the caller answers 500). */
+ * Header lines, in this (Go's alphabetical) order: Accept-Ranges: bytes, Content-Length,
+ * Content-Range (206 single part, 416), Content-Type (from the extension, else sniffed; a
+ * multipart 206 has "multipart/byteranges; boundary=B" with B 24 hex digits derived from the ETag
+ * and the ranges; a 416 has "text/plain; charset=utf-8"), ETag, Last-Modified (left out when the
+ * mtime is the Unix epoch, as Go), X-Content-Type-Options: nosniff. A 304 has only ETag and
+ * Last-Modified. No Date, Server or Connection: the caller adds those.
+ * Returns 0, or -1 if the headers would not fit (the caller answers 500; cannot happen with the
+ * built-in Content-Types). */
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan);
 
 /* The Content-Type for a file name (by extension, case-insensitive), or NULL when unknown. */
 const char *http_mime_by_name(const char *name);
 
-/* The sniffed Content-Type of a file's first bytes: "text/plain; charset=utf-8" when they hold no
- * binary control bytes (the rule of Go's http.DetectContentType for text), else
- * "application/octet-stream". Never guesses HTML: these are user-written bytes. */
+/* The sniffed Content-Type of a file's first bytes (at most HTTP_STATIC_SNIFF_LEN are looked at):
+ * "text/plain; charset=utf-8" when they hold no binary control bytes (the rule of Go's
+ * http.DetectContentType for text; also for a UTF-8 BOM), "text/plain; charset=utf-16be" or
+ * "...utf-16le" after a UTF-16 BOM (with at least 4 bytes, as Go), else
+ * "application/octet-stream". Never guesses HTML (or XML, PDF, images): these are user-written
+ * bytes. p may be NULL when len is 0. */
 const char *http_mime_sniff(const uint8_t *p, size_t len);
 
 /* Writes t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 chars + NUL) into out. */
 void http_date_format(time_t t, char out[30]);
 
-/* Parses an HTTP date in any of the three forms RFC 9110 accepts (IMF-fixdate, RFC 850, asctime).
- * Returns 0 and sets *t, or -1. */
+/* Parses an HTTP date in any of the three forms RFC 9110 accepts (IMF-fixdate, RFC 850, asctime),
+ * strictly: exact case and spacing, "GMT" only, no surrounding whitespace, fields range-checked
+ * (the day name is not checked against the date, as Go). RFC 850 years 69-99 are 19xx, 00-68
+ * 20xx (Go's pivot). Returns 0 and sets *t, or -1 (t untouched). */
 int http_date_parse(const char *s, size_t len, time_t *t);
 
-/* Writes the ETag for f (including quotes) into out; returns its length. */
+/* Writes the ETag for f (including quotes) into out; returns its length. The form is
+ * "\"<ino>-<size>-<mtime in ns since the epoch>\"", each in lower-case hex without leading
+ * zeros: strong, and changes with every append (size) or write (mtime). */
 size_t http_etag(const http_file_info *f, char out[64]);
 
 /* One directory entry for a listing. */
 typedef struct http_dir_entry {
-    const char *name; /* not NUL-free names are skipped by the caller */
+    const char *name; /* NUL-terminated; NULL entries are skipped */
     int is_dir;       /* listed with a trailing '/' */
 } http_dir_entry;
 
 /* Writes the listing page the original server produced: "<pre>\n", one
  * "<a href=\"URL-ESCAPED\">HTML-ESCAPED</a>\n" per entry (in the order given; the caller sorts by
- * name), "</pre>\n". Returns the length it needs; writes at most cap bytes (like snprintf, but no NUL).
+ * name), "</pre>\n". The href is Go's url.URL{Path: name}.String() (bytes other than letters,
+ * digits and -_.~$&+,/:;=@ become %XX; "./" first when the name has a ':'), the text Go's
+ * htmlReplacer (& < > " ' -> &amp; &lt; &gt; &#34; &#39;). Returns the length it needs; writes at
+ * most cap bytes (like snprintf, but no NUL); out may be NULL when cap is 0.
  * The caller answers with "Content-Type: text/html; charset=utf-8". */
 size_t http_dir_listing(char *out, size_t cap, const http_dir_entry *entries, size_t n);
 

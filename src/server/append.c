@@ -1,0 +1,132 @@
+/* append.c -- the APPEND session: decodes the appender's frames in place in the read buffer,
+ * appends every data payload of one read with one write to the file, then wakes the followers.
+ * Control frames are answered (PING -> PONG, CLOSE -> CLOSE); protocol errors close with 1002,
+ * oversized messages with 1009, file errors with 1011. Bytes accepted before any error stay. */
+#include "server/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#define APPEND_IOV 256 /* payload pieces gathered before one store_append */
+
+int append_start(conn *c, store_res *res, const uint8_t *rest, size_t rest_len)
+{
+    hfs_server *s = c->srv;
+    appender *a = &c->u.a;
+    srv_res *sr = srv_res_get(s, res);
+
+    memset(a, 0, sizeof(*a));
+    if (!sr) {
+        store_release(res);
+        a->ended = 1;
+        ws_send_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        conn_linger(c);
+        return -1;
+    }
+    a->sr = sr;
+    sr->appender = c;
+    ws_decoder_init(&a->dec, WS_ROLE_SERVER, s->opt.message_max);
+    if (rest_len)
+        append_on_data(c, (uint8_t *)rest, rest_len);
+    return 0;
+}
+
+/* Writes the gathered payload; returns 0, or -1 after ending the session on a file error. */
+static int flush(conn *c, struct iovec *iov, int *niov)
+{
+    appender *a = &c->u.a;
+    size_t written = 0;
+
+    if (*niov == 0)
+        return 0;
+    int err = store_append(a->sr->res, iov, *niov, &written);
+    int saved = errno;
+    *niov = 0;
+    a->received += written;
+    if (written)
+        srv_mark_dirty(a->sr);
+    if (err == STORE_OK)
+        return 0;
+    char reason[WS_CLOSE_REASON_MAX + 1];
+    if (err == STORE_EFULL)
+        snprintf(reason, sizeof(reason), "resource size limit reached");
+    else
+        snprintf(reason, sizeof(reason), "write failed: %s", strerror(saved));
+    srv_log(c->srv, HFS_LOG_ERROR, "%s append /%s: %s", c->peer, a->sr->res->name, reason);
+    append_end(c, err == STORE_EFULL ? WS_CLOSE_TOO_BIG : WS_CLOSE_INTERNAL, reason);
+    conn_linger(c);
+    return -1;
+}
+
+void append_on_data(conn *c, uint8_t *p, size_t n)
+{
+    appender *a = &c->u.a;
+    struct iovec iov[APPEND_IOV];
+    int niov = 0;
+    ws_event ev;
+
+    while (n > 0 && !c->closing && !a->ended) {
+        size_t used = ws_decode(&a->dec, p, n, &ev);
+        p += used;
+        n -= used;
+        switch (ev.type) {
+        case WS_EV_NEED_MORE:
+            break;
+        case WS_EV_DATA:
+            if (ev.len == 0)
+                break;
+            if (niov == APPEND_IOV && flush(c, iov, &niov) < 0)
+                return;
+            iov[niov].iov_base = ev.data;
+            iov[niov++].iov_len = ev.len;
+            break;
+        case WS_EV_PING:
+            ws_send_control(c, WS_OP_PONG, ev.data, ev.len);
+            break;
+        case WS_EV_PONG:
+            break;
+        case WS_EV_CLOSE:
+            if (flush(c, iov, &niov) < 0)
+                return;
+            append_end(c, 0, NULL);
+            ws_on_peer_close(c, ev.close_code);
+            return;
+        case WS_EV_ERROR:
+            if (flush(c, iov, &niov) < 0)
+                return;
+            srv_log(c->srv, HFS_LOG_WARN, "%s append /%s: %s (closing with %u)", c->peer,
+                    a->sr->res->name, ev.reason, ev.close_code);
+            append_end(c, ev.close_code, ev.reason);
+            conn_linger(c);
+            return;
+        }
+    }
+    flush(c, iov, &niov);
+}
+
+void append_end(conn *c, unsigned code, const char *reason)
+{
+    appender *a = &c->u.a;
+    srv_res *sr = a->sr;
+
+    if (a->ended || !sr)
+        return;
+    a->ended = 1;
+    store_res *res = sr->res;
+    sr->appender = NULL;
+    follow_session_ended(sr);
+    srv_log(c->srv, HFS_LOG_INFO, "%s append /%s ended: %llu bytes received, size %llu%s%s",
+            c->peer, res->name, (unsigned long long)a->received, (unsigned long long)res->size,
+            reason ? ": " : "", reason ? reason : "");
+    srv_res_maybe_free(c->srv, sr);
+    store_release(res);
+    if (code)
+        ws_send_close(c, code, reason);
+}
+
+void append_on_close(conn *c)
+{
+    append_end(c, 0, NULL);
+}

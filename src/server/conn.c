@@ -1,0 +1,306 @@
+/* conn.c -- a client connection's lifetime: accept-time socket options, reads dispatched by role,
+ * small copied writes, the closing paths (abort, linger), and per-tick deadlines, keepalive pings
+ * and dead-peer checks. */
+#include "server/internal.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+typedef struct copy_write {
+    uv_write_t req;
+    conn *c;
+    uint8_t data[];
+} copy_write;
+
+static void conn_on_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    hfs_server *s = c->srv;
+
+    if (c->role == ROLE_FOLLOW)
+        follow_on_close(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (s->conns == c)
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->http)
+        http_conn_free(c);
+    s->nconns--;
+    free(c);
+    srv_handle_released(s);
+}
+
+void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (c->role == ROLE_APPEND)
+        append_on_close(c);
+    uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    (void)hint;
+    buf->base = (char *)c->srv->readbuf;
+    buf->len = SRV_READ_BUF;
+}
+
+static void on_eof(conn *c)
+{
+    switch (c->role) {
+    case ROLE_HTTP:
+        http_conn_on_eof(c);
+        break;
+    case ROLE_APPEND:
+        append_end(c, 0, "connection closed");
+        conn_close(c);
+        break;
+    default:
+        conn_close(c);
+        break;
+    }
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = stream->data;
+
+    if (c->closing || nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            srv_log(c->srv, HFS_LOG_DEBUG, "%s read: %s", c->peer, uv_strerror((int)nread));
+        if (c->lingering)
+            conn_close(c);
+        else
+            on_eof(c);
+        return;
+    }
+    if (c->lingering)
+        return; /* discard until EOF */
+    uint8_t *p = (uint8_t *)buf->base;
+    switch (c->role) {
+    case ROLE_HTTP:
+        http_conn_on_data(c, p, (size_t)nread);
+        break;
+    case ROLE_APPEND:
+        append_on_data(c, p, (size_t)nread);
+        break;
+    case ROLE_FOLLOW:
+        follow_on_data(c, p, (size_t)nread);
+        break;
+    default:
+        break;
+    }
+}
+
+void conn_read_start(conn *c)
+{
+    if (!c->reading && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+        c->reading = 1;
+}
+
+void conn_read_stop(conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+/* TCP_NODELAY for latency; keepalive probes so that a peer that vanished while idle is dropped
+ * within about dead_peer_ms (busy peers are checked in conn_on_tick). */
+static void set_socket_options(conn *c)
+{
+    unsigned dead = c->srv->opt.dead_peer_ms;
+    uv_os_fd_t fd;
+
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (!dead || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    int on = 1, cnt = 4;
+    int idle = (int)(dead / 2000) > 0 ? (int)(dead / 2000) : 1;
+    int intvl = (int)(dead / 2000 / (unsigned)cnt) > 0 ? (int)(dead / 2000 / (unsigned)cnt) : 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+static void peer_name(conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof(ip));
+            port = ntohs(a->sin6_port);
+        } else if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof(ip));
+            port = ntohs(a->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+int conn_start(hfs_server *s, uv_tcp_t *tcp)
+{
+    conn *c = (conn *)tcp;
+
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    c->role = ROLE_HTTP;
+    c->last_tx_ms = srv_now(s);
+    set_socket_options(c);
+    peer_name(c);
+    if (http_conn_init(c) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    c->deadline_ms = srv_now(s) + SRV_HEADER_MS;
+    conn_read_start(c);
+    return 0;
+}
+
+static void copy_write_cb(uv_write_t *req, int status)
+{
+    copy_write *w = (copy_write *)req;
+    conn *c = w->c;
+
+    free(w);
+    if (status < 0 && !c->closing) {
+        srv_log(c->srv, HFS_LOG_DEBUG, "%s write: %s", c->peer, uv_strerror(status));
+        conn_close(c);
+    }
+}
+
+int conn_write_copy(conn *c, const void *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int r;
+
+    if (c->closing)
+        return UV_ECANCELED;
+    r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r < 0 && r != UV_EAGAIN)
+        return r;
+    size_t done = r > 0 ? (size_t)r : 0;
+    c->last_tx_ms = srv_now(c->srv);
+    if (done == n)
+        return 0;
+    copy_write *w = malloc(sizeof(*w) + n - done);
+    if (!w)
+        return UV_ENOMEM;
+    w->c = c;
+    memcpy(w->data, (const uint8_t *)p + done, n - done);
+    b = uv_buf_init((char *)w->data, (unsigned)(n - done));
+    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+
+    free(req);
+    if (status < 0 && !c->closing)
+        conn_close(c);
+}
+
+void conn_linger(conn *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    if (c->role == ROLE_APPEND)
+        append_end(c, 0, NULL);
+    if (c->http)
+        http_conn_free(c);
+    c->lingering = 1;
+    c->deadline_ms = srv_now(c->srv) + SRV_LINGER_MS;
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    req->data = c;
+    conn_read_start(c);
+}
+
+void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len)
+{
+    (void)rest;
+    (void)rest_len;
+    http_conn_free(c);
+    c->role = (uint8_t)role;
+    c->deadline_ms = 0;
+    c->probe_ms = srv_now(c->srv) + c->srv->opt.dead_peer_ms / 4;
+}
+
+/* A peer that has left data unacknowledged for dead_peer_ms is gone (a paused reader still
+ * acknowledges, with a zero window, so it is kept). */
+static int peer_is_dead(conn *c)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    uv_os_fd_t fd;
+
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return 0;
+    return ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv >= c->srv->opt.dead_peer_ms;
+}
+
+static void ws_tick(conn *c, uint64_t now)
+{
+    const hfs_server_options *o = &c->srv->opt;
+
+    if (c->ws_closed || c->lingering)
+        return;
+    if (o->ping_interval_ms && now - c->last_tx_ms >= o->ping_interval_ms &&
+        !(c->role == ROLE_FOLLOW && c->u.f.inflight)) {
+        ws_send_control(c, WS_OP_PING, NULL, 0);
+        c->last_tx_ms = now;
+    }
+    if (o->dead_peer_ms && now >= c->probe_ms) {
+        c->probe_ms = now + o->dead_peer_ms / 4;
+        if (peer_is_dead(c)) {
+            srv_log(c->srv, HFS_LOG_WARN, "%s: peer unresponsive for %u ms, dropping", c->peer,
+                    o->dead_peer_ms);
+            conn_close(c);
+        }
+    }
+}
+
+void conn_on_tick(conn *c, uint64_t now)
+{
+    if (c->closing)
+        return;
+    if (c->deadline_ms && now >= c->deadline_ms) {
+        if (c->role == ROLE_HTTP && !c->lingering)
+            http_conn_on_timeout(c);
+        else
+            conn_close(c);
+        return;
+    }
+    if (c->role == ROLE_APPEND || c->role == ROLE_FOLLOW)
+        ws_tick(c, now);
+}

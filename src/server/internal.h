@@ -1,0 +1,203 @@
+/* internal.h -- the server's private types: connections and their roles (HTTP, appender, follower),
+ * per-resource fan-out state, and the functions the server's files share. Only src/server includes
+ * uv.h. */
+#ifndef HFS_SERVER_INTERNAL_H
+#define HFS_SERVER_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/request.h"
+#include "http/static.h"
+#include "httpfstream.h"
+#include "store/store.h"
+#include "ws/ws.h"
+
+#define SRV_READ_BUF      (64 * 1024)  /* one shared read buffer: reads are handled one at a time */
+#define SRV_BATCH_MAX     (128 * 1024) /* payload bytes per follower write */
+#define SRV_BATCH_FRAMES  32           /* frames per follower write */
+#define SRV_BATCH_SLICES  8            /* tail slices per follower write */
+#define SRV_BATCH_IOV     (SRV_BATCH_FRAMES * 2 + SRV_BATCH_SLICES)
+#define SRV_FRAME_HDR     10     /* server frame header: no mask, <= 64-bit length */
+#define SRV_TICK_MS       500    /* housekeeping: pings, deadlines, liveness */
+#define SRV_WS_CLOSE_WAIT 5000   /* after our CLOSE, wait this long for the peer's */
+#define SRV_LINGER_MS     2000   /* after a final response, drain input this long */
+#define SRV_IDLE_HTTP_MS  120000 /* keep-alive connection with no request */
+#define SRV_HEADER_MS     30000  /* time to send a complete request head */
+
+typedef struct conn conn;
+typedef struct srv_res srv_res;
+typedef struct fbatch fbatch;
+
+/* Fan-out state of one live resource, hung on store_res.data. Exists while an appender or a
+ * follower uses the resource. */
+struct srv_res {
+    store_res *res;
+    conn *followers; /* list through follower.prev/next */
+    size_t nfollowers;
+    conn *appender;      /* NULL once the appender has left */
+    srv_res *dirty_next; /* in hfs_server.dirty while followers may have bytes to send */
+    uint8_t dirty;
+};
+
+/* One follower write in flight: frame headers and the references that keep its payload alive.
+ * Built in hfs_server.batch; copied to the heap only when the socket could not take it at once. */
+struct fbatch {
+    uv_write_t req;
+    conn *c;
+    uint64_t payload; /* stream bytes this write carries */
+    uint8_t *copy;    /* owned copy of bytes read from the file, or NULL */
+    int nrefs;
+    int nbufs;
+    store_chunk *refs[SRV_BATCH_SLICES];
+    uv_buf_t bufs[SRV_BATCH_IOV];
+    uint8_t hdrs[SRV_BATCH_FRAMES][SRV_FRAME_HDR];
+    fbatch *next_free;
+};
+
+typedef struct follower {
+    srv_res *sr;
+    conn *prev, *next; /* in sr->followers */
+    uint64_t offset;   /* next stream byte to send */
+    uint64_t end;      /* UINT64_MAX while the appender is present, then the final size */
+    fbatch *inflight;  /* the data write in flight, at most one */
+    uint8_t binary;    /* BINARY frames instead of TEXT */
+    uint8_t attached;  /* linked into sr->followers */
+    ws_decoder dec;
+} follower;
+
+typedef struct appender {
+    srv_res *sr;
+    uint64_t received; /* bytes appended in this session */
+    uint8_t ended;     /* the slot was released */
+    ws_decoder dec;
+} appender;
+
+/* HTTP request/response state; allocated while the connection speaks HTTP. */
+typedef struct http_conn {
+    http_parser parser;
+    char *pending; /* input held back while a response is being written */
+    size_t pending_len;
+    uint8_t responding;  /* a response is being written */
+    uint8_t msg_done;    /* the current request's message (and body) was fully read */
+    uint8_t close_after; /* close the connection once the response is written */
+    uint8_t head_seen;   /* the current request's head arrived */
+    uint8_t is_head;     /* the request is HEAD: no body */
+    uint8_t in_feed;     /* feed() is running: it picks up the next request itself */
+    uint8_t started;     /* bytes of the current request arrived (its head deadline runs) */
+    int file_fd;         /* file body in progress, or -1 */
+    http_static_plan *plan;
+    size_t part;       /* next plan part */
+    uint64_t part_off; /* bytes of that part already sent */
+    uint8_t part_prefix_sent;
+} http_conn;
+
+enum conn_role {
+    ROLE_HTTP = 0, /* requests and plain responses */
+    ROLE_APPEND,   /* a WebSocket appender */
+    ROLE_FOLLOW,   /* a WebSocket follower */
+};
+
+struct conn {
+    uv_tcp_t tcp; /* first: the handle's address is the conn's */
+    hfs_server *srv;
+    conn *prev, *next;    /* in hfs_server.conns */
+    uint64_t last_tx_ms;  /* last write to the peer; pings go out after ping_interval of quiet */
+    uint64_t deadline_ms; /* close when reached; 0: none */
+    uint64_t probe_ms;    /* next liveness check of a WebSocket peer */
+    uint8_t role;         /* enum conn_role */
+    uint8_t closing;      /* uv_close was called: no more work */
+    uint8_t ws_closed;    /* our CLOSE went out */
+    uint8_t lingering;    /* writes shut down; input is drained until EOF or the deadline */
+    uint8_t reading;
+    char peer[56];   /* "addr:port" for logs */
+    http_conn *http; /* ROLE_HTTP only */
+    union {
+        follower f;
+        appender a;
+    } u;
+};
+
+struct hfs_server {
+    uv_loop_t *loop;
+    hfs_server_options opt;
+    char *root, *prefix;
+    store *st;
+    uv_tcp_t **listeners;
+    size_t nlisteners;
+    int port;
+    conn *conns;
+    size_t nconns;
+    srv_res *dirty; /* resources whose followers may have bytes to send */
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_timer_t tick;
+    int idle_active;
+    uint8_t *readbuf; /* SRV_READ_BUF: every read lands here */
+    uint8_t *scratch; /* SRV_BATCH_MAX: file bytes for lagging followers */
+    fbatch batch;     /* the follower write being built */
+    fbatch *free_batches;
+    size_t nfree_batches;
+    int closing;
+    unsigned handles; /* open uv handles; the server is freed when this reaches 0 while closing */
+    hfs_server_close_cb close_cb;
+    void *close_data;
+};
+
+/* server.c */
+void srv_log(hfs_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+uint64_t srv_now(const hfs_server *s);
+void srv_handle_released(hfs_server *s); /* a handle's close callback ran */
+void srv_mark_dirty(srv_res *sr);
+
+/* conn.c: lifetime, reads, writes */
+int conn_start(hfs_server *s, uv_tcp_t *tcp);
+void conn_close(conn *c);  /* abort: uv_close now */
+void conn_linger(conn *c); /* shut down writes once queued ones are out, drain input, close */
+void conn_read_start(conn *c);
+void conn_read_stop(conn *c);
+int conn_write_copy(conn *c, const void *p, size_t n); /* try_write, the rest copied and queued */
+void conn_on_tick(conn *c, uint64_t now);
+void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len);
+
+/* http_conn.c: the HTTP role */
+int http_conn_init(conn *c);
+void http_conn_free(conn *c);
+void http_conn_on_data(conn *c, const uint8_t *p, size_t n);
+void http_conn_on_eof(conn *c);
+void http_conn_on_timeout(conn *c);
+void http_respond_simple(conn *c, int status, const char *extra_headers, const char *ctype,
+                         const char *body, size_t body_len);
+void http_respond_error(conn *c, int status, const char *body);
+void http_respond_file(conn *c, int fd, const http_static_plan *plan);
+void http_response_done(conn *c);
+
+/* route.c: the verbs */
+void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len);
+
+/* ws_conn.c: WebSocket plumbing shared by appenders and followers */
+int ws_send_control(conn *c, unsigned opcode, const void *payload, size_t len);
+int ws_send_close(conn *c, unsigned code, const char *reason);
+int ws_handshake_response(conn *c, const http_request *req, int binary_proto);
+void ws_on_peer_close(conn *c, unsigned code);
+
+/* append.c */
+int append_start(conn *c, store_res *res, const uint8_t *rest, size_t rest_len);
+void append_on_data(conn *c, uint8_t *p, size_t n);
+void append_end(conn *c, unsigned code, const char *reason);
+void append_on_close(conn *c);
+
+/* follow.c */
+int follow_start(conn *c, store_res *res, int binary, const uint8_t *rest, size_t rest_len);
+void follow_on_data(conn *c, uint8_t *p, size_t n);
+void follow_send_pending(conn *c);
+void follow_on_close(conn *c);
+void follow_flush_dirty(hfs_server *s);
+void follow_session_ended(srv_res *sr);
+void fbatch_free_all(hfs_server *s);
+
+/* res.c: srv_res lifetime */
+srv_res *srv_res_get(hfs_server *s, store_res *res);
+void srv_res_maybe_free(hfs_server *s, srv_res *sr);
+
+#endif /* HFS_SERVER_INTERNAL_H */

@@ -1,0 +1,354 @@
+/* server.c -- the public server API: options, listening, accepting, the housekeeping tick, the
+ * flush of followers after appends, logging, and shutdown. */
+#include "server/internal.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/path.h"
+
+void hfs_server_options_init(hfs_server_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->log_level = HFS_LOG_INFO;
+    o->frame_max = 8192;
+    o->message_max = 64ull << 20;
+    o->ping_interval_ms = 3000;
+    o->dead_peer_ms = 60000;
+    o->tail_max = 1u << 20;
+}
+
+void srv_log(hfs_server *s, int level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    if (!s->opt.log || level > s->opt.log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    s->opt.log(s->opt.log_data, level, line);
+}
+
+uint64_t srv_now(const hfs_server *s)
+{
+    return uv_now(s->loop);
+}
+
+void srv_mark_dirty(srv_res *sr)
+{
+    if (sr->dirty || sr->nfollowers == 0)
+        return;
+    hfs_server *s = sr->followers->srv;
+    sr->dirty = 1;
+    sr->dirty_next = s->dirty;
+    s->dirty = sr;
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void idle_cb(uv_idle_t *h)
+{
+    (void)h; /* exists only so that the loop does not block while followers have work */
+}
+
+/* After each round of I/O: send what appends made available. */
+static void check_cb(uv_check_t *h)
+{
+    hfs_server *s = h->data;
+
+    follow_flush_dirty(s);
+    if (s->dirty && !s->idle_active) {
+        uv_idle_start(&s->idle, idle_cb);
+        s->idle_active = 1;
+    } else if (!s->dirty && s->idle_active) {
+        uv_idle_stop(&s->idle);
+        s->idle_active = 0;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    hfs_server *s = t->data;
+    uint64_t now = srv_now(s);
+
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        conn_on_tick(c, now);
+    }
+}
+
+/* Normalises a prefix: "" or "/" -> "", else clean with no trailing slash. Returns NULL on OOM. */
+static char *normalize_prefix(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    char *out = malloc(n + 3);
+
+    if (!out)
+        return NULL;
+    size_t len = path_clean(p ? p : "", n, out);
+    if (len > 0 && out[len - 1] == '/')
+        out[--len] = '\0';
+    return out;
+}
+
+static int validate_options(const hfs_server_options *o)
+{
+    if (!o->root || !*o->root)
+        return -1;
+    if (o->frame_max < 1 || o->frame_max > (64u << 20))
+        return -1;
+    return 0;
+}
+
+static void init_handle(hfs_server *s, uv_handle_t *h)
+{
+    h->data = s;
+    s->handles++;
+}
+
+int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_server **out)
+{
+    hfs_server *s;
+    store_options so;
+
+    if (!loop || !o || validate_options(o) < 0)
+        return HFS_ERR_INVALID;
+    if (!(s = calloc(1, sizeof(*s))))
+        return HFS_ERR_NOMEM;
+    s->loop = loop;
+    s->opt = *o;
+    s->root = strdup(o->root);
+    s->prefix = normalize_prefix(o->prefix);
+    s->readbuf = malloc(SRV_READ_BUF);
+    s->scratch = malloc(SRV_BATCH_MAX);
+    if (!s->root || !s->prefix || !s->readbuf || !s->scratch)
+        goto nomem;
+    s->opt.root = s->root;
+    s->opt.prefix = s->prefix;
+    so.tail_max = o->tail_max;
+    so.size_max = 0;
+    int r = store_new(s->root, &so, &s->st);
+    if (r != STORE_OK) {
+        srv_log(s, HFS_LOG_ERROR, "cannot open root %s: %s", s->root, strerror(errno));
+        free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch), free(s);
+        return r == STORE_ENOMEM ? HFS_ERR_NOMEM : HFS_ERR_IO;
+    }
+    uv_check_init(loop, &s->check);
+    uv_idle_init(loop, &s->idle);
+    uv_timer_init(loop, &s->tick);
+    init_handle(s, (uv_handle_t *)&s->check);
+    init_handle(s, (uv_handle_t *)&s->idle);
+    init_handle(s, (uv_handle_t *)&s->tick);
+    uv_check_start(&s->check, check_cb);
+    uv_timer_start(&s->tick, tick_cb, SRV_TICK_MS, SRV_TICK_MS);
+    *out = s;
+    return HFS_OK;
+nomem:
+    free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch), free(s);
+    return HFS_ERR_NOMEM;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    hfs_server *s = listener->data;
+
+    if (status < 0) {
+        srv_log(s, HFS_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    hfs_server_accept(s, listener);
+}
+
+int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
+{
+    conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return HFS_ERR_NOMEM;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->srv = s;
+    c->tcp.data = c;
+    s->handles++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return HFS_ERR_NETWORK;
+    }
+    return conn_start(s, &c->tcp) == 0 ? HFS_OK : HFS_ERR_NOMEM;
+}
+
+int hfs_server_adopt_fd(hfs_server *s, int fd)
+{
+    conn *c = calloc(1, sizeof(*c));
+
+    if (!c) {
+        close(fd);
+        return HFS_ERR_NOMEM;
+    }
+    uv_tcp_init(s->loop, &c->tcp);
+    c->srv = s;
+    c->tcp.data = c;
+    s->handles++;
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        conn_close(c);
+        return HFS_ERR_NETWORK;
+    }
+    return conn_start(s, &c->tcp) == 0 ? HFS_OK : HFS_ERR_NOMEM;
+}
+
+/* Splits "host:port", ":port", "[v6]:port" into host (NULL for all interfaces) and port. */
+static int split_addr(const char *addr, char *host, size_t cap, const char **port)
+{
+    const char *colon = strrchr(addr, ':');
+
+    if (!colon || !colon[1])
+        return -1;
+    size_t hl = (size_t)(colon - addr);
+    const char *h = addr;
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(addr, ':', hl)) {
+        return -1; /* a bare IPv6 address needs brackets */
+    }
+    if (hl >= cap)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = colon + 1;
+    for (const char *p = *port; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    return atoi(*port) <= 65535 ? 0 : -1;
+}
+
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(*v));
+    int r;
+
+    if (!t || !v) {
+        free(t);
+        if (v)
+            s->listeners = v;
+        return UV_ENOMEM;
+    }
+    s->listeners = v;
+    uv_tcp_init(s->loop, t);
+    init_handle(s, (uv_handle_t *)t);
+    r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+    if (r != 0) {
+        uv_close((uv_handle_t *)t, on_handle_closed);
+        return r;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0)
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listeners[s->nlisteners++] = t;
+    return 0;
+}
+
+int hfs_server_listen(hfs_server *s, const char *addr)
+{
+    char host[256];
+    const char *port;
+    struct addrinfo hints, *res = NULL;
+    int r;
+
+    if (!addr || split_addr(addr, host, sizeof(host), &port) < 0)
+        return HFS_ERR_INVALID;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (!*host) {
+        /* All interfaces: one dual-stack IPv6 socket, else IPv4 only. */
+        struct sockaddr_in6 a6;
+        struct sockaddr_in a4;
+        uv_ip6_addr("::", atoi(port), &a6);
+        if ((r = bind_listen(s, (struct sockaddr *)&a6, 0)) == 0)
+            return HFS_OK;
+        uv_ip4_addr("0.0.0.0", atoi(port), &a4);
+        r = bind_listen(s, (struct sockaddr *)&a4, 0);
+    } else if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+        srv_log(s, HFS_LOG_ERROR, "listen %s: %s", addr, gai_strerror(r));
+        return HFS_ERR_INVALID;
+    } else {
+        r = UV_EADDRNOTAVAIL;
+        for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next)
+            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6);
+        freeaddrinfo(res);
+    }
+    if (r != 0) {
+        srv_log(s, HFS_LOG_ERROR, "listen %s: %s", addr, uv_strerror(r));
+        return HFS_ERR_NETWORK;
+    }
+    return HFS_OK;
+}
+
+int hfs_server_port(const hfs_server *s)
+{
+    return s->port;
+}
+
+static void srv_finalize(hfs_server *s)
+{
+    hfs_server_close_cb cb = s->close_cb;
+    void *data = s->close_data;
+
+    fbatch_free_all(s);
+    store_free(s->st);
+    free(s->listeners);
+    free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
+    if (cb)
+        cb(s, data); /* s only identifies the server here: it is freed right after */
+    free(s);
+}
+
+void srv_handle_released(hfs_server *s)
+{
+    if (--s->handles == 0 && s->closing)
+        srv_finalize(s);
+}
+
+/* The server's own handles (timer, check, idle, listeners) end here. */
+static void on_handle_closed(uv_handle_t *h)
+{
+    hfs_server *s = h->data;
+
+    if (h->type == UV_TCP)
+        free(h); /* a listener */
+    srv_handle_released(s);
+}
+
+void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = 1;
+    s->close_cb = cb;
+    s->close_data = data;
+    for (size_t i = 0; i < s->nlisteners; i++)
+        uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
+    s->nlisteners = 0;
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->role == ROLE_FOLLOW || c->role == ROLE_APPEND)
+            ws_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        conn_close(c);
+    }
+    uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&s->check, on_handle_closed);
+}
