@@ -27,8 +27,15 @@ LLHTTP_LIBS   :=
 LLHTTP_SRC    := $(wildcard $(LLHTTP_DIR)/*.c)
 endif
 
+# Terse output; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS) \
+CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -Iinclude -Isrc -Itests $(LLHTTP_CFLAGS) \
               $(PKG_CFLAGS) $(WARN) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(LLHTTP_LIBS) -lpthread $(LDLIBS)
 ifneq ($(SAN),)
@@ -62,40 +69,48 @@ tests: $(UNIT_BIN) $(INTEG_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Werror -Wmissing-prototypes -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter \
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -Werror -Wmissing-prototypes -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter \
 	    -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libhttpfstream.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libhttpfstream.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/bin/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/obj/src/cmd/cmdline.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/src/cmd/cmdline.o $(STATIC) $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/src/cmd/cmdline.o $(STATIC) $(LDLIBS_ALL)
 
 $(BUILD)/obj/src/cmd/httpfstream-%.o: src/cmd/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_HELPER) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TEST_HELPER) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/obj/tests/harness.o: tests/harness.c tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan.
 test: deps-test

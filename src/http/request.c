@@ -201,8 +201,10 @@ static void parse_error(http_parser *p, llhttp_errno_t e, const char *pos, http_
 size_t http_parse(http_parser *p, const char *data, size_t len, http_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
-    if (p->failed || len == 0)
-        return p->failed ? 0 : len;
+    if (p->failed)
+        return 0;
+    /* Even with no input llhttp must run: after a pause at the head of a request without a body,
+     * it reports the message complete without needing another byte. */
     p->ev = ev;
     llhttp_errno_t e = llhttp_execute(&p->llh, data, len);
     const char *pos = llhttp_get_error_pos(&p->llh);

@@ -34,7 +34,7 @@ enum ws_role {
     WS_ROLE_CLIENT = 1, /* decodes server frames: they must not be masked */
 };
 
-#define WS_GUID          "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_KEY_LEN       24 /* base64 of 16 random bytes */
 #define WS_ACCEPT_LEN    28 /* base64 of a SHA-1 digest */
 #define WS_HEADER_MAX    14 /* 2 + 8 (64-bit length) + 4 (mask) */

@@ -1,0 +1,62 @@
+# lib.sh -- shell helpers for interop and end-to-end tests (source it):
+#   hfs_start [server flags...]  starts build/bin/httpfstream-server on a free port with a fresh root;
+#                                sets HFS_URL, HFS_PORT, HFS_ROOT, HFS_PID, HFS_LOG; stops it on exit.
+#   hfs_stop                     SIGTERM, wait, and fail unless it exited 0 with no sanitizer report.
+#   fail MESSAGE                 prints and exits 1.   expect_eq WHAT GOT WANT
+HFS_BIN=${HFS_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
+HFS_PID=""
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+expect_eq() {
+    [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
+}
+
+hfs_stop() {
+    [ -n "$HFS_PID" ] || return 0
+    pid=$HFS_PID
+    HFS_PID=""
+    kill -TERM "$pid" 2>/dev/null
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        echo "FAIL: server did not exit within 10 s of SIGTERM" >&2
+        cat "$HFS_LOG" >&2
+        exit 1
+    fi
+    wait "$pid" 2>/dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ] || grep -q "Sanitizer\|runtime error" "$HFS_LOG"; then
+        echo "FAIL: server exited with $rc; its log:" >&2
+        cat "$HFS_LOG" >&2
+        exit 1
+    fi
+    rm -rf "$HFS_ROOT" "$HFS_LOG"
+}
+
+hfs_start() {
+    HFS_ROOT=$(mktemp -d /tmp/hfs-test.XXXXXX)
+    HFS_LOG=$HFS_ROOT.log
+    "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http=127.0.0.1:0 "$@" 2>"$HFS_LOG" &
+    HFS_PID=$!
+    trap 'hfs_stop' EXIT
+    trap 'exit 1' INT TERM
+    i=0
+    while ! grep -q "listening on" "$HFS_LOG" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "server did not start: $(cat "$HFS_LOG")"
+        kill -0 "$HFS_PID" 2>/dev/null || fail "server exited: $(cat "$HFS_LOG")"
+        sleep 0.05
+    done
+    HFS_PORT=$(sed -n 's/.*listening on [^,]*:\([0-9][0-9]*\),.*/\1/p' "$HFS_LOG" | head -n 1)
+    HFS_URL=http://127.0.0.1:$HFS_PORT
+    HFS_ROOT=$HFS_ROOT
+    export HFS_URL HFS_PORT
+}
