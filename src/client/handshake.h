@@ -1,0 +1,80 @@
+/* handshake.h -- the WebSocket handshake request a client sends, and an incremental parser (llhttp,
+ * HTTP_RESPONSE mode) for the server's answer: a 101 to validate, or a status with a body. Pure
+ * bytes in, events out: no sockets. */
+#ifndef HFS_CLIENT_HANDSHAKE_H
+#define HFS_CLIENT_HANDSHAKE_H
+
+#include <stddef.h>
+
+#include "llhttp.h"
+
+#include "client/url.h"
+#include "ws/ws.h"
+
+#define CLI_MAX_HEADER_BYTES (64 * 1024) /* a response whose headers run longer is refused */
+#define CLI_HEADER_VALUE_MAX 256         /* longer values of the headers we check are ignored */
+
+typedef enum cli_http_event {
+    CLI_HTTP_MORE = 0, /* every byte was consumed; feed more */
+    CLI_HTTP_HEADERS,  /* the final (non-1xx) response's headers are complete: see status */
+    CLI_HTTP_UPGRADE, /* a 101's headers are complete; the bytes after *used are WebSocket frames */
+    CLI_HTTP_BODY,    /* body bytes at body[0..body_len), inside the fed buffer */
+    CLI_HTTP_END,     /* the response is complete */
+    CLI_HTTP_ERROR,   /* not a valid HTTP response: see error */
+} cli_http_event;
+
+/* Which of the headers we check is being parsed. */
+enum cli_header {
+    CLI_H_OTHER = 0,
+    CLI_H_UPGRADE,
+    CLI_H_CONNECTION,
+    CLI_H_ACCEPT,
+    CLI_H_EXTENSIONS,
+    CLI_H_PROTOCOL
+};
+
+typedef struct cli_response {
+    /* read-only */
+    int status;          /* once the headers are complete */
+    const char *body;    /* CLI_HTTP_BODY */
+    size_t body_len;     /* CLI_HTTP_BODY */
+    const char *error;   /* CLI_HTTP_ERROR: a static description */
+    int upgrade_ok;      /* an "Upgrade: websocket" header was seen */
+    int connection_ok;   /* a Connection header with the "upgrade" token was seen */
+    int accept_count;    /* Sec-WebSocket-Accept headers seen */
+    int extension_count; /* Sec-WebSocket-Extensions headers seen (we offer none) */
+    int protocol_count;  /* Sec-WebSocket-Protocol headers seen (we offer none) */
+    char accept[WS_ACCEPT_LEN + 1];
+    /* private */
+    llhttp_t parser;
+    cli_http_event event; /* set by the callbacks */
+    int headers_done;
+    size_t header_bytes;
+    enum cli_header current;
+    size_t name_len, value_len;
+    char name[32];
+    char value[CLI_HEADER_VALUE_MAX];
+} cli_response;
+
+/* Prepares r to parse one response. r must not move while in use (llhttp points back to it). */
+void cli_response_init(cli_response *r);
+
+/* Parses data[0..len) up to the next event, storing in *used how many bytes it consumed. Call again
+ * with the rest after every event but CLI_HTTP_UPGRADE, CLI_HTTP_END and CLI_HTTP_ERROR. */
+cli_http_event cli_response_feed(cli_response *r, const char *data, size_t len, size_t *used);
+
+/* The connection ended: CLI_HTTP_END when that completes the response (a body read until close),
+ * else CLI_HTTP_ERROR. */
+cli_http_event cli_response_eof(cli_response *r);
+
+/* NULL when the 101 in r accepts our key (WS_KEY_LEN characters), else why not. */
+const char *cli_response_check_upgrade(const cli_response *r, const char *key);
+
+/* Writes a fresh random Sec-WebSocket-Key into key. Returns 0, or -1 when no randomness. */
+int cli_handshake_key(char key[WS_KEY_LEN + 1]);
+
+/* The handshake request for u with X-Verb verb, as a new string (its length in *len), or NULL when
+ * out of memory. */
+char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, size_t *len);
+
+#endif

@@ -1,0 +1,78 @@
+/* append.c -- httpfstream-append: sends stdin to a resource as it arrives (a line typed at a
+ * terminal goes out at once) and ends the session cleanly at end of input or at the first Ctrl-C.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmdline.h"
+#include "httpfstream.h"
+
+#define PROG     "httpfstream-append"
+#define SYNOPSIS PROG " [-v] [-cacert=FILE] [-insecure] URL"
+
+/* /dev/null, opened before the handler is installed: async-signal-safe to use from it. */
+static int devnull_fd = -1;
+
+/* The first SIGINT turns stdin into /dev/null, so the append sees end of input and closes the
+ * session cleanly; the handler resets itself, so a second SIGINT kills as usual. */
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    dup2(devnull_fd, STDIN_FILENO);
+}
+
+static void catch_interrupt(void)
+{
+    struct sigaction sa;
+
+    devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull_fd < 0)
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    int verbose = 0, insecure = 0;
+    const char *cacert = NULL;
+    const cmd_flag flags[] = {
+        {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the append to stderr"},
+        {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
+        {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    hfs_client_options opts;
+    hfs_error err;
+    uint64_t sent = 0;
+    int i = cmd_parse(argc, argv, flags, SYNOPSIS);
+
+    if (i < 0)
+        return i == -1 ? 0 : 2;
+    if (argc - i != 1) {
+        fprintf(stderr, "error: %s\n", argc == i ? "no URL given" : "more than one URL given");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        return 2;
+    }
+    const char *url = argv[i];
+    signal(SIGPIPE, SIG_IGN);
+    catch_interrupt();
+    hfs_client_options_init(&opts);
+    opts.insecure = insecure;
+    opts.ca_file = cacert;
+    if (verbose)
+        fprintf(stderr, "appending to %s\n", url);
+    if (hfs_append(url, STDIN_FILENO, &opts, &sent, &err) != HFS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, err.message);
+        return 1;
+    }
+    if (verbose)
+        fprintf(stderr, "finished appending (wrote %llu bytes)\n", (unsigned long long)sent);
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* follow.c -- httpfstream-follow: writes a followed resource to stdout as its bytes arrive, and
+ * exits when the appender has gone and every byte has been written. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmdline.h"
+#include "httpfstream.h"
+
+#define PROG     "httpfstream-follow"
+#define SYNOPSIS PROG " [-v] [-binary] [-cacert=FILE] [-insecure] URL"
+
+/* Writes all of buf to fd. Returns 0, or -1 with errno set. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Copies r to stdout until the stream ends. Returns the exit status. */
+static int copy_out(hfs_reader *r, const char *url, int verbose)
+{
+    static char buf[64 * 1024];
+
+    for (;;) {
+        ssize_t n = hfs_reader_read(r, buf, sizeof(buf));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            fprintf(stderr, "%s: %s\n", PROG, hfs_reader_error(r)->message);
+            return 1;
+        }
+        if (write_all(STDOUT_FILENO, buf, (size_t)n) == 0)
+            continue;
+        if (errno == EPIPE) {
+            /* Whoever read our output has had enough (`| head`): not an error. */
+            if (verbose)
+                fprintf(stderr, "stdout closed; stopped following (read %llu bytes)\n",
+                        (unsigned long long)hfs_reader_bytes(r));
+            return 0;
+        }
+        fprintf(stderr, "%s: %s: writing to stdout: %s\n", PROG, url, strerror(errno));
+        return 1;
+    }
+    if (verbose)
+        fprintf(stderr, "finished following (read %llu bytes)\n",
+                (unsigned long long)hfs_reader_bytes(r));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int verbose = 0, binary = 0, insecure = 0;
+    const char *cacert = NULL;
+    const cmd_flag flags[] = {
+        {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the stream to stderr"},
+        {"binary", CMD_FLAG_BOOL, &binary, NULL, "ask the server for BINARY frames"},
+        {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
+        {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    hfs_client_options opts;
+    hfs_reader *r = NULL;
+    hfs_error err;
+    int i = cmd_parse(argc, argv, flags, SYNOPSIS);
+
+    if (i < 0)
+        return i == -1 ? 0 : 2;
+    if (argc - i != 1) {
+        fprintf(stderr, "error: %s\n", argc == i ? "no URL given" : "more than one URL given");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        return 2;
+    }
+    const char *url = argv[i];
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as EPIPE */
+    hfs_client_options_init(&opts);
+    opts.binary = binary;
+    opts.insecure = insecure;
+    opts.ca_file = cacert;
+    if (verbose)
+        fprintf(stderr, "following %s\n", url);
+    if (hfs_follow(url, &opts, &r, &err) != HFS_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, err.message);
+        return 1;
+    }
+    int status = copy_out(r, url, verbose);
+    hfs_reader_close(r);
+    return status;
+}

@@ -1,0 +1,753 @@
+/* test_client_loopback.c -- the client library against scripted fake servers on 127.0.0.1: each
+ * test runs a server script in a thread (raw sockets, the ws codec in the server role, which also
+ * proves that every client frame is masked) and drives the public client API from the main thread.
+ */
+#include "../harness.h"
+#include "httpfstream.h"
+#include "ws/ws.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MESSAGES 16
+
+/* One message or control frame the fake server received from the client. */
+typedef struct client_msg {
+    int type; /* WS_EV_DATA, WS_EV_PING, WS_EV_PONG, WS_EV_CLOSE; -1 EOF; -2 timeout; -3 error */
+    unsigned opcode;
+    unsigned close_code;
+    uint8_t *data;
+    size_t len;
+} client_msg;
+
+typedef struct fake {
+    int lfd, port;
+    void (*script)(struct fake *f, int fd);
+    pthread_t thread;
+    sem_t step; /* the script tells the test it has done something */
+    char request[8192];
+    char key[WS_KEY_LEN + 1];
+    /* what the script saw */
+    client_msg got[MAX_MESSAGES];
+    int ngot;
+    /* frame decoding state */
+    ws_decoder dec;
+    uint8_t buf[1 << 16];
+    size_t start, end;
+    uint8_t *msg;
+    size_t msg_len;
+} fake;
+
+/* ---- server-side helpers ---- */
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static void send_text(int fd, const char *s)
+{
+    send_all(fd, s, strlen(s));
+}
+
+/* One send per frame, so that a frame arrives whole (the client never waits for the rest of a
+ * frame before a write; a split PING would be answered one write later). */
+static void send_frame(int fd, unsigned op, int fin, const void *data, size_t len)
+{
+    uint8_t *frame = malloc(WS_HEADER_MAX + len);
+    size_t n = ws_frame_header(frame, op, fin, len, NULL);
+    memcpy(frame + n, data, len);
+    send_all(fd, frame, n + len);
+    free(frame);
+}
+
+static void send_close(int fd, uint16_t code, const char *reason)
+{
+    uint8_t p[WS_CONTROL_MAX];
+    size_t n = ws_close_payload(p, code, reason);
+    send_frame(fd, WS_OP_CLOSE, 1, p, n);
+}
+
+static void send_101(fake *f, int fd)
+{
+    char accept[WS_ACCEPT_LEN + 1], resp[256];
+    ws_accept_key(f->key, WS_KEY_LEN, accept);
+    snprintf(resp, sizeof(resp),
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\n\r\n",
+             accept);
+    send_text(fd, resp);
+}
+
+/* Reads the request headers (nothing follows them before our answer). */
+static void read_request(fake *f, int fd)
+{
+    size_t n = 0;
+    while (n + 1 < sizeof(f->request) && !strstr(f->request, "\r\n\r\n")) {
+        ssize_t r = recv(fd, f->request + n, 1, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        f->request[n] = '\0';
+    }
+    const char *k = strstr(f->request, "Sec-WebSocket-Key: ");
+    if (k)
+        memcpy(f->key, k + 19, WS_KEY_LEN);
+}
+
+/* Decodes the client's next message or control frame into f->got (whole messages reassembled).
+ * Returns its type. */
+static int next_msg(fake *f, int fd, int timeout_ms)
+{
+    client_msg *m = &f->got[f->ngot < MAX_MESSAGES ? f->ngot++ : MAX_MESSAGES - 1];
+    memset(m, 0, sizeof(*m));
+    for (;;) {
+        ws_event ev;
+        size_t used = ws_decode(&f->dec, f->buf + f->start, f->end - f->start, &ev);
+        f->start += used;
+        if (ev.type == WS_EV_DATA) {
+            f->msg = realloc(f->msg, f->msg_len + ev.len + 1);
+            memcpy(f->msg + f->msg_len, ev.data, ev.len);
+            f->msg_len += ev.len;
+            if (!ev.message_end)
+                continue;
+            m->opcode = ev.opcode;
+            m->data = f->msg;
+            m->len = f->msg_len;
+            f->msg = NULL;
+            f->msg_len = 0;
+            return m->type = WS_EV_DATA;
+        }
+        if (ev.type == WS_EV_ERROR)
+            return m->type = -3;
+        if (ev.type != WS_EV_NEED_MORE) {
+            m->data = malloc(ev.len + 1);
+            memcpy(m->data, ev.data, ev.len);
+            m->len = ev.len;
+            m->close_code = ev.close_code;
+            return m->type = (int)ev.type;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, timeout_ms) == 0)
+            return m->type = -2;
+        ssize_t r = recv(fd, f->buf, sizeof(f->buf), 0);
+        if (r <= 0)
+            return m->type = -1;
+        f->start = 0;
+        f->end = (size_t)r;
+    }
+}
+
+static void *serve(void *arg)
+{
+    fake *f = arg;
+    int fd = accept(f->lfd, NULL, NULL), one = 1;
+    if (fd < 0)
+        return NULL;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    read_request(f, fd);
+    f->script(f, fd);
+    close(fd);
+    return NULL;
+}
+
+/* What the previous fake received; kept until the next one starts so that tests can check it after
+ * fake_stop, and freed by fake_start or fake_release. */
+static fake the_fake;
+
+static void fake_release(void)
+{
+    for (int i = 0; i < the_fake.ngot; i++)
+        free(the_fake.got[i].data);
+    free(the_fake.msg);
+    memset(&the_fake, 0, sizeof(the_fake));
+}
+
+static fake *fake_start(void (*script)(fake *, int))
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    fake *f = &the_fake;
+
+    fake_release();
+    f->script = script;
+    sem_init(&f->step, 0, 0);
+    ws_decoder_init(&f->dec, WS_ROLE_SERVER, 0);
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    bind(f->lfd, (struct sockaddr *)&a, sizeof(a));
+    listen(f->lfd, 4);
+    getsockname(f->lfd, (struct sockaddr *)&a, &al);
+    f->port = ntohs(a.sin_port);
+    pthread_create(&f->thread, NULL, serve, f);
+    return f;
+}
+
+static void fake_stop(fake *f)
+{
+    pthread_join(f->thread, NULL);
+    close(f->lfd);
+    sem_destroy(&f->step);
+}
+
+static const char *url_of(const fake *f, const char *path)
+{
+    static char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", f->port, path);
+    return url;
+}
+
+static int got_is(const fake *f, int i, int type, const char *data)
+{
+    if (i >= f->ngot || f->got[i].type != type)
+        return 0;
+    return !data || (f->got[i].len == strlen(data) && !memcmp(f->got[i].data, data, f->got[i].len));
+}
+
+/* ---- follow ---- */
+
+static void script_follow_stream(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "hello ", 6);
+    send_frame(fd, WS_OP_TEXT, 0, "wor", 3);
+    send_frame(fd, WS_OP_PING, 1, "p1", 2);
+    send_frame(fd, WS_OP_CONT, 1, "ld", 2);
+    send_frame(fd, WS_OP_BINARY, 1, "!\n", 2);
+    send_frame(fd, WS_OP_TEXT, 1, "", 0);
+    next_msg(f, fd, 2000); /* PONG */
+    send_close(fd, 1000, NULL);
+    next_msg(f, fd, 2000); /* CLOSE */
+}
+
+static void test_follow_stream(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    hfs_error e;
+    char all[64], buf[3];
+    size_t n = 0;
+    ssize_t k;
+
+    f = fake_start(script_follow_stream);
+    CHECK_INT(hfs_follow(url_of(f, "/a.txt"), NULL, &r, &e), HFS_OK);
+    while ((k = hfs_reader_read(r, buf, sizeof(buf))) > 0 && n + (size_t)k < sizeof(all)) {
+        memcpy(all + n, buf, (size_t)k);
+        n += (size_t)k;
+    }
+    CHECK_INT(k, 0);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 0);
+    CHECK_INT(hfs_reader_bytes(r), 13);
+    CHECK_INT(hfs_reader_error(r)->code, HFS_OK);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK_MEM(all, n, "hello world!\n", 13);
+    CHECK(strstr(f->request, "GET /a.txt HTTP/1.1\r\n") == f->request);
+    CHECK(strstr(f->request, "\r\nX-Verb: FOLLOW\r\n"));
+    CHECK(strstr(f->request, "\r\nSec-WebSocket-Version: 13\r\n"));
+    char origin[64];
+    snprintf(origin, sizeof(origin), "\r\nOrigin: http://127.0.0.1:%d\r\n", f->port);
+    CHECK(strstr(f->request, origin));
+    CHECK(got_is(f, 0, WS_EV_PONG, "p1"));
+    CHECK(got_is(f, 1, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[1].close_code, 1000);
+}
+
+/* The 101, three frames and CLOSE in one segment: the frames right behind the headers are not lost,
+ * and one read collects everything already received. */
+static void script_all_at_once(fake *f, int fd)
+{
+    char accept[WS_ACCEPT_LEN + 1], all[512];
+    int n;
+
+    ws_accept_key(f->key, WS_KEY_LEN, accept);
+    n = snprintf(all, sizeof(all),
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Accept: %s\r\n\r\n"
+                 "\x81\x03"
+                 "abc\x81\x03"
+                 "def\x82\x03"
+                 "ghi\x88\x02\x03\xe8",
+                 accept);
+    send_all(fd, all, (size_t)n);
+    next_msg(f, fd, 2000);
+}
+
+static void test_follow_one_read(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    char buf[64];
+
+    f = fake_start(script_all_at_once);
+    CHECK_INT(hfs_follow(url_of(f, "/all"), NULL, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 9);
+    CHECK_MEM(buf, 9, "abcdefghi", 9);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK(got_is(f, 0, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[0].close_code, 1000);
+}
+
+static void script_close_1009(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "ab", 2);
+    send_close(fd, 1009, "too big");
+    next_msg(f, fd, 2000);
+}
+
+static void test_follow_error_close(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    char buf[16];
+
+    f = fake_start(script_close_1009);
+    CHECK_INT(hfs_follow(url_of(f, "/b"), NULL, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 2);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), HFS_ERR_CLOSED);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), HFS_ERR_CLOSED);
+    const hfs_error *e = hfs_reader_error(r);
+    CHECK_INT(e->close_code, 1009);
+    CHECK(strstr(e->message, url_of(f, "/b: server closed the stream: 1009 message too big")));
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK(got_is(f, 0, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[0].close_code, 1009);
+}
+
+static void script_eof(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "abc", 3);
+}
+
+static void test_follow_eof_before_close(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    char buf[16];
+
+    f = fake_start(script_eof);
+    CHECK_INT(hfs_follow(url_of(f, "/c"), NULL, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 3);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), HFS_ERR_NETWORK);
+    hfs_reader_close(r);
+    fake_stop(f);
+}
+
+static void script_masked(fake *f, int fd)
+{
+    static const uint8_t masked[] = {0x81, 0x82, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
+    send_101(f, fd);
+    send_all(fd, masked, sizeof(masked));
+    next_msg(f, fd, 2000);
+}
+
+static void test_follow_bad_frame(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    char buf[16];
+
+    f = fake_start(script_masked);
+    CHECK_INT(hfs_follow(url_of(f, "/d"), NULL, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), HFS_ERR_PROTOCOL);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK(got_is(f, 0, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[0].close_code, 1002);
+}
+
+static void script_bad_accept(fake *f, int fd)
+{
+    (void)f;
+    send_text(fd,
+              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n");
+}
+
+static void test_follow_bad_accept(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    hfs_error e;
+
+    f = fake_start(script_bad_accept);
+    CHECK_INT(hfs_follow(url_of(f, "/e"), NULL, &r, &e), HFS_ERR_PROTOCOL);
+    CHECK(r == NULL);
+    CHECK_INT(e.code, HFS_ERR_PROTOCOL);
+    fake_stop(f);
+}
+
+static const char *canned;
+static void script_canned(fake *f, int fd)
+{
+    (void)f;
+    send_text(fd, canned);
+    shutdown(fd, SHUT_WR);
+    char sink[256];
+    while (recv(fd, sink, sizeof(sink), 0) > 0)
+        ;
+}
+
+/* Follows a server that answers with canned; reads everything into out. */
+static int follow_canned(const char *resp, char *out, size_t cap, size_t *n, hfs_error *e)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    ssize_t k = 0;
+
+    canned = resp;
+    *n = 0;
+    f = fake_start(script_canned);
+    int rc = hfs_follow(url_of(f, "/f->txt"), NULL, &r, e);
+    while (rc == HFS_OK && (k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+        *n += (size_t)k;
+    if (rc == HFS_OK && k < 0)
+        rc = (int)k;
+    hfs_reader_close(r);
+    fake_stop(f);
+    return rc;
+}
+
+static void test_follow_http_answers(void)
+{
+    char out[64];
+    size_t n;
+    hfs_error e;
+
+    CHECK_INT(
+        follow_canned("HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n",
+                      out, sizeof(out), &n, &e),
+        HFS_ERR_NOT_FOUND);
+    CHECK_INT(e.http_status, 404);
+    CHECK(strstr(e.message, "/f->txt: file does not exist"));
+    CHECK_INT(
+        follow_canned("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", out, sizeof(out), &n, &e),
+        HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 500);
+    CHECK(strstr(e.message, "/f->txt: HTTP status 500"));
+    CHECK_INT(follow_canned("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole", out, sizeof(out),
+                            &n, &e),
+              HFS_OK);
+    CHECK_MEM(out, n, "whole", 5);
+    CHECK_INT(follow_canned("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                            out, sizeof(out), &n, &e),
+              HFS_OK);
+    CHECK_MEM(out, n, "abcde", 5);
+    CHECK_INT(follow_canned("HTTP/1.0 200 OK\r\n\r\nuntil close", out, sizeof(out), &n, &e),
+              HFS_OK);
+    CHECK_MEM(out, n, "until close", 11);
+    CHECK_INT(follow_canned("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", out, sizeof(out),
+                            &n, &e),
+              HFS_ERR_NETWORK);
+}
+
+static void script_silent(fake *f, int fd)
+{
+    (void)f;
+    char sink[256];
+    while (recv(fd, sink, sizeof(sink), 0) > 0)
+        ;
+}
+
+static void test_follow_timeout(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    hfs_client_options o;
+    hfs_error e;
+    struct timespec t0, t1;
+
+    hfs_client_options_init(&o);
+    o.connect_timeout_ms = 200;
+    f = fake_start(script_silent);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(hfs_follow(url_of(f, "/g"), &o, &r, &e), HFS_ERR_TIMEOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fake_stop(f);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK(ms >= 150 && ms < 2000);
+}
+
+static void script_binary_query(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_close(fd, 1000, NULL);
+    next_msg(f, fd, 2000);
+}
+
+static void test_follow_binary_query(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    hfs_client_options o;
+    char buf[4];
+
+    hfs_client_options_init(&o);
+    o.binary = 1;
+    f = fake_start(script_binary_query);
+    CHECK_INT(hfs_follow(url_of(f, "/h?x=1"), &o, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK(strstr(f->request, "GET /h?x=1&frames=binary HTTP/1.1\r\n") == f->request);
+}
+
+static void test_connection_refused(void)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    hfs_error e;
+    char url[128];
+
+    f = fake_start(script_silent);
+    snprintf(url, sizeof(url), "%s", url_of(f, "/x"));
+    /* Take the port's listener away: nobody answers there now. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)f->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    connect(fd, (struct sockaddr *)&a, sizeof(a));
+    close(fd);
+    fake_stop(f);
+    CHECK_INT(hfs_follow(url, NULL, &r, &e), HFS_ERR_NETWORK);
+    CHECK(strstr(e.message, url) == e.message);
+    CHECK_INT(hfs_follow("gopher://x/", NULL, &r, &e), HFS_ERR_INVALID);
+}
+
+/* ---- append ---- */
+
+static void script_append(fake *f, int fd)
+{
+    send_101(f, fd);
+    next_msg(f, fd, 2000); /* line1 */
+    send_frame(fd, WS_OP_PING, 1, "pp", 2);
+    sem_post(&f->step);
+    next_msg(f, fd, 2000); /* PONG */
+    next_msg(f, fd, 2000); /* line2 */
+    next_msg(f, fd, 2000); /* the 1 MiB message */
+    next_msg(f, fd, 2000); /* CLOSE */
+    send_close(fd, 1000, NULL);
+}
+
+static void test_append_writer(void)
+{
+    fake *f;
+    hfs_writer *w = NULL;
+    hfs_error e;
+    size_t big_len = 1 << 20;
+    char *big = malloc(big_len);
+
+    CHECK(big);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char)('a' + i % 26);
+    f = fake_start(script_append);
+    CHECK_INT(hfs_open_append(url_of(f, "/w.txt"), NULL, &w, &e), HFS_OK);
+    CHECK_INT(hfs_writer_write(w, "line1\n", 6), HFS_OK);
+    sem_wait(&f->step);
+    CHECK_INT(hfs_writer_write(w, "", 0), HFS_OK);
+    CHECK_INT(hfs_writer_write(w, "line2\n", 6), HFS_OK);
+    CHECK_INT(hfs_writer_write(w, big, big_len), HFS_OK);
+    CHECK_INT(hfs_writer_close(w, &e), HFS_OK);
+    fake_stop(f);
+    CHECK(strstr(f->request, "\r\nX-Verb: APPEND\r\n"));
+    CHECK(got_is(f, 0, WS_EV_DATA, "line1\n"));
+    CHECK_INT(f->got[0].opcode, WS_OP_TEXT);
+    CHECK(got_is(f, 1, WS_EV_PONG, "pp"));
+    CHECK(got_is(f, 2, WS_EV_DATA, "line2\n"));
+    CHECK(got_is(f, 3, WS_EV_DATA, NULL));
+    CHECK_MEM(f->got[3].data, f->got[3].len, big, big_len);
+    CHECK(got_is(f, 4, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[4].close_code, 1000);
+    free(big);
+}
+
+static void script_append_1009(fake *f, int fd)
+{
+    send_101(f, fd);
+    next_msg(f, fd, 2000);
+    send_close(fd, 1009, NULL);
+    sem_post(&f->step);
+    next_msg(f, fd, 2000); /* the echo */
+}
+
+static void test_append_server_close(void)
+{
+    fake *f;
+    hfs_writer *w = NULL;
+    hfs_error e;
+
+    f = fake_start(script_append_1009);
+    CHECK_INT(hfs_open_append(url_of(f, "/big"), NULL, &w, &e), HFS_OK);
+    CHECK_INT(hfs_writer_write(w, "x", 1), HFS_OK);
+    sem_wait(&f->step);
+    usleep(20000);
+    CHECK_INT(hfs_writer_write(w, "y", 1), HFS_ERR_CLOSED);
+    CHECK_INT(hfs_writer_write(w, "z", 1), HFS_ERR_CLOSED);
+    CHECK_INT(hfs_writer_error(w)->close_code, 1009);
+    CHECK(strstr(hfs_writer_error(w)->message, "server closed the stream: 1009 message too big"));
+    CHECK_INT(hfs_writer_close(w, &e), HFS_ERR_CLOSED);
+    CHECK_INT(e.close_code, 1009);
+    fake_stop(f);
+    CHECK(got_is(f, 1, WS_EV_CLOSE, NULL));
+    CHECK_INT(f->got[1].close_code, 1009);
+}
+
+static void script_vanish(fake *f, int fd)
+{
+    send_101(f, fd);
+    sem_post(&f->step);
+    /* Close at once, without reading: the client's writes then fail (EPIPE or a reset). */
+}
+
+static void test_append_no_sigpipe(void)
+{
+    fake *f;
+    hfs_writer *w = NULL;
+    size_t len = 1 << 20;
+    char *data = calloc(1, len);
+    int rc = HFS_OK;
+
+    CHECK(data);
+    f = fake_start(script_vanish);
+    CHECK_INT(hfs_open_append(url_of(f, "/v"), NULL, &w, NULL), HFS_OK);
+    sem_wait(&f->step);
+    fake_stop(f);
+    for (int i = 0; i < 8 && rc == HFS_OK; i++)
+        rc = hfs_writer_write(w, data, len);
+    CHECK_INT(rc, HFS_ERR_NETWORK); /* and the process is still alive */
+    hfs_writer_close(w, NULL);
+    free(data);
+}
+
+static void test_append_conflict(void)
+{
+    hfs_writer *w = NULL;
+    hfs_error e;
+    fake *f;
+
+    canned = "HTTP/1.1 403 Forbidden\r\nContent-Length: 46\r\n\r\n"
+             "addWriter: path already has an active writer\n";
+    f = fake_start(script_canned);
+    CHECK_INT(hfs_open_append(url_of(f, "/busy"), NULL, &w, &e), HFS_ERR_CONFLICT);
+    fake_stop(f);
+    CHECK(w == NULL);
+    CHECK_INT(e.http_status, 403);
+    CHECK(strstr(e.message, "/busy: path already has an active writer"));
+}
+
+typedef struct feeder {
+    int fd;
+    int gap_ms;
+} feeder;
+
+static void *feed_pipe(void *arg)
+{
+    feeder *p = arg;
+    if (write(p->fd, "one\n", 4) != 4)
+        return NULL;
+    usleep((useconds_t)p->gap_ms * 1000);
+    if (write(p->fd, "two\n", 4) != 4)
+        return NULL;
+    close(p->fd);
+    return NULL;
+}
+
+static void script_collect(fake *f, int fd)
+{
+    send_101(f, fd);
+    while (next_msg(f, fd, 3000) == WS_EV_DATA)
+        ;
+    send_close(fd, 1000, NULL);
+}
+
+static void test_append_from_fd(void)
+{
+    fake *f;
+    int p[2];
+    pthread_t t;
+    uint64_t sent = 0;
+    hfs_error e;
+
+    CHECK_INT(pipe(p), 0);
+    feeder fd_feeder = {.fd = p[1], .gap_ms = 100};
+    f = fake_start(script_collect);
+    pthread_create(&t, NULL, feed_pipe, &fd_feeder);
+    CHECK_INT(hfs_append(url_of(f, "/p"), p[0], NULL, &sent, &e), HFS_OK);
+    pthread_join(t, NULL);
+    close(p[0]);
+    fake_stop(f);
+    CHECK_INT(sent, 8);
+    CHECK_INT(f->ngot, 3);
+    CHECK(got_is(f, 0, WS_EV_DATA, "one\n"));
+    CHECK(got_is(f, 1, WS_EV_DATA, "two\n"));
+    CHECK(got_is(f, 2, WS_EV_CLOSE, NULL));
+}
+
+static void script_close_while_idle(fake *f, int fd)
+{
+    send_101(f, fd);
+    usleep(50000);
+    send_close(fd, 1011, "disk full");
+    next_msg(f, fd, 2000);
+}
+
+static void test_append_server_close_while_idle(void)
+{
+    fake *f;
+    int p[2];
+    uint64_t sent = 1;
+    hfs_error e;
+
+    CHECK_INT(pipe(p), 0);
+    f = fake_start(script_close_while_idle);
+    CHECK_INT(hfs_append(url_of(f, "/i"), p[0], NULL, &sent, &e), HFS_ERR_CLOSED);
+    close(p[0]);
+    close(p[1]);
+    fake_stop(f);
+    CHECK_INT(sent, 0);
+    CHECK_INT(e.close_code, 1011);
+    CHECK(strstr(e.message, "1011 internal server error (disk full)"));
+}
+
+int main(void)
+{
+    RUN(test_follow_stream);
+    RUN(test_follow_one_read);
+    RUN(test_follow_error_close);
+    RUN(test_follow_eof_before_close);
+    RUN(test_follow_bad_frame);
+    RUN(test_follow_bad_accept);
+    RUN(test_follow_http_answers);
+    RUN(test_follow_timeout);
+    RUN(test_follow_binary_query);
+    RUN(test_connection_refused);
+    RUN(test_append_writer);
+    RUN(test_append_server_close);
+    RUN(test_append_no_sigpipe);
+    RUN(test_append_conflict);
+    RUN(test_append_from_fd);
+    RUN(test_append_server_close_while_idle);
+    fake_release();
+    return test_report();
+}
