@@ -306,6 +306,13 @@ static int batch_queue(conn *c, size_t written)
     return 0;
 }
 
+/* The follower has every byte of the finished stream: say so and let the peer close. */
+static void finish(conn *c)
+{
+    ws_send_close(c, WS_CLOSE_NORMAL, NULL);
+    c->deadline_ms = srv_now(c->srv) + SRV_WS_CLOSE_WAIT;
+}
+
 /* Sends s->batch: synchronously if the socket takes it all, else queued. */
 static void batch_send(conn *c, uint64_t limit)
 {
@@ -328,17 +335,12 @@ static void batch_send(conn *c, uint64_t limit)
         f->offset += b->payload;
         if (f->offset < limit)
             srv_mark_dirty(f->sr); /* more is waiting: the next round sends it */
+        else if (f->end != UINT64_MAX)
+            finish(c); /* that was the last of a finished stream */
         return;
     }
     if (batch_queue(c, written) < 0)
         conn_close(c);
-}
-
-/* The follower has every byte of the finished stream: say so and let the peer close. */
-static void finish(conn *c)
-{
-    ws_send_close(c, WS_CLOSE_NORMAL, NULL);
-    c->deadline_ms = srv_now(c->srv) + SRV_WS_CLOSE_WAIT;
 }
 
 void follow_send_pending(conn *c)
