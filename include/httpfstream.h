@@ -1,15 +1,16 @@
-/* httpfstream.h -- one writer APPENDs to a file-backed resource over HTTP while any number of readers
- * FOLLOW it live: a streaming file server on a libuv loop, and a blocking client.
+/* httpfstream.h -- one writer APPENDs to a file-backed resource over HTTP while any number of
+ * readers FOLLOW it live: a streaming file server on a libuv loop, and a blocking client.
  *
  * Conventions (after libuv and hiredis):
- * - Every function that can fail returns 0 (HFS_OK) or one negative hfs_err code, or a negative code in
- *   place of a byte count. hfs_strerror() turns any code into a message.
- * - Client calls take an optional hfs_error* that receives the code, the HTTP status or WebSocket close
- *   code when there is one, and a message that names the URL. Pass NULL when the code is enough.
- * - Handles are opaque. Whoever gets a handle owns it and releases it with the matching _close/_free
- *   call; every release function accepts NULL.
- * - No global state: separate handles may be used from separate threads, one handle from one thread at
- *   a time.
+ * - Every function that can fail returns 0 (HFS_OK) or one negative hfs_err code, or a negative
+ * code in place of a byte count. hfs_strerror() turns any code into a message.
+ * - Client calls take an optional hfs_error* that receives the code, the HTTP status or WebSocket
+ * close code when there is one, and a message that names the URL. Pass NULL when the code is
+ * enough.
+ * - Handles are opaque. Whoever gets a handle owns it and releases it with the matching
+ * _close/_free call; every release function accepts NULL.
+ * - No global state: separate handles may be used from separate threads, one handle from one thread
+ * at a time.
  */
 #ifndef HTTPFSTREAM_H
 #define HTTPFSTREAM_H
@@ -33,11 +34,11 @@ typedef enum hfs_err {
     HFS_ERR_NETWORK = -4,   /* name lookup, connect, send or receive failed; the peer vanished */
     HFS_ERR_TLS = -5,       /* TLS handshake or certificate verification failed */
     HFS_ERR_PROTOCOL = -6,  /* the peer broke the HTTP or WebSocket rules */
-    HFS_ERR_CLOSED = -7,    /* the server ended the WebSocket with an error (hfs_error.close_code) */
-    HFS_ERR_INVALID = -8,   /* a bad argument: URL, address, option */
-    HFS_ERR_NOMEM = -9,     /* out of memory */
-    HFS_ERR_IO = -10,       /* local I/O failed: the input descriptor, the root directory */
-    HFS_ERR_TIMEOUT = -11,  /* a configured deadline passed */
+    HFS_ERR_CLOSED = -7,   /* the server ended the WebSocket with an error (hfs_error.close_code) */
+    HFS_ERR_INVALID = -8,  /* a bad argument: URL, address, option */
+    HFS_ERR_NOMEM = -9,    /* out of memory */
+    HFS_ERR_IO = -10,      /* local I/O failed: the input descriptor, the root directory */
+    HFS_ERR_TIMEOUT = -11, /* a configured deadline passed */
 } hfs_err;
 
 /* A static, human-readable description of an hfs_err code. Never NULL. */
@@ -71,13 +72,13 @@ enum hfs_log_level {
 typedef void (*hfs_log_fn)(void *data, int level, const char *line);
 
 typedef struct hfs_server_options {
-    const char *root;          /* directory holding the resources; must exist (copied) */
-    const char *prefix;        /* URL path prefix to mount under, e.g. "/logs"; NULL or "" for "/" */
-    hfs_log_fn log;            /* NULL: no logging */
-    void *log_data;            /* passed to log */
-    int log_level;             /* lines above this level are not produced; default HFS_LOG_INFO */
-    size_t frame_max;          /* follower frame payload cap in bytes; default 8192 */
-    uint64_t message_max;      /* appender message cap, larger ones close with 1009; default 64 MiB */
+    const char *root;     /* directory holding the resources; must exist (copied) */
+    const char *prefix;   /* URL path prefix to mount under, e.g. "/logs"; NULL or "" for "/" */
+    hfs_log_fn log;       /* NULL: no logging */
+    void *log_data;       /* passed to log */
+    int log_level;        /* lines above this level are not produced; default HFS_LOG_INFO */
+    size_t frame_max;     /* follower frame payload cap in bytes; default 8192 */
+    uint64_t message_max; /* appender message cap, larger ones close with 1009; default 64 MiB */
     unsigned ping_interval_ms; /* PING idle followers this often; default 3000, 0 disables */
     unsigned dead_peer_ms;     /* TCP keepalive + user timeout: a vanished peer is dropped within
                                   about this time; default 60000, 0 leaves the kernel defaults */
@@ -108,6 +109,14 @@ int hfs_server_adopt_fd(hfs_server *s, int fd);
 
 typedef void (*hfs_server_close_cb)(hfs_server *s, void *data);
 
+/* Graceful stop: stops listening and accepting, ends every appender session (CLOSE 1001; every byte
+ * the server had read is in the file), lets each follower receive what is in the file and then
+ * closes it with CLOSE 1001, finishes responses in progress, and closes idle connections. When the
+ * last connection is gone, or after timeout_ms (0: no limit), it continues as hfs_server_close.
+ * cb (may be NULL) runs once everything is released. Calling hfs_server_close meanwhile cuts the
+ * wait short. */
+void hfs_server_shutdown(hfs_server *s, unsigned timeout_ms, hfs_server_close_cb cb, void *data);
+
 /* Stops listening, ends every connection at once (followers get CLOSE 1001, appenders keep every
  * byte they had sent that the server had read) and frees the server. cb (may be NULL) runs on the
  * loop once everything is released; s is invalid after that. */
@@ -118,8 +127,8 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data);
  * ---------------------------------------------------------------------------------------------- */
 
 typedef struct hfs_client_options {
-    const char *ca_file;    /* PEM file of trusted CAs for https; NULL: the system's default store */
-    int insecure;           /* 1: do not verify the server certificate (testing only) */
+    const char *ca_file; /* PEM file of trusted CAs for https; NULL: the system's default store */
+    int insecure;        /* 1: do not verify the server certificate (testing only) */
     int connect_timeout_ms; /* 0: the system's default */
     int binary;             /* follow: ask for BINARY frames (frames=binary) */
 } hfs_client_options;
@@ -168,8 +177,8 @@ const hfs_error *hfs_writer_error(const hfs_writer *w);
  * Returns HFS_OK or the first error seen (details in *err when not NULL). */
 int hfs_writer_close(hfs_writer *w, hfs_error *err);
 
-/* Appends everything read from fd until EOF, sending bytes as soon as they can be read (a line typed
- * at a terminal goes out at once). Stores the byte count in *sent when not NULL. Returns as
+/* Appends everything read from fd until EOF, sending bytes as soon as they can be read (a line
+ * typed at a terminal goes out at once). Stores the byte count in *sent when not NULL. Returns as
  * hfs_open_append and hfs_writer_write, or HFS_ERR_IO when reading fd fails. */
 int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t *sent,
                hfs_error *err);

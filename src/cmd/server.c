@@ -19,6 +19,7 @@ typedef struct app {
     hfs_server *srv;
     uv_signal_t sigint, sigterm;
     int signals;
+    unsigned shutdown_ms;
 } app;
 
 static void log_line(void *data, int level, const char *line)
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
     const char *root = "/tmp/httpfstream", *addr = ":8080", *prefix = "";
     int verbose = 0, quiet = 0;
     unsigned long long frame_max = 8192, message_max = 64ull << 20, tail = 1u << 20;
-    unsigned ping_ms = 3000, dead_ms = 60000;
+    unsigned ping_ms = 3000, dead_ms = 60000, shutdown_ms = 10000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
@@ -107,6 +108,8 @@ int main(int argc, char **argv)
          "drop peers silent this long, 0 to disable (default 60s)"},
         {"tail", CMD_FLAG_SIZE, &tail, "BYTES",
          "recent bytes kept in memory per live resource (default 1m)"},
+        {"shutdown-timeout", CMD_FLAG_MS, &shutdown_ms, "DURATION",
+         "on SIGTERM/SIGINT, wait this long for followers to drain (default 10s)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -131,7 +134,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    app a = {.loop = uv_default_loop()};
+    app a = {.loop = uv_default_loop(), .shutdown_ms = shutdown_ms};
     hfs_server_options o;
     hfs_server_options_init(&o);
     o.root = root;

@@ -32,6 +32,7 @@ static void conn_on_closed(uv_handle_t *h)
         http_conn_free(c);
     s->nconns--;
     free(c);
+    srv_conn_gone(s);
     srv_handle_released(s);
 }
 

@@ -309,7 +309,10 @@ static int batch_queue(conn *c, size_t written)
 /* The follower has every byte of the finished stream: say so and let the peer close. */
 static void finish(conn *c)
 {
-    ws_send_close(c, WS_CLOSE_NORMAL, NULL);
+    if (c->srv->draining)
+        ws_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    else
+        ws_send_close(c, WS_CLOSE_NORMAL, NULL);
     c->deadline_ms = srv_now(c->srv) + SRV_WS_CLOSE_WAIT;
 }
 
@@ -403,6 +406,15 @@ void follow_flush_dirty(hfs_server *s)
         }
         sr = next;
     }
+}
+
+void follow_drain(conn *c)
+{
+    follower *f = &c->u.f;
+
+    if (f->end == UINT64_MAX)
+        f->end = f->sr->res->size;
+    srv_mark_dirty(f->sr);
 }
 
 void follow_session_ended(srv_res *sr)

@@ -139,6 +139,8 @@ struct hfs_server {
     fbatch *free_batches;
     size_t nfree_batches;
     int closing;
+    int draining; /* hfs_server_shutdown: no new work, sessions wind down */
+    uv_timer_t *drain_timer;
     unsigned handles; /* open uv handles; the server is freed when this reaches 0 while closing */
     hfs_server_close_cb close_cb;
     void *close_data;
@@ -148,6 +150,7 @@ struct hfs_server {
 void srv_log(hfs_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t srv_now(const hfs_server *s);
 void srv_handle_released(hfs_server *s); /* a handle's close callback ran */
+void srv_conn_gone(hfs_server *s);       /* a connection was freed */
 void srv_mark_dirty(srv_res *sr);
 
 /* conn.c: lifetime, reads, writes */
@@ -194,6 +197,7 @@ void follow_send_pending(conn *c);
 void follow_on_close(conn *c);
 void follow_flush_dirty(hfs_server *s);
 void follow_session_ended(srv_res *sr);
+void follow_drain(conn *c); /* shutdown: send what the file has, then CLOSE 1001 */
 void fbatch_free_all(hfs_server *s);
 
 /* res.c: srv_res lifetime */

@@ -332,6 +332,87 @@ static void on_handle_closed(uv_handle_t *h)
     srv_handle_released(s);
 }
 
+static void drain_timer_closed(uv_handle_t *h)
+{
+    hfs_server *s = h->data;
+
+    free(h);
+    srv_handle_released(s);
+}
+
+static void stop_drain_timer(hfs_server *s)
+{
+    if (s->drain_timer) {
+        uv_close((uv_handle_t *)s->drain_timer, drain_timer_closed);
+        s->drain_timer = NULL;
+    }
+}
+
+static void close_listeners(hfs_server *s)
+{
+    for (size_t i = 0; i < s->nlisteners; i++)
+        uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
+    s->nlisteners = 0;
+}
+
+void srv_conn_gone(hfs_server *s)
+{
+    if (s->draining && !s->closing && s->nconns == 0)
+        hfs_server_close(s, s->close_cb, s->close_data);
+}
+
+static void drain_timeout(uv_timer_t *t)
+{
+    hfs_server *s = t->data;
+
+    srv_log(s, HFS_LOG_WARN, "shutdown: %zu connections still open after the timeout, closing them",
+            s->nconns);
+    hfs_server_close(s, s->close_cb, s->close_data);
+}
+
+/* Winds one connection down for a graceful shutdown. */
+static void drain_conn(conn *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    switch (c->role) {
+    case ROLE_APPEND:
+        append_end(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        conn_linger(c);
+        break;
+    case ROLE_FOLLOW:
+        follow_drain(c);
+        break;
+    default:
+        if (c->http && c->http->responding)
+            c->http->close_after = 1; /* finish this response, then close */
+        else
+            conn_close(c);
+        break;
+    }
+}
+
+void hfs_server_shutdown(hfs_server *s, unsigned timeout_ms, hfs_server_close_cb cb, void *data)
+{
+    if (!s || s->closing || s->draining)
+        return;
+    s->draining = 1;
+    s->close_cb = cb;
+    s->close_data = data;
+    close_listeners(s);
+    if (timeout_ms && (s->drain_timer = malloc(sizeof(*s->drain_timer)))) {
+        uv_timer_init(s->loop, s->drain_timer);
+        s->drain_timer->data = s;
+        s->handles++;
+        uv_timer_start(s->drain_timer, drain_timeout, timeout_ms, 0);
+    }
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        drain_conn(c);
+    }
+    srv_conn_gone(s); /* no connections at all: close right away */
+}
+
 void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
 {
     if (!s || s->closing)
@@ -339,9 +420,8 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
     s->closing = 1;
     s->close_cb = cb;
     s->close_data = data;
-    for (size_t i = 0; i < s->nlisteners; i++)
-        uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
-    s->nlisteners = 0;
+    stop_drain_timer(s);
+    close_listeners(s);
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->role == ROLE_FOLLOW || c->role == ROLE_APPEND)
