@@ -171,7 +171,12 @@ int cli_url_parse(cli_url *u, const char *text, hfs_error *err)
         cli_url_free(u);
         return cli_error_set(err, text, HFS_ERR_NOMEM, "out of memory");
     }
-    cc = curl_url_set(h, CURLUPART_URL, text, 0);
+    /* curl reads "http:///x" as host "x"; an authority must follow "//" directly. */
+    const char *sep = strstr(text, "://");
+    if (sep && (sep[3] == '/' || sep[3] == '\0' || sep[3] == '?' || sep[3] == '#'))
+        cc = CURLUE_NO_HOST;
+    else
+        cc = curl_url_set(h, CURLUPART_URL, text, 0);
     if (cc == CURLUE_OUT_OF_MEMORY)
         rc = cli_error_set(err, text, HFS_ERR_NOMEM, "out of memory");
     else if (cc != CURLUE_OK)

@@ -154,17 +154,19 @@ int main(int argc, char **argv)
         uv_run(a.loop, UV_RUN_DEFAULT);
         return 1;
     }
+    /* Signals are handled before anyone can learn the address: a SIGTERM right after the
+     * "listening" line must still shut down cleanly. */
+    uv_signal_init(a.loop, &a.sigint);
+    uv_signal_init(a.loop, &a.sigterm);
+    a.sigint.data = a.sigterm.data = &a;
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     char line[512];
     const char *colon = strrchr(addr, ':');
     snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,
              hfs_server_port(a.srv), root);
     log_line(NULL, HFS_LOG_INFO, line);
 
-    uv_signal_init(a.loop, &a.sigint);
-    uv_signal_init(a.loop, &a.sigterm);
-    a.sigint.data = a.sigterm.data = &a;
-    uv_signal_start(&a.sigint, on_signal, SIGINT);
-    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_run(a.loop, UV_RUN_DEFAULT);
     uv_loop_close(a.loop);
     return 0;

@@ -59,10 +59,16 @@ static int on_url(llhttp_t *llh, const char *at, size_t n)
     return 0;
 }
 
+static int is_tchar(unsigned char c);
+
 static int on_header_field(llhttp_t *llh, const char *at, size_t n)
 {
     http_parser *p = parser_of(llh);
     http_request *r = &p->req;
+
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)at[i]))
+            return refuse(p, 400, "invalid character in a header name"); /* e.g. "Host : x" */
 
     if (r->nheaders == 0 || r->in_value) {
         if (r->nheaders == HTTP_MAX_HEADERS)
@@ -109,6 +115,8 @@ static int on_headers_complete(llhttp_t *llh)
     http_parser *p = parser_of(llh);
     http_request *r = &p->req;
 
+    if (llh->http_major < 1)
+        return refuse(p, 400, "HTTP/0.9 request line");
     r->method = llh->method;
     r->http_major = llh->http_major;
     r->http_minor = llh->http_minor;
@@ -125,6 +133,9 @@ static int on_headers_complete(llhttp_t *llh)
 static int on_body(llhttp_t *llh, const char *at, size_t n)
 {
     http_parser *p = parser_of(llh);
+
+    if (n == 0)
+        return 0; /* llhttp flushes an empty span at the end of an input: not an event */
 
     p->ev->type = HTTP_EV_BODY;
     p->ev->data = at;

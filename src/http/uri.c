@@ -8,8 +8,11 @@ int uri_split(const char *t, size_t len, uri_parts *out)
 {
     size_t i = 0;
 
-    if (len >= 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-        i = t[4] == ':' ? 7 : 8;
+    if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+        i = 7;
+    else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+        i = 8;
+    if (i > 0) {
         while (i < len && t[i] != '/' && t[i] != '?')
             i++;
         if (i == len || t[i] != '/')

@@ -256,8 +256,9 @@ void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len)
     c->probe_ms = srv_now(c->srv) + c->srv->opt.dead_peer_ms / 4;
 }
 
-/* A peer that has left data unacknowledged for dead_peer_ms is gone (a paused reader still
- * acknowledges, with a zero window, so it is kept). */
+/* A peer is gone when data we sent is being retransmitted and nothing has been acknowledged for
+ * dead_peer_ms. A live peer acknowledges within a round trip (no retransmission); a paused reader
+ * still acknowledges, with a zero window; both are kept. */
 static int peer_is_dead(conn *c)
 {
     struct tcp_info ti;
@@ -267,7 +268,8 @@ static int peer_is_dead(conn *c)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
         getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
         return 0;
-    return ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv >= c->srv->opt.dead_peer_ms;
+    return ti.tcpi_unacked > 0 && (ti.tcpi_retransmits > 0 || ti.tcpi_backoff > 0) &&
+           ti.tcpi_last_ack_recv >= c->srv->opt.dead_peer_ms;
 }
 
 static void ws_tick(conn *c, uint64_t now)

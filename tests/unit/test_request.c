@@ -113,6 +113,29 @@ static void test_upgrade_and_headers(void)
     http_parser_free(&p);
 }
 
+/* A body cut short by the end of the input, then an empty parse: no event, no loop. */
+static void test_partial_body_then_empty_input(void)
+{
+    const char *req = "POST /a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc";
+    http_parser p;
+    http_event ev;
+    size_t off = 0, len = strlen(req);
+    int events = 0;
+
+    http_parser_init(&p);
+    while (events < 10) {
+        off += http_parse(&p, req + off, len - off, &ev);
+        if (ev.type == HTTP_EV_NEED_MORE)
+            break;
+        events++;
+    }
+    CHECK_INT(off, len);
+    CHECK_INT(events, 2); /* the head, then "abc" */
+    http_parse(&p, req + len, 0, &ev);
+    CHECK_INT(ev.type, HTTP_EV_NEED_MORE);
+    http_parser_free(&p);
+}
+
 static void test_http10_close(void)
 {
     seen s = parse_all("GET / HTTP/1.0\r\n\r\n", 100);
@@ -169,6 +192,7 @@ int main(void)
     RUN(test_simple_whole_and_bytewise);
     RUN(test_pipelined_and_body);
     RUN(test_upgrade_and_headers);
+    RUN(test_partial_body_then_empty_input);
     RUN(test_http10_close);
     RUN(test_limits);
     RUN(test_malformed);

@@ -121,8 +121,10 @@ static void test_add_query(void)
 static void test_rejected(void)
 {
     static const char *bad[] = {
-        "ftp://h/x",     "ws://h/x",     "h/x", "localhost:80/x",     "http://", "http://h:99999/",
-        "http://u:p@h/", "http://h/a b", "",    "file:///etc/passwd",
+        "ftp://h/x", "ws://h/x",           "h/x",           "localhost:80/x",
+        "http://",   "http://h:99999/",    "http://u:p@h/", "http://h/a b",
+        "",          "file:///etc/passwd", "http:///x",     "https:///",
+        "http://?x",
     };
     cli_url u;
     hfs_error e;
