@@ -1,0 +1,155 @@
+/* fuzz_request.c -- libFuzzer target: the server's whole request handling. Each input is written,
+ * as one client's bytes, into a connection the server adopted (a socketpair), and the loop runs
+ * until the server has answered and closed it: parsing, pipelining, upgrades, verb dispatch, path
+ * resolution, static responses, appender and follower sessions. The root holds files, a directory,
+ * links out of the root, and a live resource with an appender that stays connected. Checks that
+ * the server never crashes or leaks, always ends the connection, and never shows its root path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "httpfstream.h"
+
+#define MAX_ROUNDS 20000
+
+static uv_loop_t loop;
+static hfs_server *srv;
+static char root[PATH_MAX];
+static int appender_fd = -1;
+
+static void make_root(void)
+{
+    char tmpl[] = "/tmp/hfs-fuzz-req.XXXXXX", p[PATH_MAX + 32];
+    char *dir = mkdtemp(tmpl);
+
+    if (!dir)
+        abort();
+    snprintf(root, sizeof(root), "%s/root", dir);
+    mkdir(root, 0755);
+#define MK(fmt) (snprintf(p, sizeof(p), fmt, root), p)
+    int fd = open(MK("%s/a.txt"), O_CREAT | O_WRONLY, 0600);
+    if (write(fd, "hello\n", 6) != 6)
+        abort();
+    close(fd);
+    mkdir(MK("%s/d"), 0755);
+    close(open(MK("%s/d/b.bin"), O_CREAT | O_WRONLY, 0600));
+    symlink("/etc", MK("%s/etc"));
+    symlink("../../", MK("%s/d/up"));
+}
+
+/* Runs the loop until fd (our end) reads EOF; returns everything read. */
+static size_t pump(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+
+    for (int i = 0; i < MAX_ROUNDS; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        char buf[65536];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0)
+            return got;
+        if (n > 0) {
+            size_t k = (size_t)n < cap - got ? (size_t)n : cap - got;
+            memcpy(out + got, buf, k);
+            got += k;
+        } else if (errno != EAGAIN) {
+            return got;
+        }
+    }
+    fprintf(stderr, "the server never closed the connection\n");
+    abort();
+}
+
+static int connect_client(void)
+{
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        abort();
+    if (hfs_server_adopt_fd(srv, sv[0]) != HFS_OK)
+        abort();
+    return sv[1];
+}
+
+/* An appender on /live.txt that stays connected, so follows of it take the live path. */
+static void start_appender(void)
+{
+    static const char req[] =
+        "GET /live.txt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nX-Verb: APPEND\r\n\r\n"
+        "\x81\x85\x01\x02\x03\x04"
+        "\x69\x67\x6f\x68\x6e"; /* "hello" masked with 01 02 03 04 */
+    char buf[4096];
+
+    appender_fd = connect_client();
+    if (write(appender_fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+        abort();
+    for (int i = 0; i < 100; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(appender_fd, buf, sizeof(buf) - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (!strstr(buf, " 101 "))
+                abort();
+            return;
+        }
+    }
+    abort();
+}
+
+static void setup(void)
+{
+    hfs_server_options o;
+
+    signal(SIGPIPE, SIG_IGN);
+    make_root();
+    uv_loop_init(&loop);
+    hfs_server_options_init(&o);
+    o.root = root;
+    o.message_max = 1 << 16;
+    if (hfs_server_new(&loop, &o, &srv) != HFS_OK)
+        abort();
+    start_appender();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char out[1 << 20];
+    char scratch[65536];
+
+    if (!srv)
+        setup();
+    int fd = connect_client();
+    size_t off = 0, got = 0;
+    /* Write while reading, so that neither side waits on the other's full buffer. */
+    for (int i = 0; off < size && i < MAX_ROUNDS; i++) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n > 0)
+            off += (size_t)n;
+        else if (errno != EAGAIN)
+            break;
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = read(fd, scratch, sizeof(scratch));
+        if (r > 0 && got + (size_t)r < sizeof(out)) {
+            memcpy(out + got, scratch, (size_t)r);
+            got += (size_t)r;
+        }
+    }
+    shutdown(fd, SHUT_WR);
+    got += pump(fd, out + got, sizeof(out) - 1 - got);
+    close(fd);
+    out[got] = '\0';
+    /* A server path in a response is a leak, unless the client sent it (a Location echoes it). */
+    if (memmem(out, got, root, strlen(root)) && !memmem(data, size, root, strlen(root)))
+        abort();
+    return 0;
+}
