@@ -171,4 +171,5 @@ help:
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make lint       cppcheck;  make format  clang-format"
 
+include fuzz/fuzz.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
