@@ -1,6 +1,8 @@
 # lib.sh -- shell helpers for interop and end-to-end tests (source it):
 #   hfs_start [server flags...]  starts build/bin/httpfstream-server on a free port with a fresh root;
-#                                sets HFS_URL, HFS_PORT, HFS_ROOT, HFS_PID, HFS_LOG; stops it on exit.
+#                                sets HFS_URL, HFS_PORT, HFS_ROOT, HFS_PID, HFS_LOG; stops it on exit
+#                                (it sets the EXIT trap: a test with its own cleanup adds it to
+#                                HFS_CLEANUP, which runs first).
 #   hfs_stop                     SIGTERM, wait, and fail unless it exited 0 with no sanitizer report.
 #   fail MESSAGE                 prints and exits 1.   expect_eq WHAT GOT WANT
 HFS_BIN=${HFS_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
@@ -16,7 +18,12 @@ expect_eq() {
 }
 
 hfs_stop() {
-    [ -n "$HFS_PID" ] || return 0
+    [ -z "${HFS_CLEANUP:-}" ] || eval "$HFS_CLEANUP"
+    HFS_CLEANUP=""
+    [ -n "$HFS_PID" ] || {
+        [ -z "${HFS_ROOT:-}" ] || rm -rf "$HFS_ROOT" "$HFS_ROOT.log"
+        return 0
+    }
     pid=$HFS_PID
     HFS_PID=""
     kill -TERM "$pid" 2>/dev/null
@@ -47,7 +54,7 @@ hfs_start() {
     "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http=127.0.0.1:0 "$@" 2>"$HFS_LOG" &
     HFS_PID=$!
     trap 'hfs_stop' EXIT
-    trap 'exit 1' INT TERM
+    trap 'exit 1' INT TERM HUP PIPE
     i=0
     while ! grep -q "listening on" "$HFS_LOG" 2>/dev/null; do
         i=$((i + 1))
