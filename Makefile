@@ -58,6 +58,9 @@ INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_HELPER := $(BUILD)/obj/tests/harness.o
 
+# Keep intermediate objects (test and command objects come from pattern chains).
+.SECONDARY:
+
 .PHONY: all lib cmds tests test check sanitize run install uninstall clean help deps bench fuzz \
         format lint
 
@@ -170,6 +173,18 @@ help:
 	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make lint       cppcheck;  make format  clang-format"
+
+# Benchmarks: the load generator and the bare-machine peer, then bench/run.sh (BENCH_ARGS are
+# passed on: a scenario name, QUICK=1 in the environment for a short run).
+BENCH_BIN := $(BUILD)/bench/loadgen $(BUILD)/bench/bare_fanout
+
+$(BUILD)/bench/%: bench/%.c bench/common.c bench/common.h $(STATIC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Ibench $(LDFLAGS) -o $@ $< bench/common.c $(STATIC) $(LDLIBS_ALL)
+
+bench: $(BENCH_BIN) $(CMD_BIN)
+	bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 include fuzz/fuzz.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

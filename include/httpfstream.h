@@ -79,11 +79,31 @@ typedef struct hfs_server_options {
     int log_level;        /* lines above this level are not produced; default HFS_LOG_INFO */
     size_t frame_max;     /* follower frame payload cap in bytes; default 8192 */
     uint64_t message_max; /* appender message cap, larger ones close with 1009; default 64 MiB */
-    unsigned ping_interval_ms; /* PING idle followers this often; default 3000, 0 disables */
-    unsigned dead_peer_ms;     /* TCP keepalive + user timeout: a vanished peer is dropped within
-                                  about this time; default 60000, 0 leaves the kernel defaults */
-    size_t tail_max;           /* recent bytes kept in memory per live resource; default 1 MiB */
+    unsigned ping_interval_ms;  /* PING idle followers this often; default 3000, 0 disables */
+    unsigned dead_peer_ms;      /* TCP keepalive + user timeout: a vanished peer is dropped within
+                                   about this time; default 60000, 0 leaves the kernel defaults */
+    size_t tail_max;            /* recent bytes kept in memory per live resource; default 1 MiB */
+    size_t target_max;          /* request-target bytes, longer ones get 414; default 8 KiB */
+    size_t header_max;          /* request header bytes, more get 431; default 16 KiB */
+    unsigned header_timeout_ms; /* a request head must arrive within this, else 408; default 30 s */
+    unsigned
+        idle_timeout_ms; /* keep-alive connections with no request close after; default 120 s */
+    unsigned max_conns;  /* connections beyond this are answered 503 and closed; 0: the
+                            process's open-files limit less a reserve (the default) */
+    uint64_t size_max;   /* maximum resource size, appends past it end with 1009/413;
+                            0: unlimited (the default) */
+    int sync;            /* HFS_SYNC_NONE (default), HFS_SYNC_CLOSE or HFS_SYNC_INTERVAL */
+    unsigned sync_interval_ms; /* HFS_SYNC_INTERVAL: fdatasync written resources this often */
 } hfs_server_options;
+
+/* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each
+ * guarantees after a crash or a power loss. */
+enum hfs_sync {
+    HFS_SYNC_NONE = 0,     /* bytes are in the file (page cache) when accepted: survive a crash of
+                              the server, not a power loss */
+    HFS_SYNC_CLOSE = 1,    /* and fdatasync before an ended session is acknowledged */
+    HFS_SYNC_INTERVAL = 2, /* and fdatasync of live resources every sync_interval_ms */
+};
 
 /* Fills o with the defaults above (root NULL). */
 void hfs_server_options_init(hfs_server_options *o);

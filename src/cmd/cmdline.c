@@ -119,9 +119,9 @@ void cmd_usage(void *fp, const cmd_flag *flags, const char *synopsis)
     for (const cmd_flag *f = flags; f->name; f++) {
         char left[64];
         snprintf(left, sizeof(left), "-%s%s%s", f->name, f->arg ? "=" : "", f->arg ? f->arg : "");
-        fprintf(out, "  %-22s %s\n", left, f->usage);
+        fprintf(out, "  %-28s %s\n", left, f->usage);
     }
-    fprintf(out, "  %-22s %s\n", "-h, -help", "print this help and exit");
+    fprintf(out, "  %-28s %s\n", "-h, -help", "print this help and exit");
 }
 
 static int usage_error(const cmd_flag *flags, const char *synopsis, const char *fmt, const char *a)

@@ -64,6 +64,32 @@ static int make_root(const char *root)
     return 0;
 }
 
+/* -sync=none | close | interval=DURATION */
+static int parse_sync(const char *v, int *policy, unsigned *ms)
+{
+    if (!strcmp(v, "none")) {
+        *policy = HFS_SYNC_NONE;
+        return 0;
+    }
+    if (!strcmp(v, "close")) {
+        *policy = HFS_SYNC_CLOSE;
+        return 0;
+    }
+    if (strncmp(v, "interval=", 9) != 0)
+        return -1;
+    char *end;
+    double d = strtod(v + 9, &end);
+    double scale = !strcmp(end, "ms")             ? 1
+                   : (!strcmp(end, "s") || !*end) ? 1000
+                   : !strcmp(end, "m")            ? 60000
+                                                  : -1;
+    if (end == v + 9 || scale < 0 || d <= 0 || d * scale > 86400000.0)
+        return -1;
+    *policy = HFS_SYNC_INTERVAL;
+    *ms = (unsigned)(d * scale);
+    return *ms ? 0 : -1;
+}
+
 static void on_closed(hfs_server *s, void *data)
 {
     app *a = data;
@@ -91,7 +117,11 @@ int main(int argc, char **argv)
     const char *root = "/tmp/httpfstream", *addr = ":8080", *prefix = "";
     int verbose = 0, quiet = 0;
     unsigned long long frame_max = 8192, message_max = 64ull << 20, tail = 1u << 20;
-    unsigned ping_ms = 3000, dead_ms = 60000, shutdown_ms = 10000;
+    unsigned ping_ms = 3000, dead_ms = 60000, shutdown_ms = 10000, header_ms = 30000,
+             idle_ms = 120000;
+    unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
+    long max_conns = 0;
+    const char *sync = "none";
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
@@ -110,6 +140,20 @@ int main(int argc, char **argv)
          "recent bytes kept in memory per live resource (default 1m)"},
         {"shutdown-timeout", CMD_FLAG_MS, &shutdown_ms, "DURATION",
          "on SIGTERM/SIGINT, wait this long for followers to drain (default 10s)"},
+        {"max-url", CMD_FLAG_SIZE, &url_max, "BYTES",
+         "longest request-target, longer get 414 (default 8k)"},
+        {"max-header", CMD_FLAG_SIZE, &header_max, "BYTES",
+         "most request header bytes, more get 431 (default 16k)"},
+        {"header-timeout", CMD_FLAG_MS, &header_ms, "DURATION",
+         "a request head must arrive within this, else 408 (default 30s)"},
+        {"idle-timeout", CMD_FLAG_MS, &idle_ms, "DURATION",
+         "close keep-alive connections idle this long (default 2m)"},
+        {"max-conns", CMD_FLAG_INT, &max_conns, "N",
+         "refuse connections beyond N with 503 (default: open-files limit - 128)"},
+        {"max-size", CMD_FLAG_SIZE, &size_max, "BYTES",
+         "largest resource; appends past it end with 1009 (default: no limit)"},
+        {"sync", CMD_FLAG_STRING, &sync, "POLICY",
+         "none, close or interval=DURATION: when to fdatasync (default none)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -128,7 +172,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: -frame-max must be between 1 and 64m\n");
         return 2;
     }
+    int sync_policy = HFS_SYNC_NONE;
+    unsigned sync_ms = 0;
+    if (parse_sync(sync, &sync_policy, &sync_ms) < 0 || max_conns < 0 || url_max < 64 ||
+        header_max < 256 || header_ms == 0 || idle_ms == 0) {
+        fprintf(stderr,
+                "error: bad value for -sync, -max-conns, -max-url, -max-header or a timeout\n");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ,
+           SIG_IGN); /* past RLIMIT_FSIZE, write() fails with EFBIG instead of killing us */
     if (make_root(root) < 0) {
         fprintf(stderr, "httpfstream-server: cannot create root %s: %s\n", root, strerror(errno));
         return 1;
@@ -146,6 +201,14 @@ int main(int argc, char **argv)
     o.ping_interval_ms = ping_ms;
     o.dead_peer_ms = dead_ms;
     o.tail_max = (size_t)tail;
+    o.target_max = (size_t)url_max;
+    o.header_max = (size_t)header_max;
+    o.header_timeout_ms = header_ms;
+    o.idle_timeout_ms = idle_ms;
+    o.max_conns = (unsigned)max_conns;
+    o.size_max = size_max;
+    o.sync = sync_policy;
+    o.sync_interval_ms = sync_ms;
     int r = hfs_server_new(a.loop, &o, &a.srv);
     if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK)
         hfs_server_close(a.srv, NULL, NULL);

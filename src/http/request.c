@@ -51,7 +51,7 @@ static int on_url(llhttp_t *llh, const char *at, size_t n)
     http_parser *p = parser_of(llh);
     http_request *r = &p->req;
 
-    if (r->target_len + n > HTTP_MAX_TARGET)
+    if (r->target_len + n > p->target_max)
         return refuse(p, 414, "request-target too long");
     if (buf_append(r, at, n) < 0)
         return refuse(p, 503, "out of memory");
@@ -78,7 +78,7 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t n)
         h->name_len = h->value_len = 0;
         r->in_value = 0;
     }
-    if (header_bytes(r) + n > HTTP_MAX_HEADER_BYTES)
+    if (header_bytes(r) + n > p->header_max)
         return refuse(p, 431, "header fields too large");
     if (buf_append(r, at, n) < 0)
         return refuse(p, 503, "out of memory");
@@ -96,7 +96,7 @@ static int on_header_value(llhttp_t *llh, const char *at, size_t n)
         h->value_off = (uint32_t)r->len;
         r->in_value = 1;
     }
-    if (header_bytes(r) + n > HTTP_MAX_HEADER_BYTES)
+    if (header_bytes(r) + n > p->header_max)
         return refuse(p, 431, "header fields too large");
     if (buf_append(r, at, n) < 0)
         return refuse(p, 503, "out of memory");
@@ -159,9 +159,11 @@ static const llhttp_settings_t settings = {
     .on_message_complete = on_message_complete,
 };
 
-void http_parser_init(http_parser *p)
+void http_parser_init(http_parser *p, size_t target_max, size_t header_max)
 {
     memset(p, 0, sizeof(*p));
+    p->target_max = target_max ? target_max : HTTP_MAX_TARGET;
+    p->header_max = header_max ? header_max : HTTP_MAX_HEADER_BYTES;
     llhttp_init(&p->llh, HTTP_REQUEST, &settings);
     p->llh.data = p;
 }

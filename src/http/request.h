@@ -1,6 +1,6 @@
 /* request.h -- HTTP/1.x request parsing over llhttp, feed-style: bytes in, one event out at a time
- * (request head, body bytes, end of message, upgrade, error). Collects the request line and headers
- * into one growing buffer capped by HTTP_MAX_TARGET and HTTP_MAX_HEADER_BYTES. No sockets. */
+ * (request head, body bytes, end of message, error). Collects the request-target and headers into
+ * one growing buffer capped by the parser's limits. No sockets. */
 #ifndef HFS_HTTP_REQUEST_H
 #define HFS_HTTP_REQUEST_H
 
@@ -9,9 +9,10 @@
 
 #include "llhttp.h"
 
-#define HTTP_MAX_TARGET       8192  /* request-target bytes; longer: 414 */
-#define HTTP_MAX_HEADER_BYTES 16384 /* header names and values together; more: 431 */
-#define HTTP_MAX_HEADERS      100   /* header lines; more: 431 */
+#define HTTP_MAX_TARGET       8192  /* default cap on request-target bytes; longer: 414 */
+#define HTTP_MAX_HEADER_BYTES 16384 /* default cap on header names and values together; more: 431  \
+                                     */
+#define HTTP_MAX_HEADERS 100        /* header lines; more: 431 */
 
 typedef struct http_header {
     uint32_t name_off, name_len; /* into http_request.buf */
@@ -58,13 +59,17 @@ typedef struct http_parser {
     http_request req;
     /* private */
     llhttp_t llh;
-    http_event *ev;   /* the event being filled by callbacks */
-    int error_status; /* set by a callback that refused the request */
+    http_event *ev;    /* the event being filled by callbacks */
+    size_t target_max; /* request-target bytes allowed */
+    size_t header_max; /* header bytes allowed */
+    int error_status;  /* set by a callback that refused the request */
     const char *error_reason;
     uint8_t failed; /* HTTP_EV_ERROR was reported */
 } http_parser;
 
-void http_parser_init(http_parser *p);
+/* Prepares p; target_max and header_max cap the request-target and the header bytes (0: the
+ * defaults HTTP_MAX_TARGET and HTTP_MAX_HEADER_BYTES). */
+void http_parser_init(http_parser *p, size_t target_max, size_t header_max);
 
 /* Frees the request buffer. Accepts a parser that was only initialised. */
 void http_parser_free(http_parser *p);

@@ -60,6 +60,16 @@ static int flush(conn *c, struct iovec *iov, int *niov)
     return -1;
 }
 
+static void close_when_synced(conn *c, unsigned code, int err)
+{
+    if (err < 0) {
+        ws_send_close(c, WS_CLOSE_INTERNAL, "fdatasync failed");
+        conn_linger(c);
+        return;
+    }
+    ws_on_peer_close(c, code);
+}
+
 void append_on_data(conn *c, uint8_t *p, size_t n)
 {
     appender *a = &c->u.a;
@@ -90,6 +100,12 @@ void append_on_data(conn *c, uint8_t *p, size_t n)
         case WS_EV_CLOSE:
             if (flush(c, iov, &niov) < 0)
                 return;
+            /* With a sync policy, the echoed CLOSE waits until the bytes are on disk. */
+            if (c->srv->opt.sync != HFS_SYNC_NONE &&
+                srv_sync_start(c->srv, a->sr->res, c, close_when_synced, ev.close_code) == 0) {
+                append_end(c, 0, NULL);
+                return;
+            }
             append_end(c, 0, NULL);
             ws_on_peer_close(c, ev.close_code);
             return;
@@ -120,6 +136,8 @@ void append_end(conn *c, unsigned code, const char *reason)
     srv_log(c->srv, HFS_LOG_INFO, "%s append /%s ended: %llu bytes received, size %llu%s%s",
             c->peer, res->name, (unsigned long long)a->received, (unsigned long long)res->size,
             reason ? ": " : "", reason ? reason : "");
+    if (c->srv->opt.sync != HFS_SYNC_NONE && res->unsynced)
+        srv_sync_start(c->srv, res, NULL, NULL, 0);
     srv_res_maybe_free(c->srv, sr);
     store_release(res);
     if (code)

@@ -20,6 +20,7 @@ static void conn_on_closed(uv_handle_t *h)
     conn *c = h->data;
     hfs_server *s = c->srv;
 
+    srv_sync_forget(c);
     if (c->role == ROLE_FOLLOW)
         follow_on_close(c);
     if (c->prev)
@@ -157,6 +158,25 @@ static void peer_name(conn *c)
     snprintf(c->peer, sizeof(c->peer), strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
+/* Over the connection cap: a short 503 and the door. Logged at most once a second. */
+static void refuse(conn *c)
+{
+    static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
+                               "charset=utf-8\r\nContent-Length: 24\r\nRetry-After: 1\r\n"
+                               "Connection: close\r\n\r\n503 too many connections\n";
+    hfs_server *s = c->srv;
+    uint64_t now = srv_now(s);
+
+    s->refused++;
+    if (now - s->refused_logged_ms >= 1000) {
+        srv_log(s, HFS_LOG_WARN, "refusing connections: %zu open, limit %u (%llu refused so far)",
+                s->nconns - 1, s->opt.max_conns, (unsigned long long)s->refused);
+        s->refused_logged_ms = now;
+    }
+    conn_write_copy(c, resp, sizeof(resp) - 1);
+    conn_linger(c);
+}
+
 int conn_start(hfs_server *s, uv_tcp_t *tcp)
 {
     conn *c = (conn *)tcp;
@@ -170,11 +190,15 @@ int conn_start(hfs_server *s, uv_tcp_t *tcp)
     c->last_tx_ms = srv_now(s);
     set_socket_options(c);
     peer_name(c);
+    if (s->nconns > s->opt.max_conns) {
+        refuse(c);
+        return 0;
+    }
     if (http_conn_init(c) < 0) {
         conn_close(c);
         return -1;
     }
-    c->deadline_ms = srv_now(s) + SRV_HEADER_MS;
+    c->deadline_ms = srv_now(s) + s->opt.header_timeout_ms;
     conn_read_start(c);
     return 0;
 }

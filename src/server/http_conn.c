@@ -28,7 +28,7 @@ int http_conn_init(conn *c)
     c->http = calloc(1, sizeof(*c->http));
     if (!c->http)
         return -1;
-    http_parser_init(&c->http->parser);
+    http_parser_init(&c->http->parser, c->srv->opt.target_max, c->srv->opt.header_max);
     c->http->file_fd = -1;
     return 0;
 }
@@ -61,7 +61,7 @@ static void start_next_request(conn *c)
 
     http_parser_next(&h->parser);
     h->head_seen = h->msg_done = h->is_head = h->started = 0;
-    c->deadline_ms = srv_now(c->srv) + SRV_IDLE_HTTP_MS;
+    c->deadline_ms = srv_now(c->srv) + c->srv->opt.idle_timeout_ms;
 }
 
 /* Keeps unparsed input until the current response is written. */
@@ -145,7 +145,7 @@ void http_conn_on_data(conn *c, const uint8_t *p, size_t n)
     }
     if (!h->started && !h->head_seen) {
         h->started = 1;
-        c->deadline_ms = srv_now(c->srv) + SRV_HEADER_MS;
+        c->deadline_ms = srv_now(c->srv) + c->srv->opt.header_timeout_ms;
     }
     h->in_feed = 1;
     feed(c, (uint8_t *)p, n);

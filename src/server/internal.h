@@ -28,6 +28,10 @@
 typedef struct conn conn;
 typedef struct srv_res srv_res;
 typedef struct fbatch fbatch;
+typedef struct srv_sync srv_sync;
+
+/* Called when a sync a connection waits for has finished (err 0 or a negative uv error). */
+typedef void (*srv_sync_done)(conn *c, unsigned code, int err);
 
 /* Fan-out state of one live resource, hung on store_res.data. Exists while an appender or a
  * follower uses the resource. */
@@ -110,8 +114,9 @@ struct conn {
     uint8_t ws_closed;    /* our CLOSE went out */
     uint8_t lingering;    /* writes shut down; input is drained until EOF or the deadline */
     uint8_t reading;
-    char peer[56];   /* "addr:port" for logs */
-    http_conn *http; /* ROLE_HTTP only */
+    char peer[56];       /* "addr:port" for logs */
+    srv_sync *sync_wait; /* the fdatasync this connection waits for before acknowledging */
+    http_conn *http;     /* ROLE_HTTP only */
     union {
         follower f;
         appender a;
@@ -128,10 +133,14 @@ struct hfs_server {
     int port;
     conn *conns;
     size_t nconns;
-    srv_res *dirty; /* resources whose followers may have bytes to send */
+    uint64_t refused;           /* connections turned away over max_conns */
+    uint64_t refused_logged_ms; /* when that was last logged */
+    srv_res *dirty;             /* resources whose followers may have bytes to send */
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t tick;
+    uv_timer_t sync_timer; /* HFS_SYNC_INTERVAL */
+    int sync_timer_on;
     int idle_active;
     uint8_t *readbuf; /* SRV_READ_BUF: every read lands here */
     uint8_t *scratch; /* SRV_BATCH_MAX: file bytes for lagging followers */
@@ -199,6 +208,11 @@ void follow_flush_dirty(hfs_server *s);
 void follow_session_ended(srv_res *sr);
 void follow_drain(conn *c); /* shutdown: send what the file has, then CLOSE 1001 */
 void fbatch_free_all(hfs_server *s);
+
+/* sync.c: the durability policy */
+int srv_sync_start(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done, unsigned code);
+void srv_sync_forget(conn *c); /* the waiter is going away */
+void srv_sync_timer_start(hfs_server *s);
 
 /* res.c: srv_res lifetime */
 srv_res *srv_res_get(hfs_server *s, store_res *res);

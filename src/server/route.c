@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/response.h"
 #include "http/uri.h"
 #include "store/path.h"
 
@@ -54,15 +55,24 @@ static int respond_text(route *r, int status, const char *extra, const char *bod
 
 static int redirect(route *r, const char *path, size_t len)
 {
-    char loc[HTTP_MAX_TARGET * 3 + 16], extra[sizeof(loc) + 16];
-    size_t n = uri_escape_path(path, len, loc, sizeof(loc));
+    size_t n = uri_escape_path(path, len, NULL, 0);
+    size_t cap = n + r->uri.query_len + 32;
+    char *extra = malloc(cap);
 
-    if (n >= sizeof(loc))
+    if (!extra)
+        return respond_text(r, 503, NULL, "503 out of memory\n");
+    memcpy(extra, "Location: ", 10);
+    uri_escape_path(path, len, extra + 10, n + 1);
+    size_t at = 10 + n;
+    if (r->uri.query)
+        at += (size_t)snprintf(extra + at, cap - at, "?%.*s", (int)r->uri.query_len, r->uri.query);
+    memcpy(extra + at, "\r\n", 3);
+    if (at + 2 > HTTP_HEAD_MAX - 512) {
+        free(extra);
         return respond_text(r, 414, NULL, "414 URI too long\n");
-    if (r->uri.query && r->uri.query_len < sizeof(loc) - n - 1)
-        snprintf(loc + n, sizeof(loc) - n, "?%.*s", (int)r->uri.query_len, r->uri.query);
-    snprintf(extra, sizeof(extra), "Location: %s\r\n", loc);
+    }
     http_respond_simple(r->c, 301, extra, "text/html; charset=utf-8", NULL, 0);
+    free(extra);
     return 301;
 }
 

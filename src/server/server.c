@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store/path.h"
@@ -21,6 +22,20 @@ void hfs_server_options_init(hfs_server_options *o)
     o->ping_interval_ms = 3000;
     o->dead_peer_ms = 60000;
     o->tail_max = 1u << 20;
+    o->header_timeout_ms = 30000;
+    o->idle_timeout_ms = 120000;
+}
+
+/* The default connection cap: the open-files limit less a reserve for files and listeners, so
+ * that accept() never runs out of descriptors in normal operation. */
+static unsigned default_max_conns(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > 1u << 30)
+        return 1u << 20;
+    return rl.rlim_cur > 256 ? (unsigned)rl.rlim_cur - 128 : (unsigned)rl.rlim_cur / 2;
 }
 
 void srv_log(hfs_server *s, int level, const char *fmt, ...)
@@ -104,6 +119,11 @@ static int validate_options(const hfs_server_options *o)
         return -1;
     if (o->frame_max < 1 || o->frame_max > (64u << 20))
         return -1;
+    if (o->sync < HFS_SYNC_NONE || o->sync > HFS_SYNC_INTERVAL ||
+        (o->sync == HFS_SYNC_INTERVAL && o->sync_interval_ms == 0))
+        return -1;
+    if ((o->target_max && o->target_max < 64) || (o->header_max && o->header_max < 256))
+        return -1;
     return 0;
 }
 
@@ -132,8 +152,14 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
         goto nomem;
     s->opt.root = s->root;
     s->opt.prefix = s->prefix;
+    if (!s->opt.max_conns)
+        s->opt.max_conns = default_max_conns();
+    if (!s->opt.header_timeout_ms)
+        s->opt.header_timeout_ms = 30000;
+    if (!s->opt.idle_timeout_ms)
+        s->opt.idle_timeout_ms = 120000;
     so.tail_max = o->tail_max;
-    so.size_max = 0;
+    so.size_max = o->size_max;
     int r = store_new(s->root, &so, &s->st);
     if (r != STORE_OK) {
         srv_log(s, HFS_LOG_ERROR, "cannot open root %s: %s", s->root, strerror(errno));
@@ -148,6 +174,7 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     init_handle(s, (uv_handle_t *)&s->tick);
     uv_check_start(&s->check, check_cb);
     uv_timer_start(&s->tick, tick_cb, SRV_TICK_MS, SRV_TICK_MS);
+    srv_sync_timer_start(s);
     *out = s;
     return HFS_OK;
 nomem:
@@ -429,6 +456,8 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
         conn_close(c);
     }
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    if (s->sync_timer_on)
+        uv_close((uv_handle_t *)&s->sync_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->check, on_handle_closed);
 }

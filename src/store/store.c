@@ -573,6 +573,7 @@ int store_append(store_res *res, const struct iovec *iov, int iovcnt, size_t *wr
     int saved = errno;
     tail_append(res, iov, iovcnt, n);
     res->size += n;
+    res->unsynced |= n > 0;
     *written = n;
     errno = saved;
     return n == want ? STORE_OK : STORE_EIO;
@@ -601,6 +602,11 @@ size_t store_peek(const store_res *res, uint64_t off, uint64_t max, store_slice 
         c = c->next;
     }
     return k;
+}
+
+int store_res_fd(const store_res *res)
+{
+    return res->fd;
 }
 
 ssize_t store_pread(const store_res *res, void *buf, size_t len, uint64_t off)

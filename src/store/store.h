@@ -47,7 +47,8 @@ typedef struct store_chunk {
 
 typedef struct store_res {
     /* public */
-    void *data; /* the server's per-resource state; the store never touches it */
+    void *data;   /* the server's per-resource state; the store never touches it */
+    int unsynced; /* set by every append; cleared by whoever starts an fdatasync */
     /* read-only */
     uint64_t size;    /* bytes in the file */
     int appending;    /* an appender holds the slot */
@@ -115,6 +116,9 @@ int store_append(store_res *res, const struct iovec *iov, int iovcnt, size_t *wr
  * nmax). Returns the number of slices; 0 when off is at the end or before the tail (then use
  * store_pread). The slices stay valid until the loop runs again; store_chunk_ref one to keep it. */
 size_t store_peek(const store_res *res, uint64_t off, uint64_t max, store_slice *out, size_t nmax);
+
+/* The file descriptor, for an fdatasync on another thread (hold a reference meanwhile). */
+int store_res_fd(const store_res *res);
 
 /* Reads up to len bytes at off from the file. Returns the count (short only at the end of the
  * file), or STORE_EIO with errno set. */

@@ -58,7 +58,7 @@ static seen parse_all(const char *data, size_t step)
     http_parser p;
     seen s = {0};
 
-    http_parser_init(&p);
+    http_parser_init(&p, 0, 0);
     feed(&p, data, strlen(data), step, &s);
     http_parser_free(&p);
     return s;
@@ -99,7 +99,7 @@ static void test_upgrade_and_headers(void)
     http_parser p;
     http_event ev;
 
-    http_parser_init(&p);
+    http_parser_init(&p, 0, 0);
     size_t used = http_parse(&p, req, strlen(req), &ev);
     CHECK_INT(ev.type, HTTP_EV_HEAD);
     CHECK_INT(used, strlen(req));
@@ -122,7 +122,7 @@ static void test_partial_body_then_empty_input(void)
     size_t off = 0, len = strlen(req);
     int events = 0;
 
-    http_parser_init(&p);
+    http_parser_init(&p, 0, 0);
     while (events < 10) {
         off += http_parse(&p, req + off, len - off, &ev);
         if (ev.type == HTTP_EV_NEED_MORE)
