@@ -109,7 +109,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_line(NULL, HFS_LOG_INFO,
              signum == SIGINT ? "interrupt: shutting down" : "terminated: shutting down");
-    hfs_server_close(a->srv, on_closed, a);
+    hfs_server_shutdown(a->srv, a->shutdown_ms, on_closed, a);
 }
 
 int main(int argc, char **argv)
