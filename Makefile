@@ -45,7 +45,7 @@ endif
 
 LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/http/*.c src/server/*.c \
                              src/client/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) \
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
            $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 CMDS    := httpfstream-server httpfstream-append httpfstream-follow
 CMD_BIN := $(CMDS:%=$(BUILD)/bin/%)
@@ -80,6 +80,15 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(filter-out -Werror -Wmissing-prototypes -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter \
 	    -c $< -o $@
+
+# The viewer page, compiled in as a byte array.
+$(BUILD)/gen/viewer_html.c: src/server/viewer.html scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh $< hfs_viewer_html > $@
+
+$(BUILD)/obj/gen/viewer_html.o: $(BUILD)/gen/viewer_html.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS_ALL)) -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

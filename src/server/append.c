@@ -140,7 +140,7 @@ void append_end(conn *c, unsigned code, const char *reason)
         srv_sync_start(c->srv, res, NULL, NULL, 0);
     srv_res_maybe_free(c->srv, sr);
     store_release(res);
-    if (code)
+    if (code && c->role == ROLE_APPEND)
         ws_send_close(c, code, reason);
 }
 

@@ -42,7 +42,7 @@ void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = 1;
-    if (c->role == ROLE_APPEND)
+    if (c->role == ROLE_APPEND || (c->http && c->http->appending))
         append_on_close(c);
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
 }
@@ -254,7 +254,7 @@ void conn_linger(conn *c)
 {
     if (c->closing || c->lingering)
         return;
-    if (c->role == ROLE_APPEND)
+    if (c->role == ROLE_APPEND || (c->http && c->http->appending))
         append_end(c, 0, NULL);
     if (c->http)
         http_conn_free(c);
@@ -302,9 +302,11 @@ static void ws_tick(conn *c, uint64_t now)
 
     if (c->ws_closed || c->lingering)
         return;
-    if (o->ping_interval_ms && now - c->last_tx_ms >= o->ping_interval_ms &&
-        !(c->role == ROLE_FOLLOW && c->u.f.inflight)) {
-        ws_send_control(c, WS_OP_PING, NULL, 0);
+    if (o->ping_interval_ms && now - c->last_tx_ms >= o->ping_interval_ms) {
+        if (c->role == ROLE_FOLLOW)
+            follow_heartbeat(c);
+        else
+            ws_send_control(c, WS_OP_PING, NULL, 0);
         c->last_tx_ms = now;
     }
     if (o->dead_peer_ms && now >= c->probe_ms) {

@@ -89,7 +89,7 @@ static void on_parse_error(conn *c, const http_event *ev)
     c->http->close_after = 1;
     snprintf(body, sizeof(body), "%d %s\n", ev->status, http_status_text(ev->status));
     if (ev->status == 405)
-        http_respond_simple(c, 405, "Allow: GET, HEAD\r\n", "text/plain; charset=utf-8",
+        http_respond_simple(c, 405, "Allow: GET, HEAD, PUT, POST\r\n", "text/plain; charset=utf-8",
                             "method not supported\n", 21);
     else
         http_respond_error(c, ev->status, body);
@@ -122,9 +122,15 @@ static void feed(conn *c, uint8_t *p, size_t n)
                 return; /* upgraded: the role took the rest of the input */
             break;
         case HTTP_EV_BODY:
-            break; /* bodies of GET/HEAD requests are read and dropped */
+            if (h->appending)
+                http_append_body(c, (const uint8_t *)ev.data, ev.len);
+            break; /* other bodies are read and dropped */
         case HTTP_EV_DONE:
             h->msg_done = 1;
+            if (h->appending) {
+                http_append_done(c);
+                break;
+            }
             if (!h->responding)
                 start_next_request(c);
             break;

@@ -59,14 +59,32 @@ struct fbatch {
     fbatch *next_free;
 };
 
+/* How a follower's bytes travel. */
+enum follow_kind {
+    FOLLOW_WS_TEXT = 0,   /* WebSocket TEXT frames (the original's) */
+    FOLLOW_WS_BINARY = 1, /* WebSocket BINARY frames */
+    FOLLOW_HTTP = 2,      /* a plain HTTP response body (chunked on HTTP/1.1) */
+    FOLLOW_SSE = 3,       /* Server-Sent Events */
+};
+
+/* What route.c decided for a new follower. */
+typedef struct follow_params {
+    int kind;             /* enum follow_kind */
+    int chunked;          /* HTTP kinds: chunked transfer coding */
+    uint64_t offset;      /* first stream byte to send */
+    const char *wait_rel; /* no resource yet: the path to wait for */
+} follow_params;
+
 typedef struct follower {
-    srv_res *sr;
-    conn *prev, *next; /* in sr->followers */
+    srv_res *sr;       /* NULL while waiting for the resource to exist */
+    conn *prev, *next; /* in sr->followers, or in hfs_server.waiters while waiting */
     uint64_t offset;   /* next stream byte to send */
     uint64_t end;      /* UINT64_MAX while the appender is present, then the final size */
     fbatch *inflight;  /* the data write in flight, at most one */
-    uint8_t binary;    /* BINARY frames instead of TEXT */
-    uint8_t attached;  /* linked into sr->followers */
+    uint8_t kind;      /* enum follow_kind */
+    uint8_t chunked;   /* HTTP kinds: chunked transfer coding */
+    uint8_t attached;  /* linked into a list */
+    char *wait_rel;    /* waiting: the root-relative path */
     ws_decoder dec;
 } follower;
 
@@ -74,6 +92,7 @@ typedef struct appender {
     srv_res *sr;
     uint64_t received; /* bytes appended in this session */
     uint8_t ended;     /* the slot was released */
+    uint8_t created;   /* HTTP appends: the resource did not exist before (201) */
     ws_decoder dec;
 } appender;
 
@@ -89,6 +108,7 @@ typedef struct http_conn {
     uint8_t is_head;     /* the request is HEAD: no body */
     uint8_t in_feed;     /* feed() is running: it picks up the next request itself */
     uint8_t started;     /* bytes of the current request arrived (its head deadline runs) */
+    uint8_t appending;   /* the body is being appended (PUT/POST): c->u.a is the appender */
     int file_fd;         /* file body in progress, or -1 */
     http_static_plan *plan;
     size_t part;       /* next plan part */
@@ -136,6 +156,7 @@ struct hfs_server {
     uint64_t refused;           /* connections turned away over max_conns */
     uint64_t refused_logged_ms; /* when that was last logged */
     srv_res *dirty;             /* resources whose followers may have bytes to send */
+    conn *waiters;              /* followers waiting for their resource to be created */
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t tick;
@@ -144,6 +165,7 @@ struct hfs_server {
     int idle_active;
     uint8_t *readbuf; /* SRV_READ_BUF: every read lands here */
     uint8_t *scratch; /* SRV_BATCH_MAX: file bytes for lagging followers */
+    uint8_t *sse_enc; /* SSE encoding scratch, allocated on first use */
     fbatch batch;     /* the follower write being built */
     fbatch *free_batches;
     size_t nfree_batches;
@@ -184,13 +206,18 @@ void http_respond_error(conn *c, int status, const char *body);
 void http_respond_file(conn *c, int fd, const http_static_plan *plan);
 void http_response_done(conn *c);
 
+/* http_append.c: PUT/POST bodies appended */
+void http_append_start(conn *c, srv_res *sr, int created);
+void http_append_body(conn *c, const uint8_t *p, size_t n);
+void http_append_done(conn *c);
+
 /* route.c: the verbs */
 void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len);
 
 /* ws_conn.c: WebSocket plumbing shared by appenders and followers */
 int ws_send_control(conn *c, unsigned opcode, const void *payload, size_t len);
 int ws_send_close(conn *c, unsigned code, const char *reason);
-int ws_handshake_response(conn *c, const http_request *req, int binary_proto);
+int ws_handshake_response(conn *c, const http_request *req, int binary_proto, const char *extra);
 void ws_on_peer_close(conn *c, unsigned code);
 
 /* append.c */
@@ -199,14 +226,22 @@ void append_on_data(conn *c, uint8_t *p, size_t n);
 void append_end(conn *c, unsigned code, const char *reason);
 void append_on_close(conn *c);
 
-/* follow.c */
-int follow_start(conn *c, store_res *res, int binary, const uint8_t *rest, size_t rest_len);
+/* follow.c: follower sessions */
+int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
+                 size_t rest_len); /* res NULL: wait for fp->wait_rel */
 void follow_on_data(conn *c, uint8_t *p, size_t n);
 void follow_send_pending(conn *c);
+void follow_write_done(conn *c, uint64_t payload, int status);
 void follow_on_close(conn *c);
 void follow_flush_dirty(hfs_server *s);
 void follow_session_ended(srv_res *sr);
-void follow_drain(conn *c); /* shutdown: send what the file has, then CLOSE 1001 */
+void follow_drain(conn *c);     /* shutdown: send what the file has, then end */
+void follow_heartbeat(conn *c); /* quiet for ping_interval: PING, or an SSE comment */
+void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res);
+
+/* batch.c: one follower write */
+int64_t batch_build(conn *c, uint64_t limit, int stream_end); /* payload bytes, 0, or -1 */
+int batch_send(conn *c); /* 1 written, 0 queued (follow_write_done follows), -1 failed */
 void fbatch_free_all(hfs_server *s);
 
 /* sync.c: the durability policy */

@@ -1,36 +1,21 @@
-/* route.c -- the verbs: maps each request to a response or a WebSocket session.
+/* route.c -- the verbs: maps each request to a response or a session.
  *
  * Order of decisions: method (405) -> request-target (400) -> percent-decoding (400) -> clean path
- * (301) -> mount prefix (404) -> verb (X-Verb header, else ?verb=) -> APPEND or FOLLOW. */
+ * (301) -> mount prefix (404) -> verb: PUT and POST append their body; a GET or HEAD with X-Verb
+ * (else ?verb=) APPEND appends over a WebSocket; anything else follows (follow_route.c). */
 #include "server/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "http/response.h"
-#include "http/uri.h"
+#include "server/route.h"
 #include "store/path.h"
 
-#define TEXT_PLAIN     "text/plain; charset=utf-8"
-#define BODY_NOT_FOUND "404 page not found\n"
-#define BODY_CONFLICT  "addWriter: path already has an active writer\n"
-#define ALLOW_METHODS  "GET, HEAD"
-
-/* What a request asked for, decoded once. */
-typedef struct route {
-    conn *c;
-    const http_request *req;
-    uri_parts uri;
-    char *clean;     /* cleaned, decoded path ("/a/b") */
-    const char *rel; /* clean path below the mount prefix, no leading '/' */
-    int append;      /* verb APPEND */
-    int ws;          /* Upgrade: websocket */
-    uint8_t *rest;   /* input after the request head (WebSocket frames once upgraded) */
-    size_t rest_len;
-    char logp[256]; /* "peer \"METHOD target\"" for the log line: the request may be gone */
-} route;
+#define ALLOW_METHODS "GET, HEAD, PUT, POST"
 
 static void log_prefix(route *r)
 {
@@ -42,25 +27,30 @@ static void log_prefix(route *r)
              q->target_len > 160 ? "..." : "");
 }
 
-static void log_request(const route *r, int status, const char *verb)
+void route_log(const route *r, int status)
 {
-    srv_log(r->c->srv, HFS_LOG_INFO, "%s %d %s", r->logp, status, verb);
+    const char *verb = r->verb_name ? r->verb_name : r->append ? "APPEND" : "FOLLOW";
+
+    if (status < 0) /* a response that comes later (a streamed body) */
+        srv_log(r->c->srv, HFS_LOG_INFO, "%s - %s", r->logp, verb);
+    else
+        srv_log(r->c->srv, HFS_LOG_INFO, "%s %d %s", r->logp, status, verb);
 }
 
-static int respond_text(route *r, int status, const char *extra, const char *body)
+int route_text(route *r, int status, const char *extra, const char *body)
 {
     http_respond_simple(r->c, status, extra, TEXT_PLAIN, body, strlen(body));
     return status;
 }
 
-static int redirect(route *r, const char *path, size_t len)
+int route_redirect(route *r, const char *path, size_t len)
 {
     size_t n = uri_escape_path(path, len, NULL, 0);
     size_t cap = n + r->uri.query_len + 32;
     char *extra = malloc(cap);
 
     if (!extra)
-        return respond_text(r, 503, NULL, "503 out of memory\n");
+        return route_text(r, 503, NULL, "503 out of memory\n");
     memcpy(extra, "Location: ", 10);
     uri_escape_path(path, len, extra + 10, n + 1);
     size_t at = 10 + n;
@@ -69,7 +59,7 @@ static int redirect(route *r, const char *path, size_t len)
     memcpy(extra + at, "\r\n", 3);
     if (at + 2 > HTTP_HEAD_MAX - 512) {
         free(extra);
-        return respond_text(r, 414, NULL, "414 URI too long\n");
+        return route_text(r, 414, NULL, "414 URI too long\n");
     }
     http_respond_simple(r->c, 301, extra, "text/html; charset=utf-8", NULL, 0);
     free(extra);
@@ -77,7 +67,7 @@ static int redirect(route *r, const char *path, size_t len)
 }
 
 /* The WebSocket handshake rules of RFC 6455 4.2.1; returns 0 or the status to answer. */
-static int handshake_check(route *r, const char **extra)
+int route_handshake_check(route *r, const char **extra)
 {
     const http_request *req = r->req;
     size_t n;
@@ -100,11 +90,11 @@ static int handshake_check(route *r, const char **extra)
     return 0;
 }
 
-static int handshake_refused(route *r, int status, const char *extra)
+int route_handshake_refused(route *r, int status, const char *extra)
 {
     char body[96];
     snprintf(body, sizeof(body), "%d bad WebSocket handshake\n", status);
-    return respond_text(r, status, extra, body);
+    return route_text(r, status, extra, body);
 }
 
 static int store_error_status(int err)
@@ -125,7 +115,7 @@ static int store_error_status(int err)
     }
 }
 
-static int respond_store_error(route *r, int err)
+int route_store_error(route *r, int err)
 {
     int status = store_error_status(err);
 
@@ -133,38 +123,74 @@ static int respond_store_error(route *r, int err)
         srv_log(r->c->srv, HFS_LOG_ERROR, "%s: %s", r->clean, store_strerror(err));
     switch (err) {
     case STORE_ENOENT:
-        return respond_text(r, 404, NULL, BODY_NOT_FOUND);
+        return route_text(r, 404, NULL, BODY_NOT_FOUND);
     case STORE_EBUSY:
-        return respond_text(r, 403, NULL, BODY_CONFLICT);
+        return route_text(r, 403, NULL, BODY_CONFLICT);
     case STORE_EISDIR:
-        return respond_text(r, 409, NULL, "409 conflict: the path is a directory\n");
+        return route_text(r, 409, NULL, "409 conflict: the path is a directory\n");
     case STORE_ENOTDIR:
-        return respond_text(r, 409, NULL, "409 conflict: a parent of the path is a file\n");
+        return route_text(r, 409, NULL, "409 conflict: a parent of the path is a file\n");
     case STORE_EDENIED:
-        return respond_text(r, 403, NULL, "403 forbidden\n");
+        return route_text(r, 403, NULL, "403 forbidden\n");
     default: {
         char body[64];
         snprintf(body, sizeof(body), "%d %s\n", status,
                  status == 503 ? "out of memory" : "internal error");
-        return respond_text(r, status, NULL, body);
+        return route_text(r, status, NULL, body);
     }
     }
 }
 
-/* 1 when the client offered the "binary" subprotocol. */
-static int offers_binary(const http_request *req)
+int route_offers_binary(const route *r)
 {
-    return http_header_has_token(req, "Sec-WebSocket-Protocol", "binary");
+    return http_header_has_token(r->req, "Sec-WebSocket-Protocol", "binary");
 }
 
-static int query_is(const route *r, const char *key, const char *want)
+int route_query(const route *r, const char *key, char *out, size_t cap)
 {
-    char v[32];
-    return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, key, v, sizeof(v)) &&
-           strcmp(v, want) == 0;
+    return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, key, out, cap);
 }
 
-static int route_append(route *r)
+/* The q-value of one media range ("text/html;level=1;q=0.5" -> 0.5), 1 when it has none. */
+static double range_q(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++) {
+        if (p[i] != ';')
+            continue;
+        size_t j = i + 1;
+        while (j < n && (p[j] == ' ' || p[j] == '\t'))
+            j++;
+        if (j + 1 < n && (p[j] == 'q' || p[j] == 'Q') && p[j + 1] == '=')
+            return strtod(p + j + 2, NULL);
+    }
+    return 1.0;
+}
+
+int route_accept_prefers(const route *r, const char *type)
+{
+    size_t len, tl = strlen(type);
+    const char *v = http_header_get(r->req, "Accept", &len);
+    double mine = 0, best = 0;
+
+    for (size_t i = 0; v && i < len;) {
+        while (i < len && (v[i] == ' ' || v[i] == ',' || v[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = start;
+        while (end < i && v[end] != ';' && v[end] != ' ')
+            end++;
+        double q = range_q(v + start, i - start);
+        if (q > best)
+            best = q;
+        if (end - start == tl && strncasecmp(v + start, type, tl) == 0 && q > mine)
+            mine = q;
+    }
+    return mine > 0 && mine >= best;
+}
+
+static int route_append_ws(route *r)
 {
     store_res *res;
     const char *extra;
@@ -178,136 +204,109 @@ static int route_append(route *r)
                 store_res_unref(f.live);
             close(f.fd);
             if (live)
-                return respond_text(r, 403, NULL, BODY_CONFLICT);
+                return route_text(r, 403, NULL, BODY_CONFLICT);
         }
-        return respond_text(r, 426, "Upgrade: websocket\r\nConnection: Upgrade\r\n",
-                            "426 upgrade required: APPEND needs a WebSocket handshake\n");
+        return route_text(
+            r, 426, "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+            "426 upgrade required: APPEND needs a WebSocket handshake (or use PUT)\n");
     }
-    int status = handshake_check(r, &extra);
+    int status = route_handshake_check(r, &extra);
     if (status)
-        return handshake_refused(r, status, extra);
+        return route_handshake_refused(r, status, extra);
     int err = store_acquire(r->c->srv->st, r->rel, &res);
     if (err != STORE_OK)
-        return respond_store_error(r, err);
-    if (ws_handshake_response(r->c, r->req, offers_binary(r->req)) < 0) {
+        return route_store_error(r, err);
+    if (ws_handshake_response(r->c, r->req, route_offers_binary(r), NULL) < 0) {
         store_release(res);
         conn_close(r->c);
         return 101;
     }
-    log_request(r, 101, "APPEND");
+    route_log(r, 101);
     conn_upgraded(r->c, ROLE_APPEND, r->rest, r->rest_len);
     append_start(r->c, res, r->rest, r->rest_len);
+    follow_wake_waiters(r->c->srv, r->rel, res);
     return 0;
 }
 
-static int route_follow_ws(route *r, store_file *f)
+/* The offset a PUT/POST says it appends at: X-Append-Offset: N, or Content-Range: bytes N-*\/\*.
+ * Returns 0 when none is given, 1 with *off set, -1 when malformed. *via_range tells which. */
+static int expected_offset(const route *r, uint64_t *off, int *via_range)
 {
-    const char *extra;
-    int status = handshake_check(r, &extra);
-
-    if (status) {
-        store_res_unref(f->live);
-        close(f->fd);
-        return handshake_refused(r, status, extra);
-    }
-    int proto = offers_binary(r->req);
-    int binary = proto || query_is(r, "frames", "binary");
-    close(f->fd); /* the follower reads through the resource's own descriptor */
-    if (ws_handshake_response(r->c, r->req, proto) < 0) {
-        store_res_unref(f->live);
-        conn_close(r->c);
-        return 101;
-    }
-    log_request(r, 101, "FOLLOW");
-    conn_upgraded(r->c, ROLE_FOLLOW, r->rest, r->rest_len);
-    follow_start(r->c, f->live, binary, r->rest, r->rest_len);
-    return 0;
-}
-
-static int route_dir(route *r, store_file *f)
-{
-    size_t len = strlen(r->clean);
-    store_dirent *ents;
     size_t n;
+    const char *v = http_header_get(r->req, "X-Append-Offset", &n);
+    char buf[64], *end;
 
-    if (r->clean[len - 1] != '/') {
-        char *p = malloc(len + 2);
-        int status = 500;
-        if (p) {
-            memcpy(p, r->clean, len);
-            memcpy(p + len, "/", 2);
-            status = redirect(r, p, len + 1);
-            free(p);
-        }
-        close(f->fd);
-        return p ? status : respond_text(r, 503, NULL, "503 out of memory\n");
+    *via_range = 0;
+    if (!v) {
+        v = http_header_get(r->req, "Content-Range", &n);
+        if (!v)
+            return 0;
+        *via_range = 1;
+        if (n < 7 || n >= sizeof(buf) || strncasecmp(v, "bytes ", 6) != 0)
+            return -1;
+        v += 6;
+        n -= 6;
     }
-    int err = store_list(r->c->srv->st, f->fd, &ents, &n);
-    close(f->fd);
-    if (err != STORE_OK)
-        return respond_store_error(r, err);
-    http_dir_entry *de = calloc(n ? n : 1, sizeof(*de));
-    for (size_t i = 0; de && i < n; i++) {
-        de[i].name = ents[i].name;
-        de[i].is_dir = ents[i].is_dir;
-    }
-    size_t need = de ? http_dir_listing(NULL, 0, de, n) : 0;
-    char *body = de ? malloc(need + 1) : NULL;
-    if (body)
-        http_dir_listing(body, need, de, n);
-    free(de);
-    store_dirents_free(ents, n);
-    if (!body)
-        return respond_text(r, 503, NULL, "503 out of memory\n");
-    http_respond_simple(r->c, 200, NULL, "text/html; charset=utf-8", body, need);
-    free(body);
-    return 200;
+    if (n == 0 || n >= sizeof(buf) || v[0] < '0' || v[0] > '9')
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    *off = strtoull(buf, &end, 10);
+    if (*via_range)
+        return strcmp(end, "-*/*") == 0 ? 1 : -1;
+    return *end == '\0' ? 1 : -1;
 }
 
-/* Serves the file's bytes as a plain response: the whole file, or a live resource's bytes so far.
- */
-static int route_static(route *r, store_file *f)
+/* PUT or POST: append the body. */
+static int route_append_http(route *r)
 {
-    uint8_t head[HTTP_STATIC_SNIFF_LEN];
-    http_static_request sr = {.head = r->req->method == HTTP_HEAD};
-    http_file_info fi = {.mtime = f->st.st_mtim, .ino = (uint64_t)f->st.st_ino};
-    http_static_plan *plan = malloc(sizeof(*plan));
-    const char *slash = strrchr(r->clean, '/');
-
-    fi.name = slash ? slash + 1 : r->clean;
-    fi.size = f->live ? f->live->size : (uint64_t)f->st.st_size;
-    if (f->live)
-        store_res_unref(f->live);
-    ssize_t got = pread(f->fd, head, fi.size < sizeof(head) ? (size_t)fi.size : sizeof(head), 0);
-    fi.head = head;
-    fi.head_len = got > 0 ? (size_t)got : 0;
-    sr.range = http_header_get(r->req, "Range", &sr.range_len);
-    sr.if_range = http_header_get(r->req, "If-Range", &sr.if_range_len);
-    sr.if_modified_since = http_header_get(r->req, "If-Modified-Since", &sr.if_modified_since_len);
-    sr.if_none_match = http_header_get(r->req, "If-None-Match", &sr.if_none_match_len);
-    if (!plan || http_static_plan_response(&sr, &fi, plan) < 0) {
-        free(plan);
-        close(f->fd);
-        return respond_text(r, 500, NULL, "500 internal error\n");
-    }
-    http_respond_file(r->c, f->fd, plan);
-    int status = plan->status;
-    free(plan);
-    return status;
-}
-
-static int route_follow(route *r)
-{
+    hfs_server *s = r->c->srv;
+    uint64_t want = 0;
+    int via_range;
+    store_res *res;
     store_file f;
-    int err = store_open_read(r->c->srv->st, r->rel, &f);
 
-    if (err != STORE_OK)
-        return respond_store_error(r, err);
-    if (S_ISDIR(f.st.st_mode))
-        return route_dir(r, &f);
-    if (f.live && r->ws && r->req->method == HTTP_GET)
-        return route_follow_ws(r, &f);
-    return route_static(r, &f);
+    int has_off = expected_offset(r, &want, &via_range);
+    if (has_off < 0)
+        return route_text(r, 400, NULL, "400 malformed X-Append-Offset or Content-Range\n");
+    int existed = store_open_read(s->st, r->rel, &f) == STORE_OK;
+    if (existed) {
+        if (f.live)
+            store_res_unref(f.live);
+        close(f.fd);
+    }
+    int err = store_acquire(s->st, r->rel, &res);
+    if (err != STORE_OK) {
+        r->c->http->close_after = r->req->has_body; /* do not read a body we refuse */
+        return route_store_error(r, err);
+    }
+    if (has_off && want != res->size) {
+        /* The writer's idea of the size is stale: say what it is, append nothing. */
+        char extra[128], body[96];
+        unsigned long long size = res->size;
+        int status = via_range ? 416 : 409;
+        store_release(res);
+        snprintf(extra, sizeof(extra), "X-Resource-Size: %llu\r\n", size);
+        if (via_range)
+            snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+                     "Content-Range: bytes */%llu\r\n", size);
+        snprintf(body, sizeof(body), "%d the resource's size is %llu\n", status, size);
+        r->c->http->close_after = r->req->has_body;
+        return route_text(r, status, extra, body);
+    }
+    srv_res *sr = srv_res_get(s, res);
+    if (!sr) {
+        store_release(res);
+        return route_text(r, 503, NULL, "503 out of memory\n");
+    }
+    http_append_start(r->c, sr, !existed);
+    follow_wake_waiters(s, r->rel, res);
+    size_t n;
+    const char *expect = http_header_get(r->req, "Expect", &n);
+    if (expect && n == 12 && strncasecmp(expect, "100-continue", 12) == 0)
+        conn_write_copy(r->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    route_log(r, -1);
+    return 0; /* answered when the body ends */
 }
 
 /* The verb: X-Verb, or ?verb= when the header is absent or empty. */
@@ -319,32 +318,35 @@ static int is_append(const route *r)
 
     if (v && n > 0)
         return n == 6 && memcmp(v, "APPEND", 6) == 0;
-    return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, "verb", q, sizeof(q)) &&
-           strcmp(q, "APPEND") == 0;
+    return route_query(r, "verb", q, sizeof(q)) && strcmp(q, "APPEND") == 0;
 }
 
-static int dispatch(route *r, char *decoded, size_t dlen)
+static int dispatch(route *r, char *decoded)
 {
     const char *prefix = r->c->srv->prefix;
+    int m = r->req->method;
 
-    if (r->req->method != HTTP_GET && r->req->method != HTTP_HEAD)
-        return respond_text(r, 405, "Allow: " ALLOW_METHODS "\r\n", "method not supported\n");
+    if (m != HTTP_GET && m != HTTP_HEAD && m != HTTP_PUT && m != HTTP_POST)
+        return route_text(r, 405, "Allow: " ALLOW_METHODS "\r\n", "method not supported\n");
     if (uri_split(r->req->target, r->req->target_len, &r->uri) < 0)
-        return respond_text(r, 400, NULL, "400 bad request-target\n");
+        return route_text(r, 400, NULL, "400 bad request-target\n");
     long n = uri_unescape_path(r->uri.path, r->uri.path_len, decoded);
     if (n == -1)
-        return respond_text(r, 400, NULL, "400 invalid URL escape\n");
+        return route_text(r, 400, NULL, "400 invalid URL escape\n");
     if (n == -2)
-        return respond_text(r, 400, NULL, "400 NUL byte in path\n");
-    dlen = (size_t)n;
-    path_clean(decoded, dlen, r->clean);
+        return route_text(r, 400, NULL, "400 NUL byte in path\n");
+    path_clean(decoded, (size_t)n, r->clean);
     if (strcmp(r->clean, decoded) != 0)
-        return redirect(r, r->clean, strlen(r->clean));
+        return route_redirect(r, r->clean, strlen(r->clean));
     if (!path_strip_prefix(r->clean, prefix, &r->rel))
-        return respond_text(r, 404, NULL, BODY_NOT_FOUND);
-    r->append = is_append(r);
+        return route_text(r, 404, NULL, BODY_NOT_FOUND);
     r->ws = http_header_has_token(r->req, "Upgrade", "websocket");
-    return r->append ? route_append(r) : route_follow(r);
+    if (m == HTTP_PUT || m == HTTP_POST) {
+        r->append = 1;
+        return route_append_http(r);
+    }
+    r->append = is_append(r);
+    return r->append ? route_append_ws(r) : route_follow(r);
 }
 
 void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len)
@@ -360,9 +362,9 @@ void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_
         http_respond_error(c, 503, "503 out of memory\n");
         return;
     }
-    int status = dispatch(&r, decoded, 0);
+    int status = dispatch(&r, decoded);
     if (status > 0 && status != 101)
-        log_request(&r, status, r.append ? "APPEND" : "FOLLOW");
+        route_log(&r, status);
     free(decoded);
     free(r.clean);
 }

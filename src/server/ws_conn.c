@@ -31,7 +31,7 @@ int ws_send_close(conn *c, unsigned code, const char *reason)
     return ws_send_control(c, WS_OP_CLOSE, payload, n);
 }
 
-int ws_handshake_response(conn *c, const http_request *req, int binary_proto)
+int ws_handshake_response(conn *c, const http_request *req, int binary_proto, const char *extra)
 {
     char accept[WS_ACCEPT_LEN + 1];
     size_t klen;
@@ -46,6 +46,8 @@ int ws_handshake_response(conn *c, const http_request *req, int binary_proto)
     http_head_add(&head, "Sec-WebSocket-Accept", accept);
     if (binary_proto)
         http_head_add(&head, "Sec-WebSocket-Protocol", "binary");
+    if (extra)
+        http_head_raw(&head, extra, strlen(extra));
     if (http_head_end(&head) < 0)
         return -1;
     return conn_write_copy(c, head.buf, head.len);

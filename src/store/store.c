@@ -370,18 +370,11 @@ static store_res *res_new(store *st, int fd, const struct stat *sb, const char *
     return res;
 }
 
-int store_acquire(store *st, const char *rel, store_res **out)
+/* Finds or creates the registry entry for the file open at fd (which it takes over). */
+static int registry_entry(store *st, int fd, const char *rel, store_res **out)
 {
     struct stat sb;
 
-    size_t len = strlen(rel);
-    if (len == 0 || rel[len - 1] == '/')
-        return STORE_EISDIR;
-    if (!rel_valid(rel))
-        return STORE_EDENIED;
-    int fd = open_for_append(st, rel);
-    if (fd < 0)
-        return map_write_errno(errno);
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         int err = S_ISDIR(sb.st_mode) ? STORE_EISDIR : STORE_EDENIED;
         close(fd);
@@ -390,9 +383,7 @@ int store_acquire(store *st, const char *rel, store_res **out)
     store_res *res = registry_find(st, sb.st_dev, sb.st_ino);
     if (res) {
         close(fd);
-        if (res->appending)
-            return STORE_EBUSY;
-        if (fstat(res->fd, &sb) == 0 && (uint64_t)sb.st_size != res->size) {
+        if (!res->appending && fstat(res->fd, &sb) == 0 && (uint64_t)sb.st_size != res->size) {
             res->size = (uint64_t)sb.st_size; /* changed behind our back: the tail is stale */
             tail_clear(res);
         }
@@ -400,6 +391,43 @@ int store_acquire(store *st, const char *rel, store_res **out)
         close(fd);
         return STORE_ENOMEM;
     }
+    *out = res;
+    return STORE_OK;
+}
+
+int store_open_res(store *st, const char *rel, store_res **out)
+{
+    size_t len = strlen(rel);
+
+    if (len == 0 || rel[len - 1] == '/')
+        return STORE_EISDIR;
+    if (!rel_valid(rel))
+        return STORE_EDENIED;
+    int fd = open_beneath(st, rel, O_RDWR | O_APPEND | O_NONBLOCK | O_NOCTTY, 0);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? STORE_ENOENT : map_write_errno(errno);
+    int err = registry_entry(st, fd, rel, out);
+    if (err == STORE_OK)
+        (*out)->refs++;
+    return err;
+}
+
+int store_acquire(store *st, const char *rel, store_res **out)
+{
+    size_t len = strlen(rel);
+    if (len == 0 || rel[len - 1] == '/')
+        return STORE_EISDIR;
+    if (!rel_valid(rel))
+        return STORE_EDENIED;
+    int fd = open_for_append(st, rel);
+    if (fd < 0)
+        return map_write_errno(errno);
+    store_res *res;
+    int err = registry_entry(st, fd, rel, &res);
+    if (err != STORE_OK)
+        return err;
+    if (res->appending)
+        return STORE_EBUSY;
     res->appending = 1;
     res->refs++;
     *out = res;

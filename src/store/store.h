@@ -100,6 +100,11 @@ int store_open_read(store *st, const char *rel, store_file *out);
  * STORE_EBUSY, STORE_EISDIR, STORE_ENOTDIR, STORE_EDENIED, STORE_EIO, STORE_ENOMEM. */
 int store_acquire(store *st, const char *rel, store_res **out);
 
+/* Returns a reference to the registry entry of the existing regular file rel (created without
+ * taking the appender slot), so that followers can read it like a live resource. Returns STORE_OK,
+ * STORE_ENOENT, STORE_EISDIR, STORE_EDENIED, STORE_EIO or STORE_ENOMEM. */
+int store_open_res(store *st, const char *rel, store_res **out);
+
 /* Gives the appender slot back and drops its reference. */
 void store_release(store_res *res);
 

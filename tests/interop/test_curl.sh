@@ -59,8 +59,8 @@ expect_eq "status" "$(fetch nf "$HFS_URL/never.txt")" 404
 expect_eq "404 body" "$(cat "$tmp/nf.b")" "404 page not found"
 expect_eq "404 Content-Type" "$(hdr nf Content-Type)" "text/plain; charset=utf-8"
 
-check "405 with an Allow header listing GET and HEAD for POST, PUT, DELETE"
-for m in POST PUT DELETE; do
+check "405 with an Allow header listing GET and HEAD for DELETE, PATCH, OPTIONS (PUT and POST append)"
+for m in DELETE PATCH OPTIONS; do
     expect_eq "$m status" "$(fetch m405 "$HFS_URL/a.txt" -X "$m" -d data)" 405
     allow=$(hdr m405 Allow)
     case ", $allow," in *", GET,"* | *" GET,"*) ;; *) fail "$m: Allow [$allow] lacks GET" ;; esac

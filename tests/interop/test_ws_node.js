@@ -404,9 +404,9 @@ async function fetchChecks() {
     assertEq('404 body', await r.text(), '404 page not found\n');
     assertEq('404 content-type', r.headers.get('content-type'), 'text/plain; charset=utf-8');
 
-    check('fetch: POST, PUT and DELETE give 405 with an Allow header listing GET and HEAD');
-    for (const method of ['POST', 'PUT', 'DELETE']) {
-        r = await fetch(`${base}/static/file.txt`, { method, body: method === 'DELETE' ? undefined : 'x' });
+    check('fetch: DELETE, PATCH and OPTIONS give 405 with an Allow header (PUT and POST append)');
+    for (const method of ['DELETE', 'PATCH', 'OPTIONS']) {
+        r = await fetch(`${base}/static/file.txt`, { method, body: method === 'PATCH' ? 'x' : undefined });
         assertEq(`${method} status`, r.status, 405);
         const allow = (r.headers.get('allow') || '').split(',').map((s) => s.trim());
         assert(allow.includes('GET') && allow.includes('HEAD'), `${method}: Allow is [${r.headers.get('allow')}]`);

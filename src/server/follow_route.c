@@ -1,0 +1,350 @@
+/* follow_route.c -- every kind of FOLLOW request, decided from the request:
+ * - a WebSocket handshake: the original's stream (TEXT, or BINARY on request); with no appender,
+ *   the whole file as a plain 200 (the original's behaviour);
+ * - ?follow: the stream as a plain HTTP response body (chunked), ended when the appender leaves;
+ * - Accept: text/event-stream or ?follow=sse: the stream as Server-Sent Events;
+ * - otherwise a static response (200/206/304/416, HEAD), or for a browser (Accept prefers
+ *   text/html, or ?view) the live viewer page; ?raw always gets the bytes.
+ * Streams start at ?offset=N (negative: from the end; "now": only new bytes), ?lines=N (the last N
+ * lines) or, for SSE, Last-Event-ID; past the end is 416. ?wait keeps a stream open until a
+ * resource that does not exist yet is first appended to. Directories are listed as the original
+ * did, as an HTML table for browsers, or as JSON on Accept: application/json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/response.h"
+#include "server/route.h"
+#include "server/viewer.h"
+
+#define LINES_SCAN_MAX (64u << 20) /* ?lines looks back at most this far */
+
+enum offset_type { OFF_NONE, OFF_ABS, OFF_FROM_END, OFF_NOW, OFF_LINES };
+
+typedef struct follow_req {
+    int kind; /* enum follow_kind, or -1: a static response */
+    int wait;
+    int view;
+    int off_type;
+    uint64_t off_n;
+    int last_event_id; /* the offset came from Last-Event-ID */
+} follow_req;
+
+/* "N", "-N" or "now" into *type / *n; returns -1 when malformed. */
+static int parse_offset(const char *v, int *type, uint64_t *n)
+{
+    char *end;
+
+    if (!strcmp(v, "now")) {
+        *type = OFF_NOW;
+        return 0;
+    }
+    int neg = v[0] == '-';
+    if (!(v[neg] >= '0' && v[neg] <= '9'))
+        return -1;
+    *n = strtoull(v + neg, &end, 10);
+    if (*end)
+        return -1;
+    *type = neg ? OFF_FROM_END : OFF_ABS;
+    return 0;
+}
+
+static int parse_follow_req(route *r, follow_req *fr)
+{
+    char v[40];
+    size_t n;
+
+    memset(fr, 0, sizeof(*fr));
+    int follow = route_query(r, "follow", v, sizeof(v));
+    int sse = (follow && !strcmp(v, "sse")) || route_accept_prefers(r, "text/event-stream");
+    if (r->ws)
+        fr->kind = route_offers_binary(r) ||
+                           (route_query(r, "frames", v, sizeof(v)) && !strcmp(v, "binary"))
+                       ? FOLLOW_WS_BINARY
+                       : FOLLOW_WS_TEXT;
+    else if (r->req->method == HTTP_HEAD)
+        fr->kind = -1;
+    else
+        fr->kind = sse ? FOLLOW_SSE : follow ? FOLLOW_HTTP : -1;
+    fr->wait = route_query(r, "wait", v, sizeof(v));
+    fr->view = fr->kind < 0 && !route_query(r, "raw", v, sizeof(v)) &&
+               (route_query(r, "view", v, sizeof(v)) || route_accept_prefers(r, "text/html"));
+    if (route_query(r, "offset", v, sizeof(v)) && parse_offset(v, &fr->off_type, &fr->off_n) < 0)
+        return -1;
+    if (route_query(r, "lines", v, sizeof(v))) {
+        if (parse_offset(v, &fr->off_type, &fr->off_n) < 0 || fr->off_type != OFF_ABS)
+            return -1;
+        fr->off_type = OFF_LINES;
+    }
+    const char *id = fr->kind == FOLLOW_SSE ? http_header_get(r->req, "Last-Event-ID", &n) : NULL;
+    if (id && n > 0 && n < sizeof(v)) {
+        memcpy(v, id, n);
+        v[n] = '\0';
+        if (parse_offset(v, &fr->off_type, &fr->off_n) < 0 || fr->off_type != OFF_ABS)
+            return -1;
+        fr->last_event_id = 1;
+    }
+    return 0;
+}
+
+/* Where the last n lines of the file begin (as tail -n counts them). */
+static uint64_t lines_offset(int fd, uint64_t size, uint64_t n)
+{
+    uint8_t buf[65536];
+    uint64_t pos = size, floor = size > LINES_SCAN_MAX ? size - LINES_SCAN_MAX : 0;
+    uint64_t need = n;
+
+    if (n == 0)
+        return size;
+    while (pos > floor) {
+        size_t k = pos - floor < sizeof(buf) ? (size_t)(pos - floor) : sizeof(buf);
+        uint64_t lo = pos - k;
+        if (pread(fd, buf, k, (off_t)lo) != (ssize_t)k)
+            return floor;
+        for (size_t i = k; i > 0; i--) {
+            /* A newline ends the line before it; the file's final newline ends the last line. */
+            if (buf[i - 1] == '\n' && lo + i != size && need-- == 1)
+                return lo + i;
+        }
+        pos = lo;
+    }
+    return floor;
+}
+
+/* The stream offset a request starts at; -1 (416 sent) when it lies past the end. */
+static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size, uint64_t *off)
+{
+    switch (fr->off_type) {
+    case OFF_ABS:
+        *off = fr->off_n;
+        break;
+    case OFF_FROM_END:
+        *off = fr->off_n < size ? size - fr->off_n : 0;
+        break;
+    case OFF_NOW:
+        *off = size;
+        break;
+    case OFF_LINES:
+        *off = lines_offset(fd, size, fr->off_n);
+        break;
+    default:
+        *off = 0;
+        break;
+    }
+    if (*off <= size)
+        return 0;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)size);
+    route_text(r, 416, extra, "416 offset past the end of the resource\n");
+    return -1;
+}
+
+/* The Content-Type of a stream: from the name, else sniffed from its start, else text. */
+static const char *stream_type(const route *r, int fd, uint64_t size)
+{
+    const char *slash = strrchr(r->clean, '/');
+    const char *t = http_mime_by_name(slash ? slash + 1 : r->clean);
+    uint8_t head[HTTP_STATIC_SNIFF_LEN];
+
+    if (t)
+        return t;
+    ssize_t got = fd >= 0 && size ? pread(fd, head, sizeof(head), 0) : 0;
+    return got > 0 ? http_mime_sniff(head, (size_t)got) : "text/plain; charset=utf-8";
+}
+
+/* Sends the head of an HTTP or SSE stream. */
+static int stream_head(route *r, const follow_req *fr, const char *ctype, uint64_t off)
+{
+    http_head h;
+    int chunked = r->req->http_major > 1 || (r->req->http_major == 1 && r->req->http_minor >= 1);
+
+    http_head_start(&h, 200);
+    http_head_add(&h, "Content-Type",
+                  fr->kind == FOLLOW_SSE ? "text/event-stream; charset=utf-8" : ctype);
+    http_head_add(&h, "Cache-Control", "no-store");
+    http_head_add(&h, "X-Accel-Buffering", "no");
+    http_head_add(&h, "X-Content-Type-Options", "nosniff");
+    http_head_addf(&h, "X-Follow-Offset", "%llu", (unsigned long long)off);
+    if (chunked)
+        http_head_add(&h, "Transfer-Encoding", "chunked");
+    http_head_add(&h, "Connection", "close");
+    if (http_head_end(&h) < 0 || conn_write_copy(r->c, h.buf, h.len) < 0)
+        return -1;
+    return chunked;
+}
+
+/* Hands the connection to a follower of res (NULL: wait for r->rel), after its head went out. */
+static int start_follower(route *r, const follow_req *fr, store_res *res, uint64_t off, int chunked)
+{
+    follow_params fp = {.kind = fr->kind, .chunked = chunked, .offset = off, .wait_rel = r->rel};
+
+    route_log(r, fr->kind <= FOLLOW_WS_BINARY ? 101 : 200);
+    conn_upgraded(r->c, ROLE_FOLLOW, r->rest, r->rest_len);
+    follow_start(r->c, res, &fp, r->rest, r->rest_len);
+    return 0;
+}
+
+/* A WebSocket follower (res NULL: waiting). */
+static int follow_ws(route *r, const follow_req *fr, store_res *res, uint64_t off)
+{
+    const char *extra;
+    char hdr[64];
+    int status = route_handshake_check(r, &extra);
+
+    if (status) {
+        if (res)
+            store_res_unref(res);
+        return route_handshake_refused(r, status, extra);
+    }
+    snprintf(hdr, sizeof(hdr), "X-Follow-Offset: %llu\r\n", (unsigned long long)off);
+    if (ws_handshake_response(r->c, r->req, route_offers_binary(r), hdr) < 0) {
+        if (res)
+            store_res_unref(res);
+        conn_close(r->c);
+        return 101;
+    }
+    return start_follower(r, fr, res, off, 0);
+}
+
+/* An HTTP or SSE follower (res NULL: waiting). */
+static int follow_http(route *r, const follow_req *fr, store_res *res, int fd, uint64_t off)
+{
+    int chunked = stream_head(r, fr, stream_type(r, fd, res ? res->size : 0), off);
+
+    if (chunked < 0) {
+        if (res)
+            store_res_unref(res);
+        conn_close(r->c);
+        return 200;
+    }
+    return start_follower(r, fr, res, off, chunked);
+}
+
+static int wait_for_resource(route *r, const follow_req *fr)
+{
+    if (fr->kind <= FOLLOW_WS_BINARY)
+        return follow_ws(r, fr, NULL, 0);
+    return follow_http(r, fr, NULL, -1, 0);
+}
+
+/* The file's bytes as a plain response; with an offset, the bytes from there (no ranges). */
+static int respond_static(route *r, store_file *f, const follow_req *fr, uint64_t off)
+{
+    uint8_t head[HTTP_STATIC_SNIFF_LEN];
+    http_static_request sr = {.head = r->req->method == HTTP_HEAD};
+    http_file_info fi = {.mtime = f->st.st_mtim, .ino = (uint64_t)f->st.st_ino};
+    http_static_plan *plan = malloc(sizeof(*plan));
+    const char *slash = strrchr(r->clean, '/');
+    uint64_t size = f->live ? f->live->size : (uint64_t)f->st.st_size;
+
+    fi.name = slash ? slash + 1 : r->clean;
+    fi.size = size - off;
+    if (f->live)
+        store_res_unref(f->live);
+    ssize_t got =
+        pread(f->fd, head, fi.size < sizeof(head) ? (size_t)fi.size : sizeof(head), (off_t)off);
+    fi.head = head;
+    fi.head_len = got > 0 ? (size_t)got : 0;
+    if (fr->off_type == OFF_NONE) {
+        sr.range = http_header_get(r->req, "Range", &sr.range_len);
+        sr.if_range = http_header_get(r->req, "If-Range", &sr.if_range_len);
+        sr.if_modified_since =
+            http_header_get(r->req, "If-Modified-Since", &sr.if_modified_since_len);
+        sr.if_none_match = http_header_get(r->req, "If-None-Match", &sr.if_none_match_len);
+    }
+    if (!plan || http_static_plan_response(&sr, &fi, plan) < 0) {
+        free(plan);
+        close(f->fd);
+        return route_text(r, 500, NULL, "500 internal error\n");
+    }
+    for (size_t i = 0; i < plan->nparts; i++)
+        plan->parts[i].start += off;
+    http_respond_file(r->c, f->fd, plan);
+    int status = plan->status;
+    free(plan);
+    return status;
+}
+
+static int respond_viewer(route *r, store_file *f)
+{
+    if (f) {
+        if (f->live)
+            store_res_unref(f->live);
+        close(f->fd);
+    }
+    r->verb_name = "VIEW";
+    http_respond_simple(r->c, 200,
+                        "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; "
+                        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' "
+                        "ws: wss:; img-src data:\r\n",
+                        "text/html; charset=utf-8", hfs_viewer_html, hfs_viewer_html_len);
+    return 200;
+}
+
+/* The viewer is for text; images, archives and the like go to the browser as they are. */
+static int viewable(const route *r)
+{
+    const char *slash = strrchr(r->clean, '/');
+    const char *t = http_mime_by_name(slash ? slash + 1 : r->clean);
+
+    return !t || !strncmp(t, "text/", 5) || strstr(t, "json") || strstr(t, "xml") ||
+           !strncmp(t, "application/javascript", 22);
+}
+
+/* A stream over HTTP or SSE, live or not. Takes f's descriptor and reference. */
+static int follow_stream(route *r, const follow_req *fr, store_file *f, uint64_t off)
+{
+    store_res *res = f->live;
+    uint64_t size = res ? res->size : (uint64_t)f->st.st_size;
+
+    if (!res && fr->last_event_id && off >= size) {
+        close(f->fd); /* the stream ended and the client has all of it: stop reconnecting */
+        return route_text(r, 204, NULL, "");
+    }
+    if (!res) {
+        int err = store_open_res(r->c->srv->st, r->rel, &res);
+        if (err != STORE_OK) {
+            close(f->fd);
+            return route_store_error(r, err);
+        }
+    }
+    int status = follow_http(r, fr, res, f->fd, off);
+    close(f->fd);
+    return status;
+}
+
+int route_follow(route *r)
+{
+    follow_req fr;
+    store_file f;
+    uint64_t off;
+
+    if (parse_follow_req(r, &fr) < 0)
+        return route_text(r, 400, NULL, "400 malformed offset, lines or Last-Event-ID\n");
+    int err = store_open_read(r->c->srv->st, r->rel, &f);
+    if (err == STORE_ENOENT && fr.view)
+        return respond_viewer(r, NULL); /* the page waits for the resource itself */
+    if (err == STORE_ENOENT && fr.wait && fr.kind >= 0)
+        return wait_for_resource(r, &fr);
+    if (err != STORE_OK)
+        return route_store_error(r, err);
+    if (S_ISDIR(f.st.st_mode))
+        return route_dir(r, f.fd);
+    if (fr.view && viewable(r))
+        return respond_viewer(r, &f);
+    uint64_t size = f.live ? f.live->size : (uint64_t)f.st.st_size;
+    if (resolve_offset(r, &fr, f.fd, size, &off) < 0) {
+        if (f.live)
+            store_res_unref(f.live);
+        close(f.fd);
+        return 416;
+    }
+    if (fr.kind < 0 || (fr.kind <= FOLLOW_WS_BINARY && !f.live))
+        return respond_static(r, &f, &fr, off);
+    if (fr.kind <= FOLLOW_WS_BINARY) {
+        close(f.fd); /* the follower reads through the resource's own descriptor */
+        return follow_ws(r, &fr, f.live, off);
+    }
+    return follow_stream(r, &fr, &f, off);
+}

@@ -1,0 +1,249 @@
+/* listing.c -- directory responses: "/dir" redirects to "/dir/"; "/dir/" is listed as the original
+ * server did (a <pre> of links), as an HTML table with sizes and live markers when the Accept
+ * header prefers text/html, or as JSON when it prefers application/json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/route.h"
+
+/* A growing text buffer; on allocation failure it stays failed and the caller answers 503. */
+typedef struct tbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} tbuf;
+
+static void tb_put(tbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void tb_str(tbuf *b, const char *s)
+{
+    tb_put(b, s, strlen(s));
+}
+
+static void tb_html(tbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            tb_str(b, "&amp;");
+            break;
+        case '<':
+            tb_str(b, "&lt;");
+            break;
+        case '>':
+            tb_str(b, "&gt;");
+            break;
+        case '"':
+            tb_str(b, "&#34;");
+            break;
+        case '\'':
+            tb_str(b, "&#39;");
+            break;
+        default:
+            tb_put(b, s, 1);
+            break;
+        }
+    }
+}
+
+/* A name as a relative link: escaped as a path, "./" first when it could read as a scheme. */
+static void tb_href(tbuf *b, const char *name, int is_dir)
+{
+    size_t n = strlen(name), need = uri_escape_path(name, n, NULL, 0);
+    char *e = malloc(need + 1);
+
+    if (!e) {
+        b->failed = 1;
+        return;
+    }
+    uri_escape_path(name, n, e, need + 1);
+    if (strchr(name, ':'))
+        tb_str(b, "./");
+    tb_html(b, e);
+    if (is_dir)
+        tb_str(b, "/");
+    free(e);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if the bytes there are not one. */
+static size_t utf8_seq(const uint8_t *p, size_t left)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    return n && n <= left && ws_utf8_valid(p, n) ? n : 0;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD. */
+static void tb_json(tbuf *b, const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t left = strlen(s);
+    char esc[8];
+
+    tb_put(b, "\"", 1);
+    while (left > 0) {
+        size_t n = utf8_seq(p, left);
+        if (n == 0) {
+            tb_str(b, "\\ufffd");
+            n = 1;
+        } else if (*p == '"' || *p == '\\') {
+            tb_put(b, "\\", 1);
+            tb_put(b, (const char *)p, 1);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            tb_str(b, esc);
+        } else {
+            tb_put(b, (const char *)p, n);
+        }
+        p += n;
+        left -= n;
+    }
+    tb_put(b, "\"", 1);
+}
+
+static void list_json(tbuf *b, const route *r, const store_dirent *e, size_t n)
+{
+    char num[32];
+
+    tb_str(b, "{\"path\":");
+    tb_json(b, r->clean);
+    tb_str(b, ",\"entries\":[");
+    for (size_t i = 0; i < n; i++) {
+        tb_str(b, i ? ",{\"name\":" : "{\"name\":");
+        tb_json(b, e[i].name);
+        if (e[i].is_dir) {
+            tb_str(b, ",\"type\":\"dir\"}");
+            continue;
+        }
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)e[i].size);
+        tb_str(b, ",\"type\":\"file\",\"size\":");
+        tb_str(b, num);
+        tb_str(b, e[i].live ? ",\"live\":true}" : ",\"live\":false}");
+    }
+    tb_str(b, "]}\n");
+}
+
+static const char LIST_STYLE[] =
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222;background:#fff}"
+    "h1{font-size:1.2em;font-weight:600}table{border-collapse:collapse;min-width:40em}"
+    "th,td{text-align:left;padding:.3em 1em .3em 0;border-bottom:1px solid #eee}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}a{color:#0645ad;text-decoration:none}"
+    "a:hover{text-decoration:underline}.live{color:#0a0;font-weight:600}"
+    "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}"
+    "th,td{border-color:#333}}";
+
+static void list_html(tbuf *b, const route *r, const store_dirent *e, size_t n)
+{
+    char num[32];
+
+    tb_str(b, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+              "content=\"width=device-width\"><title>");
+    tb_html(b, r->clean);
+    tb_str(b, "</title><style>");
+    tb_str(b, LIST_STYLE);
+    tb_str(b, "</style></head><body><h1>");
+    tb_html(b, r->clean);
+    tb_str(b, "</h1><table><thead><tr><th>Name</th><th>Size</th><th></th></tr></thead><tbody>\n");
+    if (strcmp(r->clean, "/") != 0)
+        tb_str(b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        tb_str(b, "<tr><td><a href=\"");
+        tb_href(b, e[i].name, e[i].is_dir);
+        tb_str(b, "\">");
+        tb_html(b, e[i].name);
+        tb_str(b, e[i].is_dir ? "/</a></td><td class=\"n\"></td><td></td></tr>\n" : "</a></td>");
+        if (e[i].is_dir)
+            continue;
+        snprintf(num, sizeof(num), "<td class=\"n\">%llu</td>", (unsigned long long)e[i].size);
+        tb_str(b, num);
+        tb_str(b, e[i].live ? "<td class=\"live\">&#9679; live</td></tr>\n" : "<td></td></tr>\n");
+    }
+    tb_str(b, "</tbody></table></body></html>\n");
+}
+
+/* The original's listing: "<pre>", a link per entry, "</pre>". */
+static void list_pre(tbuf *b, const store_dirent *e, size_t n)
+{
+    http_dir_entry *de = calloc(n ? n : 1, sizeof(*de));
+
+    if (!de) {
+        b->failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        de[i].name = e[i].name;
+        de[i].is_dir = e[i].is_dir;
+    }
+    size_t need = http_dir_listing(NULL, 0, de, n);
+    if (!b->failed && need + 1 > b->cap) {
+        char *q = realloc(b->p, need + 1);
+        if (!q)
+            b->failed = 1;
+        else
+            b->p = q, b->cap = need + 1;
+    }
+    if (!b->failed)
+        b->len = http_dir_listing(b->p, b->cap, de, n);
+    free(de);
+}
+
+int route_dir(route *r, int fd)
+{
+    size_t len = strlen(r->clean);
+    store_dirent *ents;
+    size_t n;
+    tbuf b = {0};
+
+    if (r->clean[len - 1] != '/') {
+        close(fd);
+        char *p = malloc(len + 2);
+        if (!p)
+            return route_text(r, 503, NULL, "503 out of memory\n");
+        memcpy(p, r->clean, len);
+        memcpy(p + len, "/", 2);
+        int status = route_redirect(r, p, len + 1);
+        free(p);
+        return status;
+    }
+    int err = store_list(r->c->srv->st, fd, &ents, &n);
+    close(fd);
+    if (err != STORE_OK)
+        return route_store_error(r, err);
+    const char *ctype = "text/html; charset=utf-8";
+    if (route_accept_prefers(r, "application/json")) {
+        list_json(&b, r, ents, n);
+        ctype = "application/json";
+    } else if (route_accept_prefers(r, "text/html")) {
+        list_html(&b, r, ents, n);
+    } else {
+        list_pre(&b, ents, n);
+    }
+    store_dirents_free(ents, n);
+    if (b.failed) {
+        free(b.p);
+        return route_text(r, 503, NULL, "503 out of memory\n");
+    }
+    http_respond_simple(r->c, 200, "Cache-Control: no-cache\r\nVary: Accept\r\n", ctype, b.p,
+                        b.len);
+    free(b.p);
+    return 200;
+}
