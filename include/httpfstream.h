@@ -146,11 +146,26 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data);
  * Client: blocking calls over plain sockets, TLS for https:// URLs.
  * ---------------------------------------------------------------------------------------------- */
 
+/* Where a follow starts (hfs_client_options.from). */
+enum hfs_from {
+    HFS_FROM_START = 0,  /* the first byte (the default) */
+    HFS_FROM_OFFSET = 1, /* byte from_n */
+    HFS_FROM_END = 2,    /* from_n bytes before the end */
+    HFS_FROM_NOW = 3,    /* only bytes appended from now on */
+    HFS_FROM_LINES = 4,  /* the last from_n lines */
+};
+
 typedef struct hfs_client_options {
     const char *ca_file; /* PEM file of trusted CAs for https; NULL: the system's default store */
     int insecure;        /* 1: do not verify the server certificate (testing only) */
     int connect_timeout_ms; /* 0: the system's default */
     int binary;             /* follow: ask for BINARY frames (frames=binary) */
+    int from;               /* follow: enum hfs_from */
+    uint64_t from_n;        /* follow: the offset, bytes or lines `from` refers to */
+    int wait;               /* follow: wait for a resource that has not been written yet */
+    unsigned resume;        /* follow: after a dropped connection, reconnect and go on from the
+                               next byte, up to this many times in a row (0: never). Only against
+                               servers that report offsets (X-Follow-Offset): never a byte twice */
 } hfs_client_options;
 
 /* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */
@@ -175,6 +190,10 @@ const hfs_error *hfs_reader_error(const hfs_reader *r);
 
 /* Total bytes delivered by hfs_reader_read so far. */
 uint64_t hfs_reader_bytes(const hfs_reader *r);
+
+/* The resource offset of the next byte hfs_reader_read will deliver: where the follow started plus
+ * the bytes delivered. UINT64_MAX when the server did not say where the stream started. */
+uint64_t hfs_reader_offset(const hfs_reader *r);
 
 /* Ends the follow (a clean CLOSE when the stream is still open) and frees r. */
 void hfs_reader_close(hfs_reader *r);

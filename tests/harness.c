@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -506,6 +507,16 @@ static int spawn(tsrv *s, int port, int quiet)
                 close(i);
         umask(022);
         signal(SIGPIPE, SIG_DFL);
+        if (s->rlimit_fsize) {
+            struct rlimit rl = {.rlim_cur = s->rlimit_fsize, .rlim_max = s->rlimit_fsize};
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+                fprintf(stderr, "setrlimit RLIMIT_FSIZE: %s\n", strerror(errno));
+        }
+        if (s->rlimit_nofile) {
+            struct rlimit rl = {.rlim_cur = s->rlimit_nofile, .rlim_max = s->rlimit_nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                fprintf(stderr, "setrlimit RLIMIT_NOFILE: %s\n", strerror(errno));
+        }
         execv(bin, (char *const *)argv);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -545,6 +556,12 @@ static int spawn(tsrv *s, int port, int quiet)
 
 tsrv *tsrv_start(const char *const *extra_flags)
 {
+    return tsrv_start_rlimits(extra_flags, 0, 0);
+}
+
+tsrv *tsrv_start_rlimits(const char *const *extra_flags, unsigned long long fsize,
+                         unsigned long long nofile)
+{
     const char *tmp = getenv("TMPDIR");
     tsrv *s = calloc(1, sizeof(*s));
     int n = 0;
@@ -564,11 +581,60 @@ tsrv *tsrv_start(const char *const *extra_flags)
     for (; extra_flags && extra_flags[n] && n < TSRV_MAX_FLAGS; n++)
         s->flags[n] = strdup(extra_flags[n]);
     s->flags[n] = NULL;
+    s->rlimit_fsize = fsize;
+    s->rlimit_nofile = nofile;
     if (spawn(s, 0, 0) < 0) {
         tsrv_stop(s);
         return NULL;
     }
     return s;
+}
+
+int tsrv_run_status(const char *const *flags, int timeout_ms)
+{
+    const char *tmp = getenv("TMPDIR");
+    const char *argv[TSRV_MAX_FLAGS + 4];
+    char dir[256], root_flag[300];
+    int argc = 0, status = 0;
+
+    snprintf(dir, sizeof(dir), "%s/hfs-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(root_flag, sizeof(root_flag), "-root=%s/root", dir);
+    argv[argc++] = server_bin();
+    argv[argc++] = root_flag;
+    argv[argc++] = "-http=127.0.0.1:0";
+    for (int i = 0; flags && flags[i] && i < TSRV_MAX_FLAGS; i++)
+        argv[argc++] = flags[i];
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        t_rm_rf(dir);
+        return -1;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+            for (int i = 3; i < 4096; i++)
+                close(i);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int64_t deadline = t_now_ms() + timeout_ms;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && t_now_ms() < deadline)
+        t_sleep_ms(5);
+    if (r != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        status = -1;
+    }
+    t_rm_rf(dir);
+    return status;
 }
 
 int tsrv_alive(tsrv *s)
@@ -583,6 +649,26 @@ int tsrv_alive(tsrv *s)
         return 0;
     }
     return 1;
+}
+
+int tsrv_wait_exit(tsrv *s, int timeout_ms)
+{
+    int64_t deadline = t_now_ms() + timeout_ms;
+    int status;
+
+    if (!s || s->pid <= 0)
+        return -1;
+    for (;;) {
+        pid_t r = waitpid(s->pid, &status, WNOHANG);
+        if (r == s->pid || (r < 0 && errno != EINTR))
+            break;
+        if (t_now_ms() >= deadline)
+            return -1;
+        t_sleep_ms(5);
+    }
+    s->pid = 0;
+    registry_set(s); /* still registered (for tsrv_stop_all), with no process */
+    return status;
 }
 
 void tsrv_term(tsrv *s)
@@ -691,6 +777,49 @@ int tsrv_log_has(const tsrv *s, const char *needle)
     int has = t_file_read(s->log, &b) == 0 && t_contains(b.p, b.len, needle);
     tbuf_free(&b);
     return has;
+}
+
+/* ---- other processes ------------------------------------------------------------------------
+ */
+
+double t_proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[2048];
+    unsigned long long ut = 0, st = 0;
+    int fd, n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = (int)read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* the command name may hold spaces and parentheses: the fields resume after the last ')' */
+    char *p = strrchr(buf, ')');
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+}
+
+int t_proc_fd_count(pid_t pid)
+{
+    char path[64];
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 /* ---- raw TCP ----------------------------------------------------------------------------------

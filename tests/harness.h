@@ -147,12 +147,25 @@ typedef struct tsrv {
     char *flags[TSRV_MAX_FLAGS + 1];
     int died;   /* it exited without being asked (seen by tsrv_alive): a failure at tsrv_stop */
     int termed; /* SIGTERM already sent (tsrv_term) */
+    /* resource limits set in the child before exec (and again on restart); 0: inherited */
+    unsigned long long rlimit_fsize, rlimit_nofile;
 } tsrv;
 
 /* Starts $HFS_BIN/httpfstream-server (HFS_BIN defaults to build/bin) on 127.0.0.1:0 with a fresh
  * root and the NULL-terminated extra flags (NULL for none). Returns NULL after counting a failure
  * when it does not come up within 10 s. */
 tsrv *tsrv_start(const char *const *extra_flags);
+
+/* tsrv_start with RLIMIT_FSIZE and RLIMIT_NOFILE (soft and hard) set in the server process before
+ * exec; 0 leaves a limit as the test's. The server ignores SIGXFSZ, so writes past fsize fail with
+ * EFBIG. */
+tsrv *tsrv_start_rlimits(const char *const *extra_flags, unsigned long long fsize,
+                         unsigned long long nofile);
+
+/* Runs the server binary in the foreground on a scratch root and 127.0.0.1:0 with the
+ * NULL-terminated flags, output discarded, for flags that must make it exit (usage errors). Returns
+ * its wait status, or -1 when it was still running after timeout_ms (it is then killed). */
+int tsrv_run_status(const char *const *flags, int timeout_ms);
 
 /* SIGTERM, wait up to 10 s; counts a failure unless it exited 0 with no "Sanitizer" or
  * "runtime error" in its log. Frees s and (on success) its temp dir. Returns 0 or -1. NULL is ok.
@@ -172,6 +185,11 @@ int tsrv_restart(tsrv *s);
 /* 1 while the process has not exited. */
 int tsrv_alive(tsrv *s);
 
+/* Waits up to timeout_ms for the process to exit (after signals the test sent itself) and reaps it:
+ * returns its wait status, or -1 when it is still running. An exit seen here is not counted as
+ * dying by itself; tsrv_stop afterwards only checks the log and cleans up. */
+int tsrv_wait_exit(tsrv *s, int timeout_ms);
+
 /* Stops (and checks) every registered server. */
 void tsrv_stop_all(void);
 
@@ -180,6 +198,15 @@ const char *tsrv_url(const tsrv *s, const char *path);
 const char *tsrv_path(const tsrv *s, const char *path);
 /* 1 when the log holds needle. */
 int tsrv_log_has(const tsrv *s, const char *needle);
+
+/* ---- other processes ------------------------------------------------------------------------
+ */
+
+/* CPU time (user + system) a process has used so far, in seconds, from /proc/PID/stat; -1 when
+ * unreadable. */
+double t_proc_cpu_s(pid_t pid);
+/* Open file descriptors of a process (entries of /proc/PID/fd); -1 when unreadable. */
+int t_proc_fd_count(pid_t pid);
 
 /* ---- raw TCP ----------------------------------------------------------------------------------
  */

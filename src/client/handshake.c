@@ -8,6 +8,7 @@
  * handful of headers the 101 check needs are kept. */
 #include "client/handshake.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static int on_header_field_complete(llhttp_t *p)
         {"sec-websocket-accept", CLI_H_ACCEPT},
         {"sec-websocket-extensions", CLI_H_EXTENSIONS},
         {"sec-websocket-protocol", CLI_H_PROTOCOL},
+        {"x-follow-offset", CLI_H_FOLLOW_OFFSET},
     };
     cli_response *r = resp_of(p);
 
@@ -98,6 +100,22 @@ static int has_token(const char *v, const char *token)
     return 0;
 }
 
+/* X-Follow-Offset: a decimal offset; anything else is ignored (and then nothing is resumed). */
+static void parse_offset(cli_response *r)
+{
+    char *end;
+    unsigned long long v;
+
+    if (r->value[0] < '0' || r->value[0] > '9')
+        return;
+    errno = 0;
+    v = strtoull(r->value, &end, 10);
+    if (errno || *end)
+        return;
+    r->has_follow_offset = 1;
+    r->follow_offset = v;
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     cli_response *r = resp_of(p);
@@ -117,6 +135,8 @@ static int on_header_value_complete(llhttp_t *p)
         r->connection_ok = 1;
     else if (r->current == CLI_H_ACCEPT && r->value_len == WS_ACCEPT_LEN)
         memcpy(r->accept, r->value, WS_ACCEPT_LEN + 1);
+    else if (r->current == CLI_H_FOLLOW_OFFSET)
+        parse_offset(r);
     r->current = CLI_H_OTHER;
     return 0;
 }

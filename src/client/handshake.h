@@ -30,7 +30,8 @@ enum cli_header {
     CLI_H_CONNECTION,
     CLI_H_ACCEPT,
     CLI_H_EXTENSIONS,
-    CLI_H_PROTOCOL
+    CLI_H_PROTOCOL,
+    CLI_H_FOLLOW_OFFSET
 };
 
 typedef struct cli_response {
@@ -45,6 +46,8 @@ typedef struct cli_response {
     int extension_count; /* Sec-WebSocket-Extensions headers seen (we offer none) */
     int protocol_count;  /* Sec-WebSocket-Protocol headers seen (we offer none) */
     char accept[WS_ACCEPT_LEN + 1];
+    int has_follow_offset;  /* an X-Follow-Offset header was seen */
+    uint64_t follow_offset; /* its value: where the stream starts in the resource */
     /* private */
     llhttp_t parser;
     cli_http_event event; /* set by the callbacks */

@@ -144,7 +144,7 @@ static int connect_and_handshake(cli_session *s, const hfs_client_options *o, co
 }
 
 int cli_session_open(cli_session **out, const char *url, const hfs_client_options *o,
-                     const char *verb, int binary, size_t buf_bytes, hfs_error *err)
+                     const char *verb, const char *query, size_t buf_bytes, hfs_error *err)
 {
     hfs_client_options defaults;
     cli_session *s = calloc(1, sizeof(*s));
@@ -163,7 +163,7 @@ int cli_session_open(cli_session **out, const char *url, const hfs_client_option
     s->cap = buf_bytes;
     cli_response_init(&s->resp);
     rc = cli_url_parse(&s->url, url, &s->err);
-    if (rc == HFS_OK && binary && cli_url_add_query(&s->url, "frames=binary") != HFS_OK)
+    if (rc == HFS_OK && query && *query && cli_url_add_query(&s->url, query) != HFS_OK)
         rc = cli_session_fail(s, HFS_ERR_NOMEM, "out of memory");
     if (rc == HFS_OK)
         rc = connect_and_handshake(s, o, verb);

@@ -36,12 +36,13 @@ typedef struct cli_session {
 /* Fills o with the defaults of hfs_client_options_init. */
 void cli_options_default(hfs_client_options *o);
 
-/* Parses url, connects, sends the handshake with X-Verb verb (and frames=binary when binary) and
+/* Parses url, connects, sends the handshake with X-Verb verb (query, when not NULL, joins the
+ * URL's query: "frames=binary&offset=10") and
  * reads the response's headers. Returns HFS_OK with *out set, s->resp.status the HTTP status and
  * s->websocket 1 after a valid 101; any status is HFS_OK here, the caller judges it. Else an
  * hfs_err with details in *err and nothing to free. o may be NULL. */
 int cli_session_open(cli_session **out, const char *url, const hfs_client_options *o,
-                     const char *verb, int binary, size_t buf_bytes, hfs_error *err);
+                     const char *verb, const char *query, size_t buf_bytes, hfs_error *err);
 
 /* Records a failure unless one is recorded already; returns code. */
 int cli_session_fail(cli_session *s, int code, const char *fmt, ...)

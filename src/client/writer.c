@@ -32,7 +32,7 @@ int hfs_open_append(const char *url, const hfs_client_options *opts, hfs_writer 
     w = calloc(1, sizeof(*w));
     if (!w)
         return cli_error_set(err, url, HFS_ERR_NOMEM, "out of memory");
-    rc = cli_session_open(&w->s, url, opts, "APPEND", 0, CLI_WRITER_READ_BYTES, err);
+    rc = cli_session_open(&w->s, url, opts, "APPEND", NULL, CLI_WRITER_READ_BYTES, err);
     if (rc == HFS_OK && !w->s->websocket) {
         int status = w->s->resp.status;
         if (status == 403)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,7 +11,7 @@
 #include "httpfstream.h"
 
 #define PROG     "httpfstream-follow"
-#define SYNOPSIS PROG " [-v] [-binary] [-cacert=FILE] [-insecure] URL"
+#define SYNOPSIS PROG " [-v] [-binary] [-offset=N|-n=LINES] [-wait] [-resume=N] URL"
 
 /* Writes all of buf to fd. Returns 0, or -1 with errno set. */
 static int write_all(int fd, const char *buf, size_t len)
@@ -58,15 +59,51 @@ static int copy_out(hfs_reader *r, const char *url, int verbose)
     return 0;
 }
 
+/* -offset=N|-N|now and -n=LINES into the options (not both). */
+static int parse_start(const char *offset, long lines, hfs_client_options *o)
+{
+    char *end;
+
+    if (offset && lines >= 0)
+        return -1;
+    if (lines >= 0) {
+        o->from = HFS_FROM_LINES;
+        o->from_n = (uint64_t)lines;
+        return 0;
+    }
+    if (!offset)
+        return lines < -1 ? -1 : 0;
+    if (!strcmp(offset, "now")) {
+        o->from = HFS_FROM_NOW;
+        return 0;
+    }
+    int neg = offset[0] == '-';
+    if (offset[neg] < '0' || offset[neg] > '9')
+        return -1;
+    errno = 0;
+    o->from_n = strtoull(offset + neg, &end, 10);
+    if (errno || *end)
+        return -1;
+    o->from = neg ? HFS_FROM_END : HFS_FROM_OFFSET;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int verbose = 0, binary = 0, insecure = 0;
-    const char *cacert = NULL;
+    int verbose = 0, binary = 0, insecure = 0, wait = 0;
+    const char *cacert = NULL, *offset = NULL;
+    long lines = -1, resume = 0;
     const cmd_flag flags[] = {
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the stream to stderr"},
         {"binary", CMD_FLAG_BOOL, &binary, NULL, "ask the server for BINARY frames"},
         {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
         {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
+        {"offset", CMD_FLAG_STRING, &offset, "N",
+         "start at byte N; -N: N bytes before the end; now: only new bytes"},
+        {"n", CMD_FLAG_INT, &lines, "LINES", "start with the last LINES lines (like tail -n)"},
+        {"wait", CMD_FLAG_BOOL, &wait, NULL, "wait for a resource that has not been written yet"},
+        {"resume", CMD_FLAG_INT, &resume, "N",
+         "after a dropped connection, reconnect up to N times and go on from the next byte"},
         {NULL, 0, NULL, NULL, NULL},
     };
     hfs_client_options opts;
@@ -82,8 +119,15 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *url = argv[i];
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as EPIPE */
     hfs_client_options_init(&opts);
+    if (parse_start(offset, lines, &opts) < 0 || resume < 0) {
+        fprintf(stderr, "error: -offset takes N, -N or now; -n and -resume take a count\n");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        return 2;
+    }
+    opts.wait = wait;
+    opts.resume = (unsigned)resume;
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as EPIPE */
     opts.binary = binary;
     opts.insecure = insecure;
     opts.ca_file = cacert;

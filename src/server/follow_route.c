@@ -260,6 +260,15 @@ static int respond_static(route *r, store_file *f, const follow_req *fr, uint64_
     }
     for (size_t i = 0; i < plan->nparts; i++)
         plan->parts[i].start += off;
+    if (fr->off_type != OFF_NONE) {
+        /* Where these bytes start, so that a client can resume exactly (and never cache this). */
+        int k = snprintf(plan->text + plan->headers_len, sizeof(plan->text) - plan->headers_len,
+                         "X-Follow-Offset: %llu\r\nCache-Control: no-store\r\n",
+                         (unsigned long long)off);
+        if (k > 0 && (size_t)k < sizeof(plan->text) - plan->headers_len && plan->trailer_len == 0 &&
+            plan->nparts <= 1)
+            plan->headers_len += (size_t)k;
+    }
     http_respond_file(r->c, f->fd, plan);
     int status = plan->status;
     free(plan);
