@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh -- installs the Debian packages (and npm test tools) the project needs, only when missing.
-# Usage: scripts/deps.sh build|test|bench|fuzz|browser
+# Usage: scripts/deps.sh build|test|bench|fuzz
 # Runs apt-get as root, or through sudo when not root. Idempotent and quiet when nothing is missing.
 set -eu
 
@@ -8,19 +8,17 @@ want=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs="make gcc libc6-dev pkg-config libuv1-dev node-llhttp libssl-dev libcurl4-openssl-dev"
-test_pkgs="curl ca-certificates openssl python3 python3-websockets nodejs npm clang libclang-rt-14-dev procps iproute2"
+test_pkgs="curl ca-certificates openssl python3 python3-websockets nodejs npm clang libclang-rt-14-dev procps iproute2 chromium fonts-dejavu-core"
 bench_pkgs="nginx-light libnginx-mod-nchan linux-perf valgrind"
 fuzz_pkgs="clang libclang-rt-14-dev"
-browser_pkgs="chromium fonts-dejavu-core"
 
 case "$want" in
 build) pkgs=$build_pkgs ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
 bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
 fuzz) pkgs="$build_pkgs $fuzz_pkgs" ;;
-browser) pkgs="$build_pkgs $test_pkgs $browser_pkgs" ;;
 *)
-    echo "usage: $0 build|test|bench|fuzz|browser" >&2
+    echo "usage: $0 build|test|bench|fuzz" >&2
     exit 2
     ;;
 esac
