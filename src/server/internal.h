@@ -154,6 +154,8 @@ struct hfs_server {
     conn *conns;
     size_t nconns;
     uint64_t refused;           /* connections turned away over max_conns */
+    uint64_t accept_errors;     /* accept() failures (out of descriptors) */
+    uint64_t accept_logged_ms;  /* when those were last logged */
     uint64_t refused_logged_ms; /* when that was last logged */
     srv_res *dirty;             /* resources whose followers may have bytes to send */
     conn *waiters;              /* followers waiting for their resource to be created */

@@ -109,6 +109,7 @@ static int store_error_status(int err)
     case STORE_ENOTDIR:
         return 409;
     case STORE_ENOMEM:
+    case STORE_EAGAIN:
         return 503;
     default:
         return 500;
@@ -132,6 +133,9 @@ int route_store_error(route *r, int err)
         return route_text(r, 409, NULL, "409 conflict: a parent of the path is a file\n");
     case STORE_EDENIED:
         return route_text(r, 403, NULL, "403 forbidden\n");
+    case STORE_EAGAIN:
+        srv_log(r->c->srv, HFS_LOG_WARN, "%s: out of file descriptors", r->clean);
+        return route_text(r, 503, "Retry-After: 1\r\n", "503 busy, try again\n");
     default: {
         char body[64];
         snprintf(body, sizeof(body), "%d %s\n", status,

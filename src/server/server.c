@@ -187,7 +187,15 @@ static void on_connection(uv_stream_t *listener, int status)
     hfs_server *s = listener->data;
 
     if (status < 0) {
-        srv_log(s, HFS_LOG_WARN, "accept: %s", uv_strerror(status));
+        /* libuv has already accepted and closed what it could not keep (EMFILE), so the loop
+         * does not spin; say so at most once a second. */
+        uint64_t now = srv_now(s);
+        s->accept_errors++;
+        if (now - s->accept_logged_ms >= 1000) {
+            srv_log(s, HFS_LOG_WARN, "accept: %s (%llu connections dropped so far)",
+                    uv_strerror(status), (unsigned long long)s->accept_errors);
+            s->accept_logged_ms = now;
+        }
         return;
     }
     hfs_server_accept(s, listener);

@@ -49,6 +49,8 @@ const char *store_strerror(int err)
         return "out of memory";
     case STORE_EFULL:
         return "resource size limit reached";
+    case STORE_EAGAIN:
+        return "out of file descriptors";
     default:
         return "unknown store error";
     }
@@ -223,6 +225,9 @@ static void registry_remove(store *st, store_res *res)
 static int map_read_errno(int e)
 {
     switch (e) {
+    case EMFILE:
+    case ENFILE:
+        return STORE_EAGAIN;
     case ENOENT:
     case ENOTDIR:
     case ENAMETOOLONG:
@@ -266,6 +271,9 @@ int store_open_read(store *st, const char *rel, store_file *out)
 static int map_write_errno(int e)
 {
     switch (e) {
+    case EMFILE:
+    case ENFILE:
+        return STORE_EAGAIN;
     case EISDIR:
         return STORE_EISDIR;
     case ENOTDIR:

@@ -29,7 +29,8 @@ enum store_err {
     STORE_EDENIED = -5, /* outside the root (a symlink leads out), not a regular file, no access */
     STORE_EIO = -6,     /* a file-system error; errno says which */
     STORE_ENOMEM = -7,
-    STORE_EFULL = -8, /* the append would take the resource past its maximum size */
+    STORE_EFULL = -8,  /* the append would take the resource past its maximum size */
+    STORE_EAGAIN = -9, /* out of file descriptors (EMFILE, ENFILE) for now: try again later */
 };
 
 typedef struct store store;
