@@ -124,10 +124,12 @@ $(BUILD)/obj/tests/harness.o: tests/harness.c tests/harness.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The whole suite: the normal build, then again under AddressSanitizer + UBSan.
+# The whole suite: the normal build, then again under AddressSanitizer + UBSan, then each fuzzer
+# for a few seconds over its corpus (catches regressions; `make fuzz` runs them for long).
 test: deps-test
 	$(MAKE) check
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
+	$(MAKE) fuzz-smoke
 
 check: all tests
 	tests/run.sh $(BUILD)
@@ -180,6 +182,8 @@ help:
 	@echo "make test       install test tools, run every test, then again under ASan+UBSan"
 	@echo "make check      run every test against the current build (no installs)"
 	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make fuzz       every libFuzzer target for FUZZ_TIME s (fuzz-smoke: a few seconds each)"
+	@echo "make bench      the benchmarks, with the peers (docs/PERFORMANCE.md)"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make lint       cppcheck;  make format  clang-format"
 
