@@ -62,7 +62,7 @@ TEST_HELPER := $(BUILD)/obj/tests/harness.o
 .SECONDARY:
 
 .PHONY: all lib cmds tests test check sanitize run install uninstall clean help deps bench fuzz \
-        format lint
+        format lint tidy
 
 all: lib cmds
 
@@ -168,6 +168,10 @@ uninstall:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+tidy:
+	clang-tidy --quiet $$(git ls-files 'src/*.c') -- -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc \
+	    $(LLHTTP_CFLAGS) $(PKG_CFLAGS)
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Isrc \
@@ -185,7 +189,7 @@ help:
 	@echo "make fuzz       every libFuzzer target for FUZZ_TIME s (fuzz-smoke: a few seconds each)"
 	@echo "make bench      the benchmarks, with the peers (docs/PERFORMANCE.md)"
 	@echo "make install    install into PREFIX=$(PREFIX)"
-	@echo "make lint       cppcheck;  make format  clang-format"
+	@echo "make lint       cppcheck;  make tidy  clang-tidy;  make format  clang-format"
 
 # Benchmarks: the load generator and the bare-machine peer, then bench/run.sh (BENCH_ARGS are
 # passed on: a scenario name, QUICK=1 in the environment for a short run).

@@ -11,7 +11,7 @@
 #include "client/url.h"
 #include "ws/ws.h"
 
-#define CLI_MAX_HEADER_BYTES (64 * 1024) /* a response whose headers run longer is refused */
+#define CLI_MAX_HEADER_BYTES ((size_t)64 * 1024) /* a response whose headers run longer is refused */
 #define CLI_HEADER_VALUE_MAX 256         /* longer values of the headers we check are ignored */
 
 typedef enum cli_http_event {

@@ -237,9 +237,7 @@ ssize_t hfs_reader_read(hfs_reader *r, void *buf, size_t len)
         int rc = next_bytes(r, deadline);
         if (rc == 1)
             r->ended = 1;
-        else if (rc == HFS_ERR_TIMEOUT)
-            break;
-        else if (rc < 0 && n > 0)
+        else if (rc == HFS_ERR_TIMEOUT || (rc < 0 && n > 0))
             break; /* report the bytes; the next call meets the error (or resumes) */
         else if (rc < 0 && resume(r) != HFS_OK)
             return rc;

@@ -13,8 +13,8 @@
 #include "httpfstream.h"
 #include "ws/ws.h"
 
-#define CLI_SCRATCH_BYTES     (16 * 1024) /* frames are masked here piece by piece */
-#define CLI_READ_BYTES        (64 * 1024) /* receive buffer of a reader */
+#define CLI_SCRATCH_BYTES     ((size_t)16 * 1024) /* frames are masked here piece by piece */
+#define CLI_READ_BYTES        ((size_t)64 * 1024) /* receive buffer of a reader */
 #define CLI_WRITER_READ_BYTES 4096 /* receive buffer of a writer: it only gets control frames */
 
 typedef struct cli_session {

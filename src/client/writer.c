@@ -12,7 +12,7 @@
 #include "httpfstream.h"
 
 #define CLI_WRITER_CLOSE_WAIT_MS 5000 /* how long hfs_writer_close waits for the server's CLOSE */
-#define CLI_APPEND_READ_BYTES    (64 * 1024) /* hfs_append sends at most this much per message */
+#define CLI_APPEND_READ_BYTES    ((size_t)64 * 1024) /* hfs_append sends at most this much per message */
 
 struct hfs_writer {
     cli_session *s;
@@ -215,8 +215,8 @@ int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t
     if (fd < 0)
         return cli_error_set(err, url, HFS_ERR_INVALID, "bad input file descriptor %d", fd);
     rc = hfs_open_append(url, opts, &w, err);
-    if (rc != HFS_OK)
-        return rc;
+    if (rc != HFS_OK || !w)
+        return rc != HFS_OK ? rc : HFS_ERR_NOMEM;
     buf = malloc(WS_HEADER_MAX + CLI_APPEND_READ_BYTES);
     if (!buf)
         cli_session_fail(w->s, HFS_ERR_NOMEM, "out of memory");

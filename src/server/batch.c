@@ -22,8 +22,8 @@
 #include <openssl/evp.h>
 
 #define FBATCH_FREE_MAX 1024        /* batches kept for reuse */
-#define SSE_EVENT_MAX   (16 * 1024) /* raw bytes per SSE event */
-#define SSE_BATCH_MAX   (32 * 1024) /* raw bytes per SSE write */
+#define SSE_EVENT_MAX   ((size_t)16 * 1024) /* raw bytes per SSE event */
+#define SSE_BATCH_MAX   ((size_t)32 * 1024) /* raw bytes per SSE write */
 /* Worst case of one SSE write: every byte a newline ("data: \n" each), plus event lines. */
 #define SSE_ENC_MAX (SSE_BATCH_MAX * 7 + 1024)
 
@@ -350,7 +350,7 @@ static int batch_queue(conn *c, size_t written)
         fbatch_release(s, b);
         return -1;
     }
-    for (int i = 0; i < b->nbufs; i++) {
+    for (int i = 0; copy_len && i < b->nbufs; i++) {
         uint8_t *p = (uint8_t *)b->bufs[i].base;
         if (in_scratch(s, p)) {
             memcpy(b->copy + k, p, b->bufs[i].len);

@@ -14,7 +14,7 @@
 
 #include "http/response.h"
 
-#define FILE_CHUNK (256 * 1024) /* file bytes per write */
+#define FILE_CHUNK ((size_t)256 * 1024) /* file bytes per write */
 
 typedef struct file_write {
     uv_write_t req;

@@ -13,8 +13,8 @@
 #include "store/store.h"
 #include "ws/ws.h"
 
-#define SRV_READ_BUF      (64 * 1024)  /* one shared read buffer: reads are handled one at a time */
-#define SRV_BATCH_MAX     (128 * 1024) /* payload bytes per follower write */
+#define SRV_READ_BUF      ((size_t)64 * 1024)  /* one shared read buffer: reads are handled one at a time */
+#define SRV_BATCH_MAX     ((size_t)128 * 1024) /* payload bytes per follower write */
 #define SRV_BATCH_FRAMES  32           /* frames per follower write */
 #define SRV_BATCH_SLICES  8            /* tail slices per follower write */
 #define SRV_BATCH_IOV     (SRV_BATCH_FRAMES * 2 + SRV_BATCH_SLICES)

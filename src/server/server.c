@@ -267,7 +267,7 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
 static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
 {
     uv_tcp_t *t = malloc(sizeof(*t));
-    uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(*v));
+    uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(uv_tcp_t *));
     int r;
 
     if (!t || !v) {
@@ -312,7 +312,7 @@ int hfs_server_listen(hfs_server *s, const char *addr)
         struct sockaddr_in6 a6;
         struct sockaddr_in a4;
         uv_ip6_addr("::", atoi(port), &a6);
-        if ((r = bind_listen(s, (struct sockaddr *)&a6, 0)) == 0)
+        if (bind_listen(s, (struct sockaddr *)&a6, 0) == 0)
             return HFS_OK;
         uv_ip4_addr("0.0.0.0", atoi(port), &a4);
         r = bind_listen(s, (struct sockaddr *)&a4, 0);

@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define STORE_CHUNK_BYTES  (64 * 1024) /* one malloc per tail chunk, header included */
+#define STORE_CHUNK_BYTES  ((size_t)64 * 1024) /* one malloc per tail chunk, header included */
 #define STORE_PATH_MAX     4096
 #define STORE_BUCKETS_INIT 64
 #define STORE_IOV_GROUP    256 /* vectors per writev (IOV_MAX is 1024) */
@@ -82,7 +82,8 @@ static int open_walk(int root_fd, const char *rel, int flags, mode_t mode)
     int cur = root_fd;
     char *p = buf;
 
-    strcpy(buf, *rel ? rel : ".");
+    const char *src = *rel ? rel : ".";
+    memcpy(buf, src, strlen(src) + 1); /* rel_valid() bounded it below STORE_PATH_MAX */
     for (;;) {
         char *slash = strchr(p, '/');
         if (!slash || slash[1] == '\0') {
@@ -135,7 +136,7 @@ int store_new(const char *root, const store_options *o, store **out)
         return STORE_ENOMEM;
     st->opt = *o;
     st->nbuckets = STORE_BUCKETS_INIT;
-    st->buckets = calloc(st->nbuckets, sizeof(*st->buckets));
+    st->buckets = calloc(st->nbuckets, sizeof(store_res *));
     if (!st->buckets)
         goto err;
     st->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -179,7 +180,7 @@ static store_res *registry_find(const store *st, dev_t dev, ino_t ino)
 static void registry_grow(store *st)
 {
     size_t n = st->nbuckets * 2;
-    store_res **b = calloc(n, sizeof(*b));
+    store_res **b = calloc(n, sizeof(store_res *));
 
     if (!b)
         return; /* chains just get longer */
@@ -301,7 +302,7 @@ static int make_parents(store *st, const char *rel)
     char *p = buf;
     int err = STORE_OK;
 
-    strcpy(buf, rel);
+    memcpy(buf, rel, strlen(rel) + 1); /* rel_valid() bounded it below STORE_PATH_MAX */
     for (char *slash; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
         *slash = '\0';
         int fd = open_beneath(st, buf, O_PATH | O_DIRECTORY, 0);
