@@ -169,18 +169,18 @@ static void finish(conn *c)
     }
 }
 
-void follow_send_pending(conn *c)
+/* Sends one batch; returns 1 when it went out whole (more may follow at once), 0 when the follower
+ * has to wait (queued write, nothing to send, the end), -1 when the connection was given up. */
+static int send_one(conn *c, uint64_t *sent)
 {
     follower *f = &c->u.f;
-
-    if (c->closing || c->ws_closed || c->lingering || f->inflight || !f->sr)
-        return;
     int stream_end = f->end != UINT64_MAX;
     uint64_t limit = stream_end ? f->end : f->sr->res->size;
+
     if (f->offset >= limit) {
         if (stream_end)
             finish(c);
-        return;
+        return 0;
     }
     int64_t n = batch_build(c, limit, stream_end);
     if (n < 0) {
@@ -189,22 +189,41 @@ void follow_send_pending(conn *c)
         if (f->kind <= FOLLOW_WS_BINARY)
             ws_send_close(c, WS_CLOSE_INTERNAL, "cannot read the resource");
         conn_linger(c);
-        return;
+        return -1;
     }
     if (n == 0)
-        return; /* only part of a UTF-8 character is there yet */
+        return 0; /* only part of a UTF-8 character is there yet */
     int r = batch_send(c);
     if (r < 0) {
         conn_close(c);
-        return;
+        return -1;
     }
     if (r == 0)
-        return; /* queued: follow_write_done continues */
+        return 0; /* queued: follow_write_done continues */
     f->offset += (uint64_t)n;
-    if (f->offset < limit)
-        srv_mark_dirty(f->sr); /* more is waiting: the next round sends it */
-    else if (stream_end)
+    *sent += (uint64_t)n;
+    if (f->offset >= limit && stream_end) {
         finish(c); /* that was the last of a finished stream */
+        return 0;
+    }
+    return f->offset < limit;
+}
+
+/* Writes what the follower is behind while its socket takes whole batches, up to a budget per
+ * round, so that one follower cannot hold the loop while an appender keeps the file growing
+ * faster than a single batch per round would carry. What is left goes out next round. */
+void follow_send_pending(conn *c)
+{
+    follower *f = &c->u.f;
+    uint64_t sent = 0;
+    int r;
+
+    if (c->closing || c->ws_closed || c->lingering || f->inflight || !f->sr)
+        return;
+    while ((r = send_one(c, &sent)) == 1 && sent < SRV_ROUND_BUDGET)
+        ;
+    if (r == 1)
+        srv_mark_dirty(f->sr); /* budget spent with more waiting: the next round goes on */
 }
 
 void follow_write_done(conn *c, uint64_t payload, int status)

@@ -13,10 +13,12 @@
 #include "store/store.h"
 #include "ws/ws.h"
 
-#define SRV_READ_BUF      ((size_t)64 * 1024)  /* one shared read buffer: reads are handled one at a time */
+#define SRV_READ_BUF                                                                               \
+    ((size_t)64 * 1024) /* one shared read buffer: reads are handled one at a time */
 #define SRV_BATCH_MAX     ((size_t)128 * 1024) /* payload bytes per follower write */
-#define SRV_BATCH_FRAMES  32           /* frames per follower write */
-#define SRV_BATCH_SLICES  8            /* tail slices per follower write */
+#define SRV_BATCH_FRAMES  32                   /* frames per follower write */
+#define SRV_ROUND_BUDGET  ((size_t)1 << 20)    /* bytes a follower may be sent per loop round */
+#define SRV_BATCH_SLICES  8                    /* tail slices per follower write */
 #define SRV_BATCH_IOV     (SRV_BATCH_FRAMES * 2 + SRV_BATCH_SLICES)
 #define SRV_FRAME_HDR     10     /* server frame header: no mask, <= 64-bit length */
 #define SRV_TICK_MS       500    /* housekeeping: pings, deadlines, liveness */
