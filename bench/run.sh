@@ -1,0 +1,407 @@
+#!/bin/bash
+# run.sh -- `make bench`: runs every scenario against our server, the machine's bare limit and
+# Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
+#
+#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many (default all)
+#
+# Environment: QUICK=1 (one run each, shorter windows), RUNS=N (default 3), PEERS="hfs bare
+# nchan" (which targets to run), PIN=0 (do not pin), KEEP=1 (keep the scratch folder).
+#
+# CPUs: the server under test (our server, or nginx with one worker) is pinned to CPU 0 and the
+# load generator to CPU 1; the bare peer's writer and drainer are pinned the same way. Each row
+# also reports the load generator's own CPU use: near 100% it, not the server, was the limit.
+# Every run starts a fresh server with a fresh root, so RSS and CPU are the run's own.
+set -u
+
+BUILD=${1:-build}
+[ $# -gt 0 ] && shift
+SCENARIOS=${*:-fanout latency idle ingest many}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
+PEERS=${PEERS:-hfs bare nchan}
+PIN=${PIN:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+LOADGEN=$BUILD/bench/loadgen
+BARE=$BUILD/bench/bare_fanout
+SERVER=$BUILD/bin/httpfstream-server
+
+# Windows are short because every follower must then receive all it is behind (at 1,000 x 16 KiB
+# the drain takes longer than the window) and the whole run should stay well under 30 minutes.
+if [ "$QUICK" = 1 ]; then
+    FAN_D=1 LAT_D=3 IDLE_D=7 ING_D=3 MANY_D=5 DRAIN=60
+else
+    FAN_D=2 LAT_D=4 IDLE_D=8 ING_D=4 MANY_D=8 DRAIN=90
+fi
+FAN_NS="1 100 1000 10000" IDLE_NS="10000 15000"
+if [ "$PIN" = 1 ]; then
+    SRV_CPU=0 LG_CPU=1
+    SRV_TASKSET="taskset -c $SRV_CPU" LG_PIN="--cpu $LG_CPU" BARE_PIN="-W $SRV_CPU -R $LG_CPU"
+else
+    SRV_CPU='' SRV_TASKSET='' LG_PIN='' BARE_PIN=''
+fi
+
+for f in "$LOADGEN" "$BARE" "$SERVER"; do
+    [ -x "$f" ] || { echo "run.sh: $f missing (run make bench)" >&2; exit 2; }
+done
+SCRATCH=$(mktemp -d /tmp/hfs-bench.XXXXXX)
+# The whole run uses copies taken now, so a rebuild while it runs cannot change or break it.
+mkdir -p "$SCRATCH/bin"
+cp "$LOADGEN" "$BARE" "$SERVER" "$SCRATCH/bin/" || exit 2
+LOADGEN=$SCRATCH/bin/loadgen BARE=$SCRATCH/bin/bare_fanout SERVER=$SCRATCH/bin/httpfstream-server
+RES=$SCRATCH/results.txt
+: >"$RES"
+SPID='' NCHAN_UP=''
+
+cleanup() {
+    stop_hfs
+    stop_nchan
+    if [ "${KEEP:-0}" = 1 ]; then echo "run.sh: scratch kept in $SCRATCH" >&2; else rm -rf "$SCRATCH"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "$*" >&2; }
+
+# ---- servers -------------------------------------------------------------------------------
+
+start_hfs() {
+    ROOT=$SCRATCH/root
+    rm -rf "$ROOT"
+    $SRV_TASKSET "$SERVER" -root="$ROOT" -http=127.0.0.1:0 -q 2>"$SCRATCH/server.log" &
+    SPID=$!
+    PORT=
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$SCRATCH/server.log")
+        [ -n "$PORT" ] && return 0
+        kill -0 "$SPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "run.sh: the server did not start:"
+    cat "$SCRATCH/server.log" >&2
+    return 1
+}
+
+stop_hfs() {
+    [ -n "$SPID" ] || return 0
+    kill -TERM "$SPID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+    SPID=
+    rm -rf "$SCRATCH/root"
+}
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 10000))
+        ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo $p; return; }
+    done
+}
+
+start_nchan() {
+    NPORT=$(free_port)
+    NPIDS=$("$HERE/nchan.sh" start "$SCRATCH/nchan" "$NPORT" 1 $SRV_CPU) || return 1
+    NCHAN_UP=1
+}
+
+stop_nchan() {
+    [ -n "$NCHAN_UP" ] || return 0
+    "$HERE/nchan.sh" stop "$SCRATCH/nchan"
+    NCHAN_UP=
+}
+
+# ---- running and recording -----------------------------------------------------------------
+
+# record CFG PEER RUN OUTPUT: keeps the RESULT line (or a failure) and says how it went.
+record() {
+    local cfg=$1 peer=$2 run=$3 out=$4 extra=${5:-}
+    local line
+    line=$(grep '^RESULT ' <<<"$out" | tail -1)
+    if [ -z "$line" ]; then
+        line="RESULT verify=FAIL error=no-result"
+        log "  !! $cfg $peer run $run produced no result:"
+        tail -5 <<<"$out" | sed 's/^/     /' >&2
+    fi
+    echo "$cfg $peer $run ${line#RESULT }$extra" >>"$RES"
+    local v
+    v=$(sed -n 's/.* verify=\([^ ]*\).*/\1/p' <<<"$line")
+    if [ "$v" = FAIL ] || [ "$v" = incomplete ]; then
+        log "  !! $cfg $peer run $run: verify=$v"
+        grep '^loadgen:' <<<"$out" | sed 's/^/     /' >&2
+    fi
+    log "  $cfg $peer run $run: $(summary "$line")"
+}
+
+summary() {
+    tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|app_Bps|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
+}
+
+run_hfs() { # CFG RUN SCENARIO [loadgen args...]
+    local cfg=$1 run=$2 sc=$3 out
+    shift 3
+    start_hfs || { record "$cfg" hfs "$run" ""; return; }
+    out=$(timeout 600 "$LOADGEN" "$sc" --port "$PORT" --root "$SCRATCH/root" --server-pid "$SPID" \
+        $LG_PIN --drain "$DRAIN" "$@" 2>&1)
+    if ! kill -0 "$SPID" 2>/dev/null; then
+        log "  !! the server died during $cfg run $run"
+        out="$out
+RESULT verify=FAIL error=server-died"
+    fi
+    stop_hfs
+    record "$cfg" hfs "$run" "$out"
+}
+
+run_nchan() { # CFG RUN SCENARIO [loadgen args...]
+    local cfg=$1 run=$2 sc=$3 out missed
+    shift 3
+    start_nchan || { record "$cfg" nchan "$run" ""; return; }
+    out=$(timeout 600 "$LOADGEN" "$sc" --nchan --port "$NPORT" --server-pid "$NPIDS" $LG_PIN \
+        --drain 10 "$@" 2>&1)
+    missed=$(grep -c 'Missed message' "$SCRATCH/nchan/error.log" 2>/dev/null)
+    kill -0 "$(cat "$SCRATCH/nchan/nginx.pid" 2>/dev/null)" 2>/dev/null || out="$out
+RESULT verify=FAIL error=nginx-died"
+    stop_nchan
+    record "$cfg" nchan "$run" "$out" " nchan_missed_logs=${missed:-0}"
+}
+
+run_bare() { # CFG PEER RUN [bare_fanout args...]
+    local cfg=$1 peer=$2 run=$3 out
+    shift 3
+    out=$(timeout 600 "$BARE" "$@" $BARE_PIN 2>&1)
+    record "$cfg" "$peer" "$run" "$out"
+}
+
+has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
+
+scenario_fanout() {
+    for n in $FAN_NS; do
+        for s in 64 16384; do
+            local cfg="fanout-$n-$s"
+            for run in $(seq "$RUNS"); do
+                has_peer hfs && run_hfs "$cfg" "$run" fanout -n "$n" -s "$s" -d "$FAN_D"
+                has_peer bare && run_bare "$cfg" bare "$run" fanout -n "$n" -s "$s" -d "$FAN_D"
+                # Closed loop: Nchan drops messages when a publisher outruns it, so its
+                # publisher keeps at most 8 messages not yet echoed back.
+                has_peer nchan && run_nchan "$cfg" "$run" fanout -n "$n" -s "$s" -d "$FAN_D" \
+                    --ahead 8
+            done
+        done
+    done
+}
+
+scenario_latency() {
+    for n in 100 1000; do
+        for r in 100 1000; do
+            local cfg="latency-$n-$r"
+            for run in $(seq "$RUNS"); do
+                has_peer hfs && run_hfs "$cfg" "$run" latency -n "$n" --rate "$r" -d "$LAT_D"
+                has_peer bare && run_bare "$cfg" bare "$run" latency -n "$n" --rate "$r" -d "$LAT_D"
+                has_peer nchan && run_nchan "$cfg" "$run" latency -n "$n" --rate "$r" -d "$LAT_D"
+            done
+        done
+    done
+}
+
+scenario_idle() {
+    for n in $IDLE_NS; do
+        local cfg="idle-$n"
+        for run in $(seq "$RUNS"); do
+            has_peer hfs && run_hfs "$cfg" "$run" idle -n "$n" -r 100 -d "$IDLE_D" --ping-ms 3000
+            has_peer nchan && run_nchan "$cfg" "$run" idle -n "$n" -r 100 -d "$IDLE_D" \
+                --ping-ms 3000
+        done
+    done
+}
+
+scenario_ingest() {
+    local cfg=ingest
+    for run in $(seq "$RUNS"); do
+        has_peer hfs && run_hfs "$cfg" "$run" ingest -d "$ING_D"
+        if has_peer bare; then
+            run_bare "$cfg" bare_tcp "$run" tcp -s 65536 -d "$ING_D"
+            run_bare "$cfg" bare_file "$run" file -s 65536 -d "$ING_D" --dir "$SCRATCH"
+        fi
+        has_peer nchan && run_nchan "$cfg" "$run" ingest -d "$ING_D"
+    done
+}
+
+scenario_many() {
+    local cfg=many
+    for run in $(seq "$RUNS"); do
+        has_peer hfs && run_hfs "$cfg" "$run" many -d "$MANY_D"
+        has_peer nchan && run_nchan "$cfg" "$run" many -d "$MANY_D"
+    done
+}
+
+# ---- the table -----------------------------------------------------------------------------
+
+# med CFG PEER KEY: the median of KEY over the runs, or "-".
+med() {
+    awk -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p {
+        for (i = 4; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) print substr($i, n + 1) } }' "$RES" |
+        sort -g | awk '{ a[NR] = $1 } END {
+            if (NR == 0) { print "-"; exit }
+            if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# all CFG PEER KEY: every run's value, e.g. "ok/ok/ok".
+all() {
+    awk -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p {
+        v = "-"; for (i = 4; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) v = substr($i, n + 1) }
+        print v }' "$RES" | paste -sd/ -
+}
+
+# Formatting: fmt_div VALUE DIVISOR DECIMALS; ratio A B (A/B, 2 decimals).
+fmt_div() { awk -v v="$1" -v d="$2" -v p="$3" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*f\n", p, v / d }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.2fx\n", a / b }'; }
+cmp_ge() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "") print "?"; else print (a + 0 >= b + 0) ? "MET" : "MISSED" }'; }
+cmp_le() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "") print "?"; else print (a + 0 <= b + 0) ? "MET" : "MISSED" }'; }
+min2() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-") print b; else if (b == "-") print a; else print (a + 0 < b + 0) ? a : b }'; }
+mul() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "") print "-"; else print a * b }'; }
+has_cfg() { awk -v c="$1" '$1 == c { f = 1 } END { exit !f }' "$RES"; }
+
+row() { # scenario setting metric ours bare ours/bare nchan ours/nchan target notes
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"
+}
+
+print_table() {
+    local cpu
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    echo
+    echo "## httpfstream bench: medians of $RUNS run(s)"
+    echo
+    echo "Machine: $(nproc) CPUs ($cpu), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
+        "server (ours / nginx+Nchan, 1 worker) on CPU ${SRV_CPU:-any}, load generator on CPU ${LG_CPU:-any};" \
+        "$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    row scenario setting metric ours bare ours/bare Nchan ours/Nchan target "notes (ours)"
+    row --- --- --- ---: ---: ---: ---: ---: --- ---
+    local n s cfg o b c
+    for n in $FAN_NS; do
+        for s in 64 16384; do
+            cfg="fanout-$n-$s"
+            has_cfg "$cfg" || continue
+            local target='' notes
+            notes="appender $(fmt_div "$(med "$cfg" hfs app_Bps)" 1e6 1) MB/s; srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; loadgen CPU $(med "$cfg" hfs lg_cpu_pct)% (bare drainer $(med "$cfg" bare drainer_cpu_pct)%); drain $(med "$cfg" hfs drain_s) s; verify $(all "$cfg" hfs verify)"
+            if [ "$s" = 64 ]; then
+                o=$(med "$cfg" hfs del_msgs_ps) b=$(med "$cfg" bare del_msgs_ps) c=$(med "$cfg" nchan del_msgs_ps)
+                [ "$n" = 1000 ] && target="≥20x bare: $(cmp_ge "$o" "$(mul "$b" 20)"); > Nchan: $(cmp_ge "$o" "$c")"
+                row fanout "$n x 64 B" "delivered msgs/s" "$(fmt_div "$o" 1e3 0)k" "$(fmt_div "$b" 1e3 0)k" \
+                    "$(ratio "$o" "$b")" "$(fmt_div "$c" 1e3 0)k" "$(ratio "$o" "$c")" "$target" "$notes"
+            else
+                o=$(med "$cfg" hfs del_Bps) b=$(med "$cfg" bare del_Bps) c=$(med "$cfg" nchan del_Bps)
+                [ "$n" = 1000 ] && target="≥0.80x bare: $(cmp_ge "$o" "$(mul "$b" 0.8)")"
+                row fanout "$n x 16 KiB" "delivered MB/s" "$(fmt_div "$o" 1e6 0)" "$(fmt_div "$b" 1e6 0)" \
+                    "$(ratio "$o" "$b")" "$(fmt_div "$c" 1e6 0)" "$(ratio "$o" "$c")" "$target" "$notes"
+            fi
+        done
+    done
+    local r
+    for n in 100 1000; do
+        for r in 100 1000; do
+            cfg="latency-$n-$r"
+            has_cfg "$cfg" || continue
+            o=$(med "$cfg" hfs lat_p99_us) b=$(med "$cfg" bare lat_p99_us) c=$(med "$cfg" nchan lat_p99_us)
+            local target=
+            [ "$n" = 1000 ] && [ "$r" = 100 ] && target="p99 ≤1.5x bare: $(cmp_le "$o" "$(mul "$b" 1.5)")"
+            row latency "$n followers, $r msg/s" "p99 ms" "$(fmt_div "$o" 1e3 2)" "$(fmt_div "$b" 1e3 2)" \
+                "$(ratio "$o" "$b")" "$(fmt_div "$c" 1e3 2)" "$(ratio "$o" "$c")" "$target" \
+                "ours p50/p99.9/max $(fmt_div "$(med "$cfg" hfs lat_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs lat_p999_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs lat_max_us)" 1e3 2) ms; bare $(fmt_div "$(med "$cfg" bare lat_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" bare lat_p999_us)" 1e3 2)/$(fmt_div "$(med "$cfg" bare lat_max_us)" 1e3 2) (bare p99 counted from when each record was due: $(fmt_div "$(med "$cfg" bare lat_due_p99_us)" 1e3 2); its writer CPU $(med "$cfg" bare writer_cpu_pct)%); Nchan $(fmt_div "$(med "$cfg" nchan lat_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" nchan lat_p999_us)" 1e3 2)/$(fmt_div "$(med "$cfg" nchan lat_max_us)" 1e3 2); samples $(med "$cfg" hfs lat_n) of $(med "$cfg" hfs lat_expected); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; loadgen CPU $(med "$cfg" hfs lg_cpu_pct)%; verify $(all "$cfg" hfs verify)"
+        done
+    done
+    for n in $IDLE_NS; do
+        cfg="idle-$n"
+        has_cfg "$cfg" || continue
+        o=$(med "$cfg" hfs rss_per_follower_kib) c=$(med "$cfg" nchan rss_per_follower_kib)
+        local target=
+        [ "$n" = 15000 ] && target="≤2 KiB: $(cmp_le "$o" 2)"
+        row idle "$n followers, 100 resources" "server RSS KiB/follower" "$o" - - "$c" "$(ratio "$o" "$c")" "$target" \
+            "RSS $(fmt_div "$(med "$cfg" hfs srv_rss_apps_kb)" 1024 1) -> $(fmt_div "$(med "$cfg" hfs srv_rss_win_kb)" 1024 1) MiB; verify $(all "$cfg" hfs verify)"
+        o=$(med "$cfg" hfs srv_idle_cpu_pct) c=$(med "$cfg" nchan srv_idle_cpu_pct)
+        row idle "$n followers, pings every 3 s" "server CPU % while idle" "$o" - - "$c" "$(ratio "$o" "$c")" "" \
+            "pings on time: $(all "$cfg" hfs pings_on_time) (Nchan $(all "$cfg" nchan pings_on_time)); pings $(med "$cfg" hfs pings), late $(med "$cfg" hfs pings_late), max gap $(med "$cfg" hfs ping_max_gap_ms) ms"
+    done
+    cfg=ingest
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs e2e_Bps) c=$(med "$cfg" nchan e2e_Bps)
+        local bt bf bmin
+        bt=$(med "$cfg" bare_tcp del_Bps) bf=$(med "$cfg" bare_file del_Bps)
+        bmin=$(min2 "$bt" "$bf")
+        row ingest "1 appender + 1 follower, 64 KiB" "MB/s appender -> file -> follower" "$(fmt_div "$o" 1e6 0)" \
+            "$(fmt_div "$bmin" 1e6 0)" "$(ratio "$o" "$bmin")" "$(fmt_div "$c" 1e6 0)" "$(ratio "$o" "$c")" \
+            "≥0.80x min(tcp, file): $(cmp_ge "$o" "$(mul "$bmin" 0.8)")" \
+            "bare: TCP $(fmt_div "$bt" 1e6 0), file append $(fmt_div "$bf" 1e6 0) MB/s; ours in window: appender $(fmt_div "$(med "$cfg" hfs app_Bps)" 1e6 0), follower $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 0) MB/s; srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; verify $(all "$cfg" hfs verify)"
+    fi
+    cfg=many
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs srv_cpu_s_per_GB) c=$(med "$cfg" nchan srv_cpu_s_per_GB)
+        row many "1,000 resources x (1 appender + 10 followers), 10 x 1 KiB msg/s each" "server CPU s per delivered GB" \
+            "$o" - - "$c" "$(ratio "$o" "$c")" "" \
+            "delivered $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 1) MB/s (Nchan $(fmt_div "$(med "$cfg" nchan del_Bps)" 1e6 1)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; verify $(all "$cfg" hfs verify)"
+    fi
+    echo
+    print_details
+    echo
+    echo "Ratios are ours/peer: above 1 is better for rates, below 1 for latency, memory and CPU."
+    echo "Rates are measured inside each window; ours must then deliver every byte and CLOSE 1000"
+    echo "(verify=ok: every follower's hash equals the file's and the appender's). Nchan is not"
+    echo "checked for exactness (no CLOSE, subscribers see only messages after they joined); its"
+    echo "fan-out publisher keeps at most 8 messages un-echoed, since Nchan drops messages when"
+    echo "outrun. The bare peer writes one message per write() with TCP_NODELAY; its drainer hashes"
+    echo "what it reads, like our followers. Bare latency is counted from when its loop starts writing"
+    echo "a record (the floor of one write per message per socket); counted from when the record was"
+    echo "due it also includes the time an overloaded loop falls behind (in the notes)."
+    local busy
+    busy=$(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^others_pct=/) { split($i, kv, "="); if (kv[2] + 0 > 10) n++ } } END { print n + 0 }' "$RES")
+    if [ "$busy" -gt 0 ]; then
+        echo
+        echo "WARNING: in $busy run(s) other programs used more than 10% of a CPU during the window"
+        echo "(column 'other programs' above): those figures are noisy; rerun on a quiet machine."
+    fi
+}
+
+# The server's resources around every configuration, and how busy the rest of the machine was.
+print_details() {
+    echo "### Resources (medians): server RSS before -> after, CPU, and other load"
+    echo
+    echo "| config | target | server RSS MiB: start -> connected -> window end -> end | server CPU s: setup / window / window+drain | server CPU % in window | loadgen CPU % | other programs' user CPU % | delivered / sent | verify |"
+    echo "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"
+    local cfg peer
+    awk '{ print $1, $2 }' "$RES" | awk '!seen[$0]++' | while read -r cfg peer; do
+        local rss cpu pct lg oth frac
+        if [ "$(med "$cfg" "$peer" srv_rss_begin_kb)" != - ]; then
+            rss="$(fmt_div "$(med "$cfg" "$peer" srv_rss_begin_kb)" 1024 1) -> $(fmt_div "$(med "$cfg" "$peer" srv_rss_ready_kb)" 1024 1) -> $(fmt_div "$(med "$cfg" "$peer" srv_rss_win_kb)" 1024 1) -> $(fmt_div "$(med "$cfg" "$peer" srv_rss_end_kb)" 1024 1)"
+            cpu="$(med "$cfg" "$peer" srv_cpu_setup_s) / $(med "$cfg" "$peer" srv_cpu_win_s) / $(med "$cfg" "$peer" srv_cpu_all_s)"
+            pct=$(med "$cfg" "$peer" srv_cpu_win_pct) lg=$(med "$cfg" "$peer" lg_cpu_pct)
+        else
+            rss=- cpu=- pct="$(med "$cfg" "$peer" writer_cpu_pct) (writer)" lg="$(med "$cfg" "$peer" drainer_cpu_pct) (drainer)"
+        fi
+        oth=$(med "$cfg" "$peer" others_pct) frac=$(med "$cfg" "$peer" del_frac)
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" "$peer" "$rss" "$cpu" "$pct" "$lg" "$oth" "$frac" "$(all "$cfg" "$peer" verify)"
+    done
+}
+
+# ---- main ----------------------------------------------------------------------------------
+
+log "run.sh: scenarios: $SCENARIOS; runs: $RUNS; peers: $PEERS; scratch: $SCRATCH"
+if has_peer nchan; then
+    "$HERE/nchan.sh" install || { log "run.sh: Nchan unavailable, running without it"; PEERS=${PEERS/nchan/}; }
+fi
+t0=$(date +%s)
+for sc in $SCENARIOS; do
+    case $sc in
+    fanout | latency | idle | ingest | many) log "== $sc"; "scenario_$sc" ;;
+    *) log "run.sh: unknown scenario $sc"; exit 2 ;;
+    esac
+done
+log "run.sh: done in $(($(date +%s) - t0)) s"
+mkdir -p "$BUILD/bench"
+stamp=$(date -u +%Y%m%d-%H%M%S)
+cp "$RES" "$BUILD/bench/results-$stamp.txt"
+print_table | tee "$BUILD/bench/results-$stamp.md"
+log "run.sh: raw results in $BUILD/bench/results-$stamp.txt, table in $BUILD/bench/results-$stamp.md"
+if grep -q 'verify=FAIL' "$RES"; then
+    log "run.sh: some runs FAILED verification (see above)"
+    exit 1
+fi
