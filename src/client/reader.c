@@ -65,7 +65,7 @@ static void follow_query(const hfs_client_options *o, uint64_t resume_at, char *
         n += (size_t)snprintf(q + n, cap - n, "offset=now&");
     else if (o->from == HFS_FROM_LINES)
         n += (size_t)snprintf(q + n, cap - n, "lines=%" PRIu64 "&", o->from_n);
-    if (o->wait && resume_at == UINT64_MAX)
+    if (o->wait) /* also when resuming: the resource may still not exist */
         n += (size_t)snprintf(q + n, cap - n, "wait&");
     if (n > 0)
         q[n - 1] = '\0'; /* the last '&' */

@@ -1,6 +1,7 @@
 /* follow.c -- httpfstream-follow: writes a followed resource to stdout as its bytes arrive, and
  * exits when the appender has gone and every byte has been written. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,9 @@
 #include "cmd/cmdline.h"
 #include "httpfstream.h"
 
-#define PROG     "httpfstream-follow"
-#define SYNOPSIS PROG " [-v] [-binary] [-offset=N|-n=LINES] [-wait] [-resume=N] URL"
+#define PROG        "httpfstream-follow"
+#define LINES_UNSET LONG_MIN /* -n not given */
+#define SYNOPSIS    PROG " [-v] [-binary] [-offset=N|-n=LINES] [-wait] [-resume=N] URL"
 
 /* Writes all of buf to fd. Returns 0, or -1 with errno set. */
 static int write_all(int fd, const char *buf, size_t len)
@@ -64,15 +66,17 @@ static int parse_start(const char *offset, long lines, hfs_client_options *o)
 {
     char *end;
 
-    if (offset && lines >= 0)
+    if (lines != LINES_UNSET && lines < 0)
         return -1;
-    if (lines >= 0) {
+    if (offset && lines != LINES_UNSET)
+        return -1;
+    if (lines != LINES_UNSET) {
         o->from = HFS_FROM_LINES;
         o->from_n = (uint64_t)lines;
         return 0;
     }
     if (!offset)
-        return lines < -1 ? -1 : 0;
+        return 0;
     if (!strcmp(offset, "now")) {
         o->from = HFS_FROM_NOW;
         return 0;
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
 {
     int verbose = 0, binary = 0, insecure = 0, wait = 0;
     const char *cacert = NULL, *offset = NULL;
-    long lines = -1, resume = 0;
+    long lines = LINES_UNSET, resume = 0;
     const cmd_flag flags[] = {
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the stream to stderr"},
         {"binary", CMD_FLAG_BOOL, &binary, NULL, "ask the server for BINARY frames"},

@@ -112,6 +112,19 @@ static uint64_t lines_offset(int fd, uint64_t size, uint64_t n)
     return floor;
 }
 
+/* The first offset at or after off that does not fall inside a UTF-8 character (at most 3 bytes
+ * on), so that a TEXT stream starting "N bytes before the end" begins with whole characters. */
+static uint64_t char_boundary(int fd, uint64_t off, uint64_t size)
+{
+    uint8_t b[3];
+    ssize_t n = off < size ? pread(fd, b, sizeof(b), (off_t)off) : 0;
+
+    for (ssize_t i = 0; i < n; i++)
+        if ((b[i] & 0xc0) != 0x80)
+            return off + (uint64_t)i;
+    return n == (ssize_t)sizeof(b) ? off : off + (uint64_t)(n > 0 ? n : 0);
+}
+
 /* The stream offset a request starts at; -1 (416 sent) when it lies past the end. */
 static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size, uint64_t *off)
 {
@@ -121,6 +134,8 @@ static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size,
         break;
     case OFF_FROM_END:
         *off = fr->off_n < size ? size - fr->off_n : 0;
+        if (fr->kind == FOLLOW_WS_TEXT)
+            *off = char_boundary(fd, *off, size);
         break;
     case OFF_NOW:
         *off = size;

@@ -261,6 +261,22 @@ static int expected_offset(const route *r, uint64_t *off, int *via_range)
     return *end == '\0' ? 1 : -1;
 }
 
+/* The writer's idea of the size is stale: say what it is, append nothing. */
+static int stale_offset(route *r, uint64_t size, int via_range)
+{
+    char extra[128], body[96];
+    int status = via_range ? 416 : 409;
+    unsigned long long sz = size;
+
+    snprintf(extra, sizeof(extra), "X-Resource-Size: %llu\r\n", sz);
+    if (via_range)
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+                 "Content-Range: bytes */%llu\r\n", sz);
+    snprintf(body, sizeof(body), "%d the resource's size is %llu\n", status, sz);
+    r->c->http->close_after = r->req->has_body;
+    return route_text(r, status, extra, body);
+}
+
 /* PUT or POST: append the body. */
 static int route_append_http(route *r)
 {
@@ -279,24 +295,19 @@ static int route_append_http(route *r)
             store_res_unref(f.live);
         close(f.fd);
     }
+    /* A resource that does not exist has size 0: a stale offset is refused before anything is
+     * created. Otherwise the size is compared once the slot is ours. */
+    if (has_off && !existed && want != 0)
+        return stale_offset(r, 0, via_range);
     int err = store_acquire(s->st, r->rel, &res);
     if (err != STORE_OK) {
         r->c->http->close_after = r->req->has_body; /* do not read a body we refuse */
         return route_store_error(r, err);
     }
     if (has_off && want != res->size) {
-        /* The writer's idea of the size is stale: say what it is, append nothing. */
-        char extra[128], body[96];
-        unsigned long long size = res->size;
-        int status = via_range ? 416 : 409;
+        uint64_t size = res->size;
         store_release(res);
-        snprintf(extra, sizeof(extra), "X-Resource-Size: %llu\r\n", size);
-        if (via_range)
-            snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-                     "Content-Range: bytes */%llu\r\n", size);
-        snprintf(body, sizeof(body), "%d the resource's size is %llu\n", status, size);
-        r->c->http->close_after = r->req->has_body;
-        return route_text(r, status, extra, body);
+        return stale_offset(r, size, via_range);
     }
     srv_res *sr = srv_res_get(s, res);
     if (!sr) {

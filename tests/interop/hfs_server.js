@@ -3,6 +3,7 @@
 //   const srv = await startServer(['-ping=200ms']);  // free port, fresh temp root
 //   srv.url, srv.wsUrl, srv.port, srv.root (the served folder), srv.log()
 //   await srv.stop();  // SIGTERM; throws unless the exit code is 0 and the log has no sanitizer report
+//   await srv.kill9(); await srv.restart();  // crash it (SIGKILL), then start it again on the same port and root
 // Every server still running when the process exits (test failure, exception) is killed, so none is left
 // behind; runMain() stops them properly (and checks them) before reporting a failure.
 'use strict';
@@ -54,21 +55,29 @@ async function startServer(args = []) {
     const logFile = dir + '.log';
     const logFd = fs.openSync(logFile, 'w');
     const bin = path.join(HFS_BIN, 'httpfstream-server');
-    const child = spawn(bin, [`-root=${root}`, '-http=127.0.0.1:0', ...args], {
-        stdio: ['ignore', logFd, logFd],
-    });
-    fs.closeSync(logFd);
+    let child;
     let exited = null;
-    const exitPromise = new Promise((resolve) => {
-        child.on('exit', (code, signal) => {
-            exited = { code, signal };
-            resolve(exited);
+    let exitPromise;
+    // Spawns the binary with its output appended to the log (listen is the -http address).
+    const launch = (listen, fd) => {
+        child = spawn(bin, [`-root=${root}`, `-http=${listen}`, ...args], {
+            stdio: ['ignore', fd, fd],
         });
-        child.on('error', (err) => {
-            exited = { code: null, signal: null, error: err };
-            resolve(exited);
+        exited = null;
+        const proc = child;
+        exitPromise = new Promise((resolve) => {
+            proc.on('exit', (code, signal) => {
+                exited = { code, signal };
+                resolve(exited);
+            });
+            proc.on('error', (err) => {
+                exited = { code: null, signal: null, error: err };
+                resolve(exited);
+            });
         });
-    });
+    };
+    launch('127.0.0.1:0', logFd);
+    fs.closeSync(logFd);
     const srv = {
         child,
         root,
@@ -83,6 +92,7 @@ async function startServer(args = []) {
         },
     };
     running.add(srv);
+    let killed = false; // kill9 was the last thing done to it
     let port = null;
     const deadline = Date.now() + 10000;
     while (port === null) {
@@ -114,6 +124,11 @@ async function startServer(args = []) {
         ]);
         clearTimeout(timer);
         const log = srv.log();
+        if (killed && !SANITIZER.test(log)) {
+            fs.rmSync(dir, { recursive: true, force: true });
+            fs.rmSync(logFile, { force: true });
+            return;
+        }
         if (res === null) {
             child.kill('SIGKILL');
             fail(`server did not exit within 10 s of SIGTERM; its log:\n${log}`);
@@ -124,6 +139,33 @@ async function startServer(args = []) {
         }
         fs.rmSync(dir, { recursive: true, force: true });
         fs.rmSync(logFile, { force: true });
+    };
+    // A crash: SIGKILL, and wait for the process to be gone. stop() afterwards only checks the log and cleans up.
+    srv.kill9 = async () => {
+        if (!exited) child.kill('SIGKILL');
+        await exitPromise;
+        killed = true;
+    };
+    // After kill9: the same binary, root, flags and port again (retrying while the port is still held), with its
+    // output appended to the same log. Resolves once it listens.
+    srv.restart = async () => {
+        const deadline = Date.now() + 10000;
+        for (;;) {
+            const before = (srv.log().match(/listening on/g) || []).length;
+            const fd = fs.openSync(logFile, 'a');
+            launch(`127.0.0.1:${port}`, fd);
+            srv.child = child;
+            fs.closeSync(fd);
+            killed = false;
+            for (;;) {
+                if ((srv.log().match(/listening on/g) || []).length > before) return;
+                if (exited) break;
+                if (Date.now() > deadline) fail(`server did not restart: ${srv.log()}`);
+                await sleep(20);
+            }
+            if (Date.now() > deadline) fail(`server could not restart on port ${port}: ${srv.log()}`);
+            await sleep(100);
+        }
     };
     return srv;
 }
