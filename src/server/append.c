@@ -41,12 +41,22 @@ static int flush(conn *c, struct iovec *iov, int *niov)
 
     if (*niov == 0)
         return 0;
-    int err = store_append(a->sr->res, iov, *niov, &written);
-    int saved = errno;
+    int err, saved;
+    if (wb_enabled(c->srv)) {
+        size_t n = 0;
+        for (int i = 0; i < *niov; i++)
+            n += iov[i].iov_len;
+        err = wb_stage(c, a->sr, iov, *niov);
+        saved = err == STORE_ENOMEM ? ENOMEM : 0;
+        written = err == STORE_OK ? n : 0; /* accepted; followers see it once it is written */
+    } else {
+        err = store_append(a->sr->res, iov, *niov, &written);
+        saved = errno;
+        if (written)
+            srv_mark_dirty(a->sr);
+    }
     *niov = 0;
     a->received += written;
-    if (written)
-        srv_mark_dirty(a->sr);
     if (err == STORE_OK)
         return 0;
     char reason[WS_CLOSE_REASON_MAX + 1];
@@ -136,7 +146,7 @@ void append_end(conn *c, unsigned code, const char *reason)
     srv_log(c->srv, HFS_LOG_INFO, "%s append /%s ended: %llu bytes received, size %llu%s%s",
             c->peer, res->name, (unsigned long long)a->received, (unsigned long long)res->size,
             reason ? ": " : "", reason ? reason : "");
-    if (c->srv->opt.sync != HFS_SYNC_NONE && res->unsynced)
+    if (c->srv->opt.sync != HFS_SYNC_NONE && (res->unsynced || res->staged))
         srv_sync_start(c->srv, res, NULL, NULL, 0);
     srv_res_maybe_free(c->srv, sr);
     store_release(res);
@@ -147,4 +157,19 @@ void append_end(conn *c, unsigned code, const char *reason)
 void append_on_close(conn *c)
 {
     append_end(c, 0, NULL);
+}
+
+void append_write_failed(conn *c, int err)
+{
+    char reason[WS_CLOSE_REASON_MAX + 1];
+
+    if (c->closing)
+        return;
+    if (c->role != ROLE_APPEND) {
+        http_append_failed(c, err);
+        return;
+    }
+    snprintf(reason, sizeof(reason), "write failed: %s", strerror(err));
+    append_end(c, WS_CLOSE_INTERNAL, reason);
+    conn_linger(c);
 }

@@ -21,7 +21,7 @@
 
 #include <openssl/evp.h>
 
-#define FBATCH_FREE_MAX 1024        /* batches kept for reuse */
+#define FBATCH_FREE_MAX 1024                /* batches kept for reuse */
 #define SSE_EVENT_MAX   ((size_t)16 * 1024) /* raw bytes per SSE event */
 #define SSE_BATCH_MAX   ((size_t)32 * 1024) /* raw bytes per SSE write */
 /* Worst case of one SSE write: every byte a newline ("data: \n" each), plus event lines. */

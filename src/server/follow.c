@@ -76,8 +76,8 @@ int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t
             return -1;
         }
         attach(c, sr);
-        if (!sr->appender)
-            f->end = res->size; /* no appender: the stream is what the file holds */
+        if (!sr->appender) /* no appender: the stream is what was accepted */
+            f->end = res->size + res->staged;
     }
     if (rest_len)
         follow_on_data(c, (uint8_t *)rest, rest_len);
@@ -175,13 +175,15 @@ static int send_one(conn *c, uint64_t *sent)
 {
     follower *f = &c->u.f;
     int stream_end = f->end != UINT64_MAX;
-    uint64_t limit = stream_end ? f->end : f->sr->res->size;
+    uint64_t size = f->sr->res->size;
+    uint64_t limit = stream_end && f->end < size ? f->end : size;
 
     if (f->offset >= limit) {
-        if (stream_end)
+        if (stream_end && f->offset >= f->end)
             finish(c);
-        return 0;
+        return 0; /* (a finished stream whose last bytes are still being written waits here) */
     }
+    stream_end = stream_end && limit == f->end;
     int64_t n = batch_build(c, limit, stream_end);
     if (n < 0) {
         srv_log(c->srv, HFS_LOG_ERROR, "%s follow /%s: cannot read the file", c->peer,
@@ -277,7 +279,7 @@ void follow_drain(conn *c)
         return;
     }
     if (f->end == UINT64_MAX)
-        f->end = f->sr->res->size;
+        f->end = f->sr->res->size + f->sr->res->staged; /* what was accepted, once written */
     srv_mark_dirty(f->sr);
 }
 
@@ -285,7 +287,7 @@ void follow_session_ended(srv_res *sr)
 {
     for (conn *c = sr->followers; c; c = c->u.f.next)
         if (c->u.f.end == UINT64_MAX)
-            c->u.f.end = sr->res->size;
+            c->u.f.end = sr->res->size + sr->res->staged; /* what was accepted, once written */
     srv_mark_dirty(sr);
 }
 

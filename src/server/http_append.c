@@ -48,11 +48,18 @@ void http_append_body(conn *c, const uint8_t *p, size_t n)
 
     if (!c->http->appending || n == 0)
         return;
-    int err = store_append(a->sr->res, &iov, 1, &written);
-    int saved = errno;
+    int err, saved = 0;
+    if (wb_enabled(c->srv)) {
+        err = wb_stage(c, a->sr, &iov, 1);
+        written = err == STORE_OK ? n : 0;
+        saved = ENOMEM;
+    } else {
+        err = store_append(a->sr->res, &iov, 1, &written);
+        saved = errno;
+        if (written)
+            srv_mark_dirty(a->sr);
+    }
     a->received += written;
-    if (written)
-        srv_mark_dirty(a->sr);
     if (err == STORE_OK)
         return;
     if (err == STORE_EFULL) {
@@ -65,11 +72,21 @@ void http_append_body(conn *c, const uint8_t *p, size_t n)
     respond(c, saved == ENOSPC || saved == EDQUOT ? 507 : 500, reason);
 }
 
+void http_append_failed(conn *c, int err)
+{
+    char reason[128];
+
+    if (!c->http || !c->http->appending)
+        return;
+    snprintf(reason, sizeof(reason), "write failed: %s", strerror(err));
+    respond(c, err == ENOSPC || err == EDQUOT ? 507 : 500, reason);
+}
+
 static void respond_when_synced(conn *c, unsigned code, int err)
 {
     (void)code;
-    if (!c->http)
-        return;
+    if (!c->http || !c->http->appending)
+        return; /* already answered (a write failed meanwhile) */
     if (err < 0)
         respond(c, 500, "fdatasync failed");
     else
@@ -82,9 +99,13 @@ void http_append_done(conn *c)
 
     if (!c->http->appending)
         return;
-    c->http->responding = 1; /* the answer may wait for the sync; the next request waits too */
-    if (c->srv->opt.sync != HFS_SYNC_NONE && a->sr->res->unsynced &&
-        srv_sync_start(c->srv, a->sr->res, c, respond_when_synced, 0) == 0)
+    c->http->responding = 1; /* the answer may wait for the disk; the next request waits too */
+    store_res *res = a->sr->res;
+    if (c->srv->opt.sync != HFS_SYNC_NONE && (res->unsynced || res->staged) &&
+        srv_sync_start(c->srv, res, c, respond_when_synced, 0) == 0)
+        return;
+    /* The answer reports the size: it comes once the body's bytes are in the file. */
+    if (res->staged && srv_sync_written(c->srv, res, c, respond_when_synced) == 0)
         return;
     respond(c, a->created ? 201 : 200, NULL);
 }

@@ -5,6 +5,7 @@
 #define HFS_SERVER_INTERNAL_H
 
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include "http/request.h"
@@ -13,24 +14,22 @@
 #include "store/store.h"
 #include "ws/ws.h"
 
-#define SRV_READ_BUF                                                                               \
-    ((size_t)64 * 1024) /* one shared read buffer: reads are handled one at a time */
+#define SRV_READ_BUF      ((size_t)256 * 1024) /* the one read buffer: reads are handled in turn */
 #define SRV_BATCH_MAX     ((size_t)128 * 1024) /* payload bytes per follower write */
 #define SRV_BATCH_FRAMES  32                   /* frames per follower write */
-#define SRV_ROUND_BUDGET  ((size_t)1 << 20)    /* bytes a follower may be sent per loop round */
+#define SRV_ROUND_BUDGET  ((size_t)4 << 20)    /* bytes per follower per round (> one read round) */
 #define SRV_BATCH_SLICES  8                    /* tail slices per follower write */
 #define SRV_BATCH_IOV     (SRV_BATCH_FRAMES * 2 + SRV_BATCH_SLICES)
-#define SRV_FRAME_HDR     10     /* server frame header: no mask, <= 64-bit length */
-#define SRV_TICK_MS       500    /* housekeeping: pings, deadlines, liveness */
-#define SRV_WS_CLOSE_WAIT 5000   /* after our CLOSE, wait this long for the peer's */
-#define SRV_LINGER_MS     2000   /* after a final response, drain input this long */
-#define SRV_IDLE_HTTP_MS  120000 /* keep-alive connection with no request */
-#define SRV_HEADER_MS     30000  /* time to send a complete request head */
+#define SRV_FRAME_HDR     10   /* server frame header: no mask, <= 64-bit length */
+#define SRV_TICK_MS       500  /* housekeeping: pings, deadlines, liveness */
+#define SRV_WS_CLOSE_WAIT 5000 /* after our CLOSE, wait this long for the peer's */
+#define SRV_LINGER_MS     2000 /* after a final response, drain input this long */
 
 typedef struct conn conn;
 typedef struct srv_res srv_res;
 typedef struct fbatch fbatch;
 typedef struct srv_sync srv_sync;
+typedef struct wb_job wb_job;
 
 /* Called when a sync a connection waits for has finished (err 0 or a negative uv error). */
 typedef void (*srv_sync_done)(conn *c, unsigned code, int err);
@@ -38,8 +37,12 @@ typedef void (*srv_sync_done)(conn *c, unsigned code, int err);
 /* Fan-out state of one live resource, hung on store_res.data. Exists while an appender or a
  * follower uses the resource. */
 struct srv_res {
+    hfs_server *srv;
     store_res *res;
-    conn *followers; /* list through follower.prev/next */
+    wb_job *wb_job;         /* the write-behind job in flight, at most one */
+    srv_sync *sync_queue;   /* syncs (and waiters) for after the staged bytes are written */
+    uint8_t reading_paused; /* the appender is not read while too much waits to be written */
+    conn *followers;        /* list through follower.prev/next */
     size_t nfollowers;
     conn *appender;      /* NULL once the appender has left */
     srv_res *dirty_next; /* in hfs_server.dirty while followers may have bytes to send */
@@ -214,6 +217,7 @@ void http_response_done(conn *c);
 void http_append_start(conn *c, srv_res *sr, int created);
 void http_append_body(conn *c, const uint8_t *p, size_t n);
 void http_append_done(conn *c);
+void http_append_failed(conn *c, int err); /* write-behind failed for this body's bytes */
 
 /* route.c: the verbs */
 void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len);
@@ -229,6 +233,7 @@ int append_start(conn *c, store_res *res, const uint8_t *rest, size_t rest_len);
 void append_on_data(conn *c, uint8_t *p, size_t n);
 void append_end(conn *c, unsigned code, const char *reason);
 void append_on_close(conn *c);
+void append_write_failed(conn *c, int err); /* write-behind failed for this appender's bytes */
 
 /* follow.c: follower sessions */
 int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
@@ -248,8 +253,19 @@ int64_t batch_build(conn *c, uint64_t limit, int stream_end); /* payload bytes, 
 int batch_send(conn *c); /* 1 written, 0 queued (follow_write_done follows), -1 failed */
 void fbatch_free_all(hfs_server *s);
 
-/* sync.c: the durability policy */
+/* wb.c: write-behind */
+int wb_enabled(const hfs_server *s);
+int wb_stage(conn *c, srv_res *sr, const struct iovec *iov, int iovcnt); /* a store_err */
+void wb_kick(hfs_server *s, srv_res *sr);
+
+/* sync.c: the durability policy, and waiting for written-behind bytes */
 int srv_sync_start(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done, unsigned code);
+/* Calls done(waiter) once the bytes staged so far are in the file (without an fdatasync). */
+int srv_sync_written(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done);
+/* After a write-behind job: the queued syncs whose bytes are now in the file, detached, and their
+ * start (callbacks may end sessions and free the resource's fan-out state). */
+srv_sync *srv_sync_take_ready(store_res *res);
+void srv_sync_issue(srv_sync *list);
 void srv_sync_forget(conn *c); /* the waiter is going away */
 void srv_sync_timer_start(hfs_server *s);
 

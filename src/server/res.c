@@ -6,11 +6,11 @@
 
 srv_res *srv_res_get(hfs_server *s, store_res *res)
 {
-    (void)s;
     if (!res->data) {
         srv_res *sr = calloc(1, sizeof(*sr));
         if (!sr)
             return NULL;
+        sr->srv = s;
         sr->res = res;
         res->data = sr;
     }
@@ -19,7 +19,7 @@ srv_res *srv_res_get(hfs_server *s, store_res *res)
 
 void srv_res_maybe_free(hfs_server *s, srv_res *sr)
 {
-    if (sr->appender || sr->nfollowers)
+    if (sr->appender || sr->nfollowers || sr->wb_job || sr->sync_queue || sr->res->staged)
         return;
     if (sr->dirty) {
         for (srv_res **pp = &s->dirty; *pp; pp = &(*pp)->dirty_next) {

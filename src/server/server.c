@@ -60,7 +60,7 @@ void srv_mark_dirty(srv_res *sr)
 {
     if (sr->dirty || sr->nfollowers == 0)
         return;
-    hfs_server *s = sr->followers->srv;
+    hfs_server *s = sr->srv;
     sr->dirty = 1;
     sr->dirty_next = s->dirty;
     s->dirty = sr;

@@ -392,7 +392,9 @@ static int registry_entry(store *st, int fd, const char *rel, store_res **out)
     store_res *res = registry_find(st, sb.st_dev, sb.st_ino);
     if (res) {
         close(fd);
-        if (!res->appending && fstat(res->fd, &sb) == 0 && (uint64_t)sb.st_size != res->size) {
+        /* (Not while bytes are being written behind: the file is ahead of the size then.) */
+        if (!res->appending && !res->staged && fstat(res->fd, &sb) == 0 &&
+            (uint64_t)sb.st_size != res->size) {
             res->size = (uint64_t)sb.st_size; /* changed behind our back: the tail is stale */
             tail_clear(res);
         }
@@ -512,8 +514,9 @@ static int tail_put(store_res *res, const uint8_t *p, size_t n, uint64_t at)
         n -= k;
         at += k;
     }
-    /* Drop whole old chunks while what remains still covers tail_max. */
-    while (res->oldest != res->newest &&
+    /* Drop whole old chunks while what remains still covers tail_max; never one holding bytes
+     * not yet in the file. */
+    while (res->oldest != res->newest && res->oldest->start + res->oldest->len <= res->size &&
            res->tail_bytes - res->oldest->len >= res->st->opt.tail_max) {
         store_chunk *old = res->oldest;
         res->oldest = old->next;
@@ -525,7 +528,7 @@ static int tail_put(store_res *res, const uint8_t *p, size_t n, uint64_t at)
 
 static void tail_append(store_res *res, const struct iovec *iov, int iovcnt, size_t n)
 {
-    uint64_t at = res->size;
+    uint64_t at = res->size + res->staged;
 
     if (res->st->opt.tail_max == 0)
         return;
@@ -644,6 +647,86 @@ size_t store_peek(const store_res *res, uint64_t off, uint64_t max, store_slice 
 int store_res_fd(const store_res *res)
 {
     return res->fd;
+}
+
+int store_stage(store_res *res, const struct iovec *iov, int iovcnt)
+{
+    size_t want = iov_total(iov, iovcnt);
+    uint64_t at = res->size + res->staged;
+
+    if (want == 0)
+        return STORE_OK;
+    if (res->st->opt.size_max && want > res->st->opt.size_max - at)
+        return STORE_EFULL;
+    for (int i = 0; i < iovcnt; i++) {
+        if (tail_put(res, iov[i].iov_base, iov[i].iov_len, at) < 0) {
+            store_staged_drop(res); /* nothing half-staged: drop back to the written size */
+            return STORE_ENOMEM;
+        }
+        at += iov[i].iov_len;
+        res->staged += iov[i].iov_len;
+    }
+    return STORE_OK;
+}
+
+size_t store_staged_iov(store_res *res, size_t max, struct iovec *iov, int niov, int *nvec,
+                        store_chunk **refs, int *nrefs)
+{
+    uint64_t off = res->size, left = res->staged < max ? res->staged : max;
+    store_chunk *c = res->oldest;
+    size_t total = 0;
+
+    *nvec = *nrefs = 0;
+    while (c && off >= c->start + c->len)
+        c = c->next;
+    for (; c && left > 0 && *nvec < niov; c = c->next) {
+        size_t from = (size_t)(off - c->start);
+        size_t n = c->len - from < left ? c->len - from : (size_t)left;
+        iov[*nvec].iov_base = c->data + from;
+        iov[(*nvec)++].iov_len = n;
+        store_chunk_ref(c);
+        refs[(*nrefs)++] = c;
+        off += n;
+        left -= n;
+        total += n;
+    }
+    return total;
+}
+
+void store_staged_written(store_res *res, size_t n)
+{
+    res->size += n;
+    res->staged -= n;
+    res->unsynced |= n > 0;
+}
+
+uint64_t store_staged_drop(store_res *res)
+{
+    uint64_t dropped = res->staged;
+    store_chunk **pp = &res->oldest, *last = NULL;
+
+    /* Keep the chunks up to the size (the last one cut there), free the rest. */
+    while (*pp && (*pp)->start < res->size) {
+        last = *pp;
+        pp = &(*pp)->next;
+    }
+    store_chunk *c = *pp;
+    *pp = NULL;
+    while (c) {
+        store_chunk *next = c->next;
+        res->tail_bytes -= c->len;
+        store_chunk_unref(c);
+        c = next;
+    }
+    if (last && last->start + last->len > res->size) {
+        res->tail_bytes -= (size_t)(last->start + last->len - res->size);
+        last->len = (size_t)(res->size - last->start);
+    }
+    res->newest = last;
+    if (!last)
+        res->oldest = NULL;
+    res->staged = 0;
+    return dropped;
 }
 
 ssize_t store_pread(const store_res *res, void *buf, size_t len, uint64_t off)

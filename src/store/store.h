@@ -51,7 +51,8 @@ typedef struct store_res {
     void *data;   /* the server's per-resource state; the store never touches it */
     int unsynced; /* set by every append; cleared by whoever starts an fdatasync */
     /* read-only */
-    uint64_t size;    /* bytes in the file */
+    uint64_t size;    /* bytes in the file: what followers may be sent */
+    uint64_t staged;  /* bytes accepted into the tail after size, not yet in the file */
     int appending;    /* an appender holds the slot */
     const char *name; /* root-relative path (as first opened), for logs */
     /* private */
@@ -117,6 +118,24 @@ void store_res_unref(store_res *res);
  * Returns STORE_OK, STORE_EIO (errno set: ENOSPC, EFBIG, EIO, ...) or STORE_EFULL (nothing written:
  * the bytes would pass the maximum size). */
 int store_append(store_res *res, const struct iovec *iov, int iovcnt, size_t *written);
+
+/* Write-behind. Copies the bytes of iov into the tail as staged: accepted, not yet in the file,
+ * and not visible to store_peek. Returns STORE_OK, STORE_EFULL (past the maximum size: nothing
+ * staged) or STORE_ENOMEM (nothing staged). Needs tail_max > 0. */
+int store_stage(store_res *res, const struct iovec *iov, int iovcnt);
+
+/* Describes up to max staged bytes, oldest first, as at most niov vectors, taking a reference on
+ * each chunk they lie in (refs must hold niov entries). Sets *nvec and *nrefs; returns the bytes.
+ * Another thread may write them to store_res_fd() while this thread goes on staging. */
+size_t store_staged_iov(store_res *res, size_t max, struct iovec *iov, int niov, int *nvec,
+                        store_chunk **refs, int *nrefs);
+
+/* n staged bytes (the oldest) reached the file: the size advances over them. */
+void store_staged_written(store_res *res, size_t n);
+
+/* Writing failed: the staged bytes are dropped and the tail ends at the size again. Returns how
+ * many were dropped. */
+uint64_t store_staged_drop(store_res *res);
 
 /* Describes up to max bytes of the resource from off as slices of the in-memory tail (at most
  * nmax). Returns the number of slices; 0 when off is at the end or before the tail (then use

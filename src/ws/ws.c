@@ -78,23 +78,25 @@ size_t ws_frame_header(uint8_t *out, unsigned opcode, int fin, uint64_t payload_
     return n;
 }
 
+/* 32 bytes at a time with the compilers' vector extension (SSE2 or AVX2, whatever the target
+ * has), then the tail byte by byte: masking is on every byte an appender sends. */
+typedef uint8_t ws_v32 __attribute__((vector_size(32)));
+
 void ws_mask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t pos)
 {
-    uint8_t k[8];
-    uint64_t k64;
+    ws_v32 k;
     size_t i = 0;
 
-    for (int j = 0; j < 8; j++)
+    for (int j = 0; j < 32; j++)
         k[j] = key[(pos + (uint64_t)j) & 3];
-    memcpy(&k64, k, 8);
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        v ^= k64;
-        memcpy(p + i, &v, 8);
+    for (; i + 32 <= n; i += 32) {
+        ws_v32 v;
+        memcpy(&v, p + i, 32);
+        v ^= k;
+        memcpy(p + i, &v, 32);
     }
     for (; i < n; i++)
-        p[i] ^= k[i & 7];
+        p[i] ^= key[(pos + i) & 3];
 }
 
 /* Length of a UTF-8 sequence from its first byte, or 0 if the byte cannot start one. */
