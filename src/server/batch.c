@@ -252,6 +252,24 @@ static int frame_sse(conn *c, cursor *cur, uint64_t avail, int stream_end)
     return 0;
 }
 
+/* A small batch (say one short frame) goes out as one buffer: write(2) rather than writev(2),
+ * which is what most writes are when many followers each get a short message. */
+static void gather_small(fbatch *b)
+{
+    size_t total = 0, at = 0;
+
+    for (int i = 0; i < b->nbufs; i++)
+        total += b->bufs[i].len;
+    if (b->nbufs < 2 || total > sizeof(b->small))
+        return;
+    for (int i = 0; i < b->nbufs; i++) {
+        memcpy(b->small + at, b->bufs[i].base, b->bufs[i].len);
+        at += b->bufs[i].len;
+    }
+    b->bufs[0] = uv_buf_init((char *)b->small, (unsigned)total);
+    b->nbufs = 1;
+}
+
 int64_t batch_build(conn *c, uint64_t limit, int stream_end)
 {
     hfs_server *s = c->srv;
@@ -294,6 +312,7 @@ int64_t batch_build(conn *c, uint64_t limit, int stream_end)
         frame_ws(c, &cur, avail, stream_end);
         break;
     }
+    gather_small(b);
     return (int64_t)b->payload;
 }
 
@@ -325,6 +344,7 @@ static int batch_queue(conn *c, size_t written)
     if (!b)
         return -1;
     memcpy(b->hdrs, src->hdrs, sizeof(b->hdrs));
+    memcpy(b->small, src->small, sizeof(b->small));
     b->c = c;
     b->payload = src->payload;
     b->copy = NULL;
@@ -342,6 +362,8 @@ static int batch_queue(conn *c, size_t written)
         uint8_t *p = (uint8_t *)v.base;
         if (p >= &src->hdrs[0][0] && p < &src->hdrs[0][0] + sizeof(src->hdrs))
             v.base = (char *)&b->hdrs[0][0] + (p - &src->hdrs[0][0]);
+        else if (p >= src->small && p < src->small + sizeof(src->small))
+            v.base = (char *)b->small + (p - src->small);
         else if (in_scratch(s, p))
             copy_len += v.len;
         b->bufs[b->nbufs++] = v;

@@ -19,6 +19,7 @@
 #define SRV_BATCH_FRAMES  32                   /* frames per follower write */
 #define SRV_ROUND_BUDGET  ((size_t)4 << 20)    /* bytes per follower per round (> one read round) */
 #define SRV_BATCH_SLICES  8                    /* tail slices per follower write */
+#define SRV_SMALL_WRITE   512                  /* batches up to this size are gathered */
 #define SRV_BATCH_IOV     (SRV_BATCH_FRAMES * 2 + SRV_BATCH_SLICES)
 #define SRV_FRAME_HDR     10   /* server frame header: no mask, <= 64-bit length */
 #define SRV_TICK_MS       500  /* housekeeping: pings, deadlines, liveness */
@@ -61,6 +62,7 @@ struct fbatch {
     store_chunk *refs[SRV_BATCH_SLICES];
     uv_buf_t bufs[SRV_BATCH_IOV];
     uint8_t hdrs[SRV_BATCH_FRAMES][SRV_FRAME_HDR];
+    uint8_t small[SRV_SMALL_WRITE]; /* a small batch gathered into one buffer: one write(2) */
     fbatch *next_free;
 };
 

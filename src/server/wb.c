@@ -14,10 +14,13 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#define WB_JOB_MAX ((size_t)1 << 20)  /* bytes per job: small enough that the size advances often */
-#define WB_IOV     32                 /* vectors per job */
-#define WB_HIGH    ((size_t)16 << 20) /* staged bytes that stop reading the appender */
-#define WB_LOW     ((size_t)4 << 20)  /* ... and that start it again */
+#define WB_JOB_MAX ((size_t)1 << 20) /* bytes per job: small enough that the size advances often   \
+                                      */
+#define WB_IOV  32                   /* vectors per job */
+#define WB_HIGH ((size_t)16 << 20)   /* staged bytes that stop reading the appender */
+#define WB_LOW  ((size_t)4 << 20)    /* ... and that start it again */
+#define WB_INLINE                                                                                  \
+    ((size_t)64 << 10) /* staged bytes written at once, on the loop, when no job runs */
 
 struct wb_job {
     uv_work_t req;
@@ -30,10 +33,9 @@ struct wb_job {
     int err;
 };
 
-/* On the thread pool: write the job's bytes, all of them or up to an error. */
-static void wb_work(uv_work_t *req)
+/* Writes the job's bytes, all of them or up to an error: on the thread pool, or inline. */
+static void wb_write(wb_job *j)
 {
-    wb_job *j = req->data;
     struct iovec *v = j->iov;
     int n = j->niov;
     int fd = store_res_fd(j->res);
@@ -57,6 +59,11 @@ static void wb_work(uv_work_t *req)
             v->iov_len -= (size_t)w;
         }
     }
+}
+
+static void wb_work(uv_work_t *req)
+{
+    wb_write(req->data);
 }
 
 /* A write failed: the staged bytes are gone; the session that sent them ends, followers are told
@@ -126,12 +133,41 @@ void wb_kick(hfs_server *s, srv_res *sr)
     }
 }
 
+/* A small amount with nothing in flight is written right here: a few microseconds, and a follower
+ * gets it in this round instead of after a trip through the thread pool (which, on a busy or
+ * single core, waits for the loop to go idle). */
+static void wb_inline(hfs_server *s, srv_res *sr)
+{
+    wb_job j;
+
+    memset(&j, 0, sizeof(j));
+    j.sr = sr;
+    j.res = sr->res;
+    j.len = store_staged_iov(sr->res, WB_INLINE, j.iov, WB_IOV, &j.niov, j.refs, &j.nrefs);
+    wb_write(&j);
+    store_staged_written(sr->res, j.written);
+    for (int i = 0; i < j.nrefs; i++)
+        store_chunk_unref(j.refs[i]);
+    if (j.written)
+        srv_mark_dirty(sr);
+    if (j.err) {
+        sr->wb_job = &j; /* nothing may free sr while its appender is told */
+        wb_failed(s, sr, j.err);
+        sr->wb_job = NULL;
+    }
+    srv_sync_issue(srv_sync_take_ready(sr->res));
+}
+
 int wb_stage(conn *c, srv_res *sr, const struct iovec *iov, int iovcnt)
 {
     int err = store_stage(sr->res, iov, iovcnt);
 
     if (err != STORE_OK)
         return err;
+    if (!sr->wb_job && sr->res->staged <= WB_INLINE) {
+        wb_inline(c->srv, sr);
+        return STORE_OK;
+    }
     wb_kick(c->srv, sr);
     if (sr->res->staged > WB_HIGH && !sr->reading_paused) {
         sr->reading_paused = 1; /* the disk is behind: let TCP slow the appender down */
