@@ -138,24 +138,29 @@ void wb_kick(hfs_server *s, srv_res *sr)
  * single core, waits for the loop to go idle). */
 static void wb_inline(hfs_server *s, srv_res *sr)
 {
+    store_res *res = sr->res;
     wb_job j;
 
     memset(&j, 0, sizeof(j));
     j.sr = sr;
-    j.res = sr->res;
-    j.len = store_staged_iov(sr->res, WB_INLINE, j.iov, WB_IOV, &j.niov, j.refs, &j.nrefs);
+    j.res = res;
+    store_res_ref(res); /* telling the appender of a failure may end its session */
+    j.len = store_staged_iov(res, WB_INLINE, j.iov, WB_IOV, &j.niov, j.refs, &j.nrefs);
     wb_write(&j);
-    store_staged_written(sr->res, j.written);
+    store_staged_written(res, j.written);
     for (int i = 0; i < j.nrefs; i++)
         store_chunk_unref(j.refs[i]);
     if (j.written)
         srv_mark_dirty(sr);
     if (j.err) {
-        sr->wb_job = &j; /* nothing may free sr while its appender is told */
+        sr->wb_job = &j; /* and nothing may free sr while that happens */
         wb_failed(s, sr, j.err);
         sr->wb_job = NULL;
     }
-    srv_sync_issue(srv_sync_take_ready(sr->res));
+    srv_sync *ready = srv_sync_take_ready(res);
+    srv_res_maybe_free(s, sr);
+    srv_sync_issue(ready); /* sr may be gone from here on */
+    store_res_unref(res);
 }
 
 int wb_stage(conn *c, srv_res *sr, const struct iovec *iov, int iovcnt)
