@@ -32,6 +32,20 @@ typedef struct fbatch fbatch;
 typedef struct srv_sync srv_sync;
 typedef struct wb_job wb_job;
 
+#define WB_IOV 32 /* vectors per write-behind job */
+
+/* One write-behind job: staged bytes of a resource on their way to its file (wb.c). */
+struct wb_job {
+    uv_work_t req;
+    srv_res *sr;
+    store_res *res;
+    struct iovec iov[WB_IOV];
+    store_chunk *refs[WB_IOV];
+    int niov, nrefs;
+    size_t len, written;
+    int err;
+};
+
 /* Called when a sync a connection waits for has finished (err 0 or a negative uv error). */
 typedef void (*srv_sync_done)(conn *c, unsigned code, int err);
 
@@ -40,7 +54,8 @@ typedef void (*srv_sync_done)(conn *c, unsigned code, int err);
 struct srv_res {
     hfs_server *srv;
     store_res *res;
-    wb_job *wb_job;         /* the write-behind job in flight, at most one */
+    wb_job *wb_job;         /* the write-behind job in flight (&wb), or NULL */
+    wb_job wb;              /* its storage: one job per resource, never allocated apart */
     srv_sync *sync_queue;   /* syncs (and waiters) for after the staged bytes are written */
     uint8_t reading_paused; /* the appender is not read while too much waits to be written */
     conn *followers;        /* list through follower.prev/next */

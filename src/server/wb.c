@@ -10,28 +10,16 @@
 #include "server/internal.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
-#define WB_JOB_MAX ((size_t)1 << 20) /* bytes per job: small enough that the size advances often   \
-                                      */
-#define WB_IOV  32                   /* vectors per job */
-#define WB_HIGH ((size_t)16 << 20)   /* staged bytes that stop reading the appender */
-#define WB_LOW  ((size_t)4 << 20)    /* ... and that start it again */
-#define WB_INLINE                                                                                  \
-    ((size_t)64 << 10) /* staged bytes written at once, on the loop, when no job runs */
-
-struct wb_job {
-    uv_work_t req;
-    srv_res *sr;
-    store_res *res;
-    struct iovec iov[WB_IOV];
-    store_chunk *refs[WB_IOV];
-    int niov, nrefs;
-    size_t len, written;
-    int err;
-};
+/* Bytes per job: small enough that the size followers may read advances often. */
+#define WB_JOB_MAX ((size_t)1 << 20)
+/* Staged bytes that stop reading the appender, and that start it again. */
+#define WB_HIGH ((size_t)16 << 20)
+#define WB_LOW  ((size_t)4 << 20)
+/* Staged bytes written at once, on the loop, when no job runs. */
+#define WB_INLINE ((size_t)64 << 10)
 
 /* Writes the job's bytes, all of them or up to an error: on the thread pool, or inline. */
 static void wb_write(wb_job *j)
@@ -99,7 +87,6 @@ static void wb_done(uv_work_t *req, int status)
     if (j->err)
         wb_failed(s, sr, j->err); /* (the job is still marked: nothing is freed meanwhile) */
     sr->wb_job = NULL;
-    free(j);
     srv_sync *ready = srv_sync_take_ready(res);
     if (res->staged)
         wb_kick(s, sr);
@@ -118,8 +105,10 @@ void wb_kick(hfs_server *s, srv_res *sr)
     store_res *res = sr->res;
     wb_job *j;
 
-    if (sr->wb_job || !res->staged || !(j = calloc(1, sizeof(*j))))
-        return; /* (out of memory: the next append kicks again) */
+    if (sr->wb_job || !res->staged)
+        return;
+    j = &sr->wb;
+    memset(j, 0, sizeof(*j));
     j->req.data = j;
     j->sr = sr;
     j->res = res;
