@@ -4,6 +4,7 @@
  * resolution, static responses, appender and follower sessions. The root holds files, a directory,
  * links out of the root, and a live resource with an appender that stays connected. Checks that
  * the server never crashes or leaks, always ends the connection, and never shows its root path. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -41,6 +43,71 @@ static void make_root(void)
     close(open(MK("%s/d/b.bin"), O_CREAT | O_WRONLY, 0600));
     symlink("/etc", MK("%s/etc"));
     symlink("../../", MK("%s/d/up"));
+}
+
+/* Removes dir's entry name and, for a directory, everything under it (never following links). */
+static void remove_tree(int dir, const char *name)
+{
+    if (unlinkat(dir, name, 0) == 0 || errno != EISDIR)
+        return;
+    int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                remove_tree(dirfd(d), e->d_name);
+        closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    unlinkat(dir, name, AT_REMOVEDIR);
+}
+
+/* Removes from dir every entry not named in keep (a NULL-terminated list). */
+static void prune(const char *dir, const char *const *keep)
+{
+    DIR *d = opendir(dir);
+
+    if (!d)
+        abort();
+    for (struct dirent *e; (e = readdir(d));) {
+        int fixture = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+        for (const char *const *k = keep; *k; k++)
+            fixture |= !strcmp(e->d_name, *k);
+        if (!fixture)
+            remove_tree(dirfd(d), e->d_name);
+    }
+    closedir(d);
+}
+
+/* Takes the root back to its fixtures after each input, so that what earlier inputs appended does
+ * not pile up (a listing of thousands of files would make every later execution slower). No
+ * session is open on any of them by now but the fixed appender's. */
+static void reset_root(void)
+{
+    static const char *const top[] = {"a.txt", "d", "etc", "live.txt", NULL};
+    static const char *const sub[] = {"b.bin", "up", NULL};
+    char p[PATH_MAX + 32];
+    struct stat st;
+
+    prune(root, top);
+    snprintf(p, sizeof(p), "%s/d", root);
+    prune(p, sub);
+    snprintf(p, sizeof(p), "%s/a.txt", root);
+    if (stat(p, &st) == 0 && st.st_size > 65536 && truncate(p, 6) != 0)
+        abort();
+}
+
+static void remove_root(void)
+{
+    char dir[PATH_MAX];
+
+    snprintf(dir, sizeof(dir), "%s", root);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    remove_tree(AT_FDCWD, dir);
 }
 
 /* Runs the loop until fd (our end) reads EOF; returns everything read. */
@@ -117,6 +184,7 @@ static void setup(void)
     if (hfs_server_new(&loop, &o, &srv) != HFS_OK)
         abort();
     start_appender();
+    atexit(remove_root);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -151,5 +219,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* A server path in a response is a leak, unless the client sent it (a Location echoes it). */
     if (memmem(out, got, root, strlen(root)) && !memmem(data, size, root, strlen(root)))
         abort();
+    reset_root();
     return 0;
 }
