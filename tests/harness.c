@@ -997,6 +997,53 @@ static void read_chunked(reader *rd, thttp_resp *r)
     }
 }
 
+/* Bytes read past the end of a response (the start of the next one, on a pipelined connection),
+ * kept for the next thttp_read on the same socket. Keyed by descriptor and socket inode, so a
+ * closed socket's leftovers never reach a new one that got the same descriptor. */
+#define LEFTOVER_SLOTS 16
+static struct {
+    int fd;
+    ino_t ino;
+    tbuf buf;
+} leftover[LEFTOVER_SLOTS];
+static pthread_mutex_t leftover_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ino_t sock_ino(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+static void leftover_take(int fd, tbuf *into)
+{
+    ino_t ino = sock_ino(fd);
+    pthread_mutex_lock(&leftover_lock);
+    for (int i = 0; i < LEFTOVER_SLOTS; i++) {
+        if (leftover[i].buf.p && leftover[i].fd == fd) {
+            if (leftover[i].ino == ino)
+                tbuf_add(into, leftover[i].buf.p, leftover[i].buf.len);
+            tbuf_free(&leftover[i].buf);
+        }
+    }
+    pthread_mutex_unlock(&leftover_lock);
+}
+
+static void leftover_keep(int fd, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&leftover_lock);
+    for (int i = 0; i < LEFTOVER_SLOTS; i++) {
+        if (!leftover[i].buf.p) {
+            leftover[i].fd = fd;
+            leftover[i].ino = sock_ino(fd);
+            tbuf_add(&leftover[i].buf, p, n);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&leftover_lock);
+}
+
 int thttp_read(int fd, thttp_resp *r, int head_only, int timeout_ms)
 {
     reader rd = {.fd = fd, .deadline = t_now_ms() + timeout_ms};
@@ -1005,6 +1052,7 @@ int thttp_read(int fd, thttp_resp *r, int head_only, int timeout_ms)
     memset(r, 0, sizeof(*r));
     tbuf_add(&rd.in, "", 0);
     tbuf_add(&r->body, "", 0);
+    leftover_take(fd, &rd.in);
     while (!(end = (uint8_t *)memmem(rd.in.p, rd.in.len, "\r\n\r\n", 4)))
         if (!reader_more(&rd))
             break;
@@ -1028,13 +1076,15 @@ int thttp_read(int fd, thttp_resp *r, int head_only, int timeout_ms)
     const char *cl = thttp_header(r, "Content-Length");
     if (r->status == 101) {
         tbuf_add(&r->body, rd.in.p + rd.pos, rd.in.len - rd.pos);
+        rd.pos = rd.in.len;
     } else if (head_only) {
         /* no body is allowed: keep whatever arrives until the server closes (Connection: close) */
         while (reader_more(&rd)) {
         }
         tbuf_add(&r->body, rd.in.p + rd.pos, rd.in.len - rd.pos);
+        rd.pos = rd.in.len;
     } else if (r->status / 100 == 1 || r->status == 204 || r->status == 304) {
-        tbuf_add(&r->body, rd.in.p + rd.pos, rd.in.len - rd.pos); /* should be nothing */
+        /* no body: what follows belongs to the next response */
     } else if (te && strcasestr(te, "chunked")) {
         read_chunked(&rd, r);
     } else if (cl) {
@@ -1042,11 +1092,15 @@ int thttp_read(int fd, thttp_resp *r, int head_only, int timeout_ms)
         reader_need(&rd, n);
         size_t have = rd.in.len - rd.pos < n ? rd.in.len - rd.pos : n;
         tbuf_add(&r->body, rd.in.p + rd.pos, have);
+        rd.pos += have;
     } else {
         while (reader_more(&rd)) {
         }
         tbuf_add(&r->body, rd.in.p + rd.pos, rd.in.len - rd.pos);
+        rd.pos = rd.in.len;
     }
+    if (rd.pos < rd.in.len)
+        leftover_keep(fd, rd.in.p + rd.pos, rd.in.len - rd.pos);
     r->eof = rd.eof;
     tbuf_free(&rd.in);
     return 0;
