@@ -27,8 +27,13 @@ static int appender_fd = -1;
 
 static void make_root(void)
 {
-    char tmpl[] = "/tmp/hfs-fuzz-req.XXXXXX", p[PATH_MAX + 32];
-    char *dir = mkdtemp(tmpl);
+    /* tmpfs when there is one: inputs create and remove files all the time, and on ext4 finding
+     * a free inode among thousands just deleted soon costs more than the server's work. */
+    char shm[] = "/dev/shm/hfs-fuzz-req.XXXXXX", tmp[] = "/tmp/hfs-fuzz-req.XXXXXX";
+    char p[PATH_MAX + 32];
+    char *dir = mkdtemp(shm);
+    if (!dir)
+        dir = mkdtemp(tmp);
 
     if (!dir)
         abort();
