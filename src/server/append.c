@@ -73,7 +73,7 @@ static int flush(conn *c, struct iovec *iov, int *niov)
 static void close_when_synced(conn *c, unsigned code, int err)
 {
     if (err < 0) {
-        ws_send_close(c, WS_CLOSE_INTERNAL, "fdatasync failed");
+        ws_send_close(c, WS_CLOSE_INTERNAL, "write or fdatasync failed");
         conn_linger(c);
         return;
     }
@@ -110,9 +110,15 @@ void append_on_data(conn *c, uint8_t *p, size_t n)
         case WS_EV_CLOSE:
             if (flush(c, iov, &niov) < 0)
                 return;
-            /* With a sync policy, the echoed CLOSE waits until the bytes are on disk. */
+            /* The echoed CLOSE acknowledges every byte: it waits until they are in the file
+             * (a GET right after it sees them all), and on disk with a sync policy. */
             if (c->srv->opt.sync != HFS_SYNC_NONE &&
                 srv_sync_start(c->srv, a->sr->res, c, close_when_synced, ev.close_code) == 0) {
+                append_end(c, 0, NULL);
+                return;
+            }
+            if (a->sr->res->staged &&
+                srv_sync_written(c->srv, a->sr->res, c, close_when_synced, ev.close_code) == 0) {
                 append_end(c, 0, NULL);
                 return;
             }

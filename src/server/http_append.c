@@ -88,7 +88,7 @@ static void respond_when_synced(conn *c, unsigned code, int err)
     if (!c->http || !c->http->appending)
         return; /* already answered (a write failed meanwhile) */
     if (err < 0)
-        respond(c, 500, "fdatasync failed");
+        respond(c, 500, "write or fdatasync failed");
     else
         respond(c, c->u.a.created ? 201 : 200, NULL);
 }
@@ -105,7 +105,7 @@ void http_append_done(conn *c)
         srv_sync_start(c->srv, res, c, respond_when_synced, 0) == 0)
         return;
     /* The answer reports the size: it comes once the body's bytes are in the file. */
-    if (res->staged && srv_sync_written(c->srv, res, c, respond_when_synced) == 0)
+    if (res->staged && srv_sync_written(c->srv, res, c, respond_when_synced, 0) == 0)
         return;
     respond(c, a->created ? 201 : 200, NULL);
 }

@@ -277,8 +277,10 @@ void wb_kick(hfs_server *s, srv_res *sr);
 
 /* sync.c: the durability policy, and waiting for written-behind bytes */
 int srv_sync_start(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done, unsigned code);
-/* Calls done(waiter) once the bytes staged so far are in the file (without an fdatasync). */
-int srv_sync_written(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done);
+/* Calls done(waiter, code, 0) once the bytes staged so far are in the file (without an
+ * fdatasync), or with UV_EIO when a failed write dropped them. */
+int srv_sync_written(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done,
+                     unsigned code);
 /* After a write-behind job: the queued syncs whose bytes are now in the file, detached, and their
  * start (callbacks may end sessions and free the resource's fan-out state). */
 srv_sync *srv_sync_take_ready(store_res *res);

@@ -48,9 +48,14 @@ static void sync_cb(uv_fs_t *fs)
     finish(y, err);
 }
 
-/* The file has every staged byte: issue the fdatasync, or just report. */
+/* The file has every staged byte (or a failed write dropped the rest): issue the fdatasync, or
+ * just report. */
 static void issue(srv_sync *y)
 {
+    if (y->upto > y->res->size) {
+        finish(y, UV_EIO); /* what it waited for never reached the file */
+        return;
+    }
     if (!y->datasync) {
         finish(y, 0);
         return;
@@ -94,9 +99,9 @@ int srv_sync_start(hfs_server *s, store_res *res, conn *waiter, srv_sync_done do
     return start(s, res, waiter, done, code, 1);
 }
 
-int srv_sync_written(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done)
+int srv_sync_written(hfs_server *s, store_res *res, conn *waiter, srv_sync_done done, unsigned code)
 {
-    return start(s, res, waiter, done, 0, 0);
+    return start(s, res, waiter, done, code, 0);
 }
 
 srv_sync *srv_sync_take_ready(store_res *res)

@@ -4,6 +4,7 @@
  * limit (1009) keeping earlier bytes, and the slot released after every way a session can end. */
 #include "../harness.h"
 
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -246,6 +247,43 @@ static void test_close_echo_and_release(void)
         tws_free(w);
     }
     CHECK(t_file_wait_eq(tsrv_path(s, "c.txt"), "0123", 4, 2000));
+    tsrv_stop(s);
+}
+
+/* The echoed CLOSE acknowledges every byte: when the appender reads it, the file already holds all
+ * it sent, even when the server was still writing a large backlog behind (a GET at once gets it
+ * all). */
+static void test_close_echo_means_written(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    CHECK(s);
+    const size_t msg = 64 * 1024, total = (size_t)16 << 20;
+    uint8_t *buf = malloc(msg);
+    CHECK(buf);
+    t_rand_fill(buf, msg);
+    for (int round = 0; round < 3; round++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/big%d.bin", round);
+        tws *w = tws_append(s->port, path);
+        CHECK(w);
+        for (size_t sent = 0; sent < total; sent += msg)
+            CHECK(tws_send(w, WS_OP_BINARY, 1, buf, msg) == 0);
+        CHECK(close_session(w, 1000) == 0);
+        tws_free(w);
+        struct stat st;
+        CHECK(stat(tsrv_path(s, path + 1), &st) == 0);
+        CHECKF((size_t)st.st_size == total, "round %d: %lld of %zu bytes in the file at the echo",
+               round, (long long)st.st_size, total);
+        thttp_resp r;
+        char req[128];
+        int n = snprintf(req, sizeof(req),
+                         "HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+        CHECK(thttp_raw(s->port, req, (size_t)n, &r, 1) == 0);
+        CHECK_INT(r.status, 200);
+        CHECK_STR(thttp_header(&r, "Content-Length"), t_fmt("%zu", total));
+        thttp_free(&r);
+    }
+    free(buf);
     tsrv_stop(s);
 }
 
@@ -505,6 +543,7 @@ int main(void)
     RUN(test_messages_byte_exact);
     RUN(test_ping_pong);
     RUN(test_close_echo_and_release);
+    RUN(test_close_echo_means_written);
     RUN(test_tcp_eof_ends_session);
     RUN(test_protocol_errors_1002);
     RUN(test_message_limit_1009);
