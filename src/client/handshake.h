@@ -11,8 +11,10 @@
 #include "client/url.h"
 #include "ws/ws.h"
 
-#define CLI_MAX_HEADER_BYTES ((size_t)64 * 1024) /* a response whose headers run longer is refused */
-#define CLI_HEADER_VALUE_MAX 256         /* longer values of the headers we check are ignored */
+/* A response whose headers run longer is refused. */
+#define CLI_MAX_HEADER_BYTES ((size_t)64 * 1024)
+/* Longer values of the headers we check are ignored. */
+#define CLI_HEADER_VALUE_MAX 256
 
 typedef enum cli_http_event {
     CLI_HTTP_MORE = 0, /* every byte was consumed; feed more */

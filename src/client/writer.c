@@ -12,7 +12,8 @@
 #include "httpfstream.h"
 
 #define CLI_WRITER_CLOSE_WAIT_MS 5000 /* how long hfs_writer_close waits for the server's CLOSE */
-#define CLI_APPEND_READ_BYTES    ((size_t)64 * 1024) /* hfs_append sends at most this much per message */
+/* hfs_append sends at most this much per message. */
+#define CLI_APPEND_READ_BYTES ((size_t)64 * 1024)
 
 struct hfs_writer {
     cli_session *s;

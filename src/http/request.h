@@ -9,10 +9,11 @@
 
 #include "llhttp.h"
 
-#define HTTP_MAX_TARGET       8192  /* default cap on request-target bytes; longer: 414 */
-#define HTTP_MAX_HEADER_BYTES 16384 /* default cap on header names and values together; more: 431  \
-                                     */
-#define HTTP_MAX_HEADERS 100        /* header lines; more: 431 */
+/* Default caps: request-target bytes (longer: 414); header names and values together, and header
+ * lines (more: 431). */
+#define HTTP_MAX_TARGET       8192
+#define HTTP_MAX_HEADER_BYTES 16384
+#define HTTP_MAX_HEADERS      100
 
 typedef struct http_header {
     uint32_t name_off, name_len; /* into http_request.buf */

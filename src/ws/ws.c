@@ -1,10 +1,11 @@
 /* ws.c -- RFC 6455 WebSocket codec: handshake keys, frame headers, the incremental decoder, UTF-8.
  *
- * Our own codec rather than wslay's: the server needs (1) an appender decoder that unmasks payload in
- * place inside the socket's read buffer so that many frames are appended to the file with one write,
- * (2) follower frame headers encoded separately from shared payload buffers, and (3) a decoder small
- * enough to sit inside every idle follower (wslay's frame context is 4.3 KB, ours ~176 bytes). The
- * decoder keeps no payload except control frames (at most 125 bytes), so it never allocates.
+ * Our own codec rather than wslay's: the server needs (1) an appender decoder that unmasks payload
+ * in place inside the socket's read buffer so that many frames are appended to the file with one
+ * write, (2) follower frame headers encoded separately from shared payload buffers, and (3) a
+ * decoder small enough to sit inside every idle follower (wslay's frame context is 4.3 KB, ours
+ * ~176 bytes). The decoder keeps no payload except control frames (at most 125 bytes), so it never
+ * allocates.
  *
  * Decoder states: ST_HEADER (collecting 2..14 header bytes) -> ST_PAYLOAD (delivering payload, or
  * collecting a control payload) -> ST_HEADER ... ; ST_DONE after a CLOSE or an error. */
@@ -84,11 +85,13 @@ typedef uint8_t ws_v32 __attribute__((vector_size(32)));
 
 void ws_mask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t pos)
 {
+    uint8_t kb[32];
     ws_v32 k;
     size_t i = 0;
 
     for (int j = 0; j < 32; j++)
-        k[j] = key[(pos + (uint64_t)j) & 3];
+        kb[j] = key[(pos + (uint64_t)j) & 3];
+    memcpy(&k, kb, sizeof(k));
     for (; i + 32 <= n; i += 32) {
         ws_v32 v;
         memcpy(&v, p + i, 32);

@@ -35,10 +35,10 @@ enum ws_role {
 };
 
 #define WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_KEY_LEN       24 /* base64 of 16 random bytes */
-#define WS_ACCEPT_LEN    28 /* base64 of a SHA-1 digest */
-#define WS_HEADER_MAX    14 /* 2 + 8 (64-bit length) + 4 (mask) */
-#define WS_CONTROL_MAX   125
+#define WS_KEY_LEN          24 /* base64 of 16 random bytes */
+#define WS_ACCEPT_LEN       28 /* base64 of a SHA-1 digest */
+#define WS_HEADER_MAX       14 /* 2 + 8 (64-bit length) + 4 (mask) */
+#define WS_CONTROL_MAX      125
 #define WS_CLOSE_REASON_MAX 123
 
 /* 1 when key is a valid Sec-WebSocket-Key: 24 base64 characters encoding 16 bytes. */

@@ -99,8 +99,7 @@ static void test_methods_405(void)
             const char *allow = thttp_header(&r, "Allow");
             CHECKF(allow && strstr(allow, "GET") && strstr(allow, "HEAD") && strstr(allow, "PUT") &&
                        strstr(allow, "POST"),
-                   "%s: Allow %s",
-                   methods[m], allow ? allow : "(none)");
+                   "%s: Allow %s", methods[m], allow ? allow : "(none)");
             CHECK(!leaks_path(s, &r));
             thttp_free(&r);
         }
