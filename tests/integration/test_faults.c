@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -317,10 +319,48 @@ static void check_write_error(tsrv *s, const char *root, const char *path, size_
     free(data);
 }
 
+/* A PUT on the full file system: 507 with the reason and the size the resource kept. */
+static void check_put_enospc(tsrv *s, const char *root)
+{
+    const size_t len = (size_t)2 << 20;
+    uint8_t *body = malloc(len);
+    thttp_resp r;
+    CHECK(body);
+    t_rand_fill(body, len);
+    int fd = t_connect(s->port);
+    CHECK(fd >= 0);
+    char head[128];
+    int n = snprintf(head, sizeof(head),
+                     "PUT /put.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", len);
+    CHECK(send(fd, head, (size_t)n, MSG_NOSIGNAL) == n);
+    /* the server may answer and stop reading before all of it is sent */
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    close(fd);
+    CHECKF(r.status == 507, "PUT on a full file system: %d\n%s", r.status, r.head);
+    CHECKF(memmem(r.body.p, r.body.len, "No space left on device", 23), "body: %.*s",
+           (int)r.body.len, (const char *)r.body.p);
+    tbuf file = {0};
+    CHECK(t_file_read(t_fmt("%s/put.bin", root), &file) == 0);
+    CHECKF(file.len < len && memcmp(file.p, body, file.len) == 0,
+           "the file holds %zu bytes, not a prefix of the body", file.len);
+    CHECK_STR(thttp_header(&r, "X-Resource-Size"), t_fmt("%zu", file.len));
+    printf("# PUT: 507 with %zu of %zu bytes in the file\n", file.len, len);
+    tbuf_free(&file);
+    thttp_free(&r);
+    free(body);
+}
+
 static void enospc_body(tsrv *s, const char *root)
 {
     thttp_resp r;
     check_write_error(s, root, "/full.bin", 4u << 20, 65536, ENOSPC);
+    check_put_enospc(s, root);
     /* another resource on the full file system is still served */
     CHECK(thttp_get(s->port, "/other.txt", NULL, &r) == 0);
     CHECK_INT(r.status, 200);
