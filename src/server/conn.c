@@ -277,6 +277,9 @@ void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len)
     http_conn_free(c);
     c->role = (uint8_t)role;
     c->deadline_ms = 0;
+    /* Reading may have stopped while an earlier pipelined response was written; the new role
+     * reads from here on (its EOF, PINGs and CLOSE), and may pause again itself. */
+    conn_read_start(c);
     c->probe_ms = srv_now(c->srv) + c->srv->opt.dead_peer_ms / 4;
 }
 

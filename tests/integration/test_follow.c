@@ -5,6 +5,7 @@
  * keepalive PINGs, and what followers may send (PING, CLOSE, data that is ignored). */
 #include "../harness.h"
 
+#include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -494,6 +495,60 @@ static void test_plain_get_snapshot(void)
     tsrv_stop(s);
 }
 
+/* A WebSocket follow pipelined behind a plain GET (the upgrade is parsed from input held while the
+ * first response was written): the follower still reads, so it gets the bytes, its PING is
+ * answered, and its half-close ends the connection. */
+static void test_upgrade_after_pipelined_get(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    tbuf want = {0};
+    thttp_resp r;
+    CHECK(s);
+    tws *w = tws_append(s->port, "/pipe.txt");
+    CHECK(w);
+    CHECK(append_msg(s, w, "pipe.txt", &want, "before\n", 7) == 0);
+    int fd = t_connect(s->port);
+    CHECK(fd >= 0);
+    CHECK(t_send_str(fd, "GET /pipe.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /pipe.txt?frames=binary HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n") == 0);
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_MEM(r.body.p, r.body.len, "before\n", 7);
+    thttp_free(&r);
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    CHECK_INT(r.status, 101);
+    /* a PING (zero mask) gets its PONG after the follower's first frame */
+    static const uint8_t ping[] = {0x89, 0x84, 0, 0, 0, 0, 'p', 'i', 'n', 'g'};
+    CHECK(send(fd, ping, sizeof(ping), MSG_NOSIGNAL) == (ssize_t)sizeof(ping));
+    static const uint8_t pong[] = {0x8a, 0x04, 'p', 'i', 'n', 'g'};
+    static const uint8_t data[] = {0x82, 0x07, 'b', 'e', 'f', 'o', 'r', 'e', '\n'};
+    tbuf got = {0};
+    tbuf_add(&got, r.body.p, r.body.len);
+    thttp_free(&r);
+    int64_t deadline = t_now_ms() + T_TIMEOUT;
+    while (!memmem(got.p, got.len, pong, sizeof(pong)) && t_now_ms() < deadline) {
+        char buf[4096];
+        ssize_t n = t_recv(fd, buf, sizeof(buf), 200);
+        if (n > 0)
+            tbuf_add(&got, buf, (size_t)n);
+        else if (n == 0 || n == -1)
+            break;
+    }
+    CHECKF(got.len >= sizeof(data) && memcmp(got.p, data, sizeof(data)) == 0,
+           "the follower did not get the bytes first (%zu bytes)", got.len);
+    CHECKF(memmem(got.p, got.len, pong, sizeof(pong)), "no PONG (%zu bytes read)", got.len);
+    tbuf_free(&got);
+    shutdown(fd, SHUT_WR);
+    CHECKF(t_wait_eof(fd, T_TIMEOUT), "the server did not end the follower after its half-close");
+    close(fd);
+    CHECK(end_append(w) == 0);
+    tws_free(w);
+    tbuf_free(&want);
+    tsrv_stop(s);
+}
+
 /* A follower that never answers the server's CLOSE (as the seed's client) still gets the TCP
  * connection closed, within a bounded time. */
 static void test_close_without_reply(void)
@@ -532,6 +587,7 @@ int main(void)
     RUN(test_no_pings_when_disabled);
     RUN(test_what_followers_send);
     RUN(test_plain_get_snapshot);
+    RUN(test_upgrade_after_pipelined_get);
     RUN(test_close_without_reply);
     return test_report();
 }
