@@ -188,8 +188,12 @@ void http_response_done(conn *c)
         conn_linger(c);
         return;
     }
-    if (!h->msg_done)
-        return; /* the body is still coming: feed() finishes the request */
+    if (!h->msg_done) {
+        /* The body is still coming, and feed() finishes the request; reading may have stopped
+         * if this request came from input held back during the previous response. */
+        conn_read_start(c);
+        return;
+    }
     start_next_request(c);
     if (!h->in_feed)
         resume_pending(c);

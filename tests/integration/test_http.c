@@ -3,6 +3,8 @@
  * static answer for a resource with no appender (types, validators, ranges, 304), and -prefix. */
 #include "../harness.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -529,6 +531,45 @@ static void test_keep_alive(void)
     tsrv_stop(s);
 }
 
+/* A request with a body, pipelined behind another: it is answered at its head, and its body's
+ * later bytes are still read (then the next request is answered). Reading had stopped while the
+ * first response was written and nothing started it again for the rest of the body. */
+static void test_pipelined_body_arrives_later(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    CHECK(s);
+    size_t big = (size_t)4 << 20;
+    uint8_t *data = malloc(big);
+    CHECK(data);
+    memset(data, 'b', big);
+    CHECK(t_file_write(tsrv_path(s, "big.txt"), data, big) == 0);
+    free(data);
+
+    int fd = t_connect(s->port);
+    CHECK(fd >= 0);
+    CHECK(t_send_str(fd,
+                     "GET /big.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /big.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345") == 0);
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(r.body.len, big);
+    thttp_free(&r);
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(r.body.len, big);
+    thttp_free(&r);
+    t_sleep_ms(100);
+    CHECK(t_send_str(fd, "67890GET /big.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n"
+                         "Connection: close\r\n\r\n") == 0);
+    CHECK(thttp_read(fd, &r, 0, T_TIMEOUT) == 0);
+    CHECKF(r.status == 206, "the request after the body: %d", r.status);
+    CHECK_MEM(r.body.p, r.body.len, "bbbb", 4);
+    thttp_free(&r);
+    close(fd);
+    tsrv_stop(s);
+}
+
 static void test_prefix(void)
 {
     const char *flags[] = {"-prefix=/logs", NULL};
@@ -575,6 +616,7 @@ int main(void)
     RUN(test_static_ranges);
     RUN(test_static_conditional);
     RUN(test_keep_alive);
+    RUN(test_pipelined_body_arrives_later);
     RUN(test_prefix);
     return test_report();
 }
