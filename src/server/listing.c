@@ -214,13 +214,19 @@ int route_dir(route *r, int fd)
     tbuf b = {0};
 
     if (r->clean[len - 1] != '/') {
+        /* As the original (Go's file server): relative to the request, "dir/", so it holds under
+         * any prefix the server is mounted at; "./" keeps a name with a colon from reading as a
+         * scheme. */
         close(fd);
-        char *p = malloc(len + 2);
+        const char *base = strrchr(r->clean, '/') + 1;
+        size_t blen = strlen(base), dot = strchr(base, ':') ? 2 : 0;
+        char *p = malloc(dot + blen + 2);
         if (!p)
             return route_text(r, 503, NULL, "503 out of memory\n");
-        memcpy(p, r->clean, len);
-        memcpy(p + len, "/", 2);
-        int status = route_redirect(r, p, len + 1);
+        memcpy(p, "./", dot);
+        memcpy(p + dot, base, blen);
+        memcpy(p + dot + blen, "/", 2);
+        int status = route_redirect(r, p, dot + blen + 1);
         free(p);
         return status;
     }

@@ -285,6 +285,10 @@ static void test_directories(void)
         const char *loc = thttp_header(&r, "Location");
         CHECKF(strcmp(resolve(dirs[i][0], loc), dirs[i][1]) == 0, "GET %s: Location %s", dirs[i][0],
                loc ? loc : "(none)");
+        /* the original's form: relative to the request, the last segment and a slash */
+        const char *last = strrchr(dirs[i][0], '/') + 1;
+        CHECKF(loc && strncmp(loc, last, strlen(last)) == 0 && strcmp(loc + strlen(last), "/") == 0,
+               "GET %s: Location %s, want %s/", dirs[i][0], loc ? loc : "(none)", last);
         thttp_free(&r);
     }
 
@@ -596,6 +600,15 @@ static void test_prefix(void)
     CHECK_INT(tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT), WS_EV_CLOSE);
     tws_free(w);
     CHECK(t_file_wait_eq(tsrv_path(s, "sub/new.txt"), "p", 1, 2000));
+    /* redirects stay under the prefix */
+    CHECK(thttp_get(s->port, "/logs/sub", NULL, &r) == 0);
+    CHECK_INT(r.status, 301);
+    CHECK_STR(resolve("/logs/sub", thttp_header(&r, "Location")), "/logs/sub/");
+    thttp_free(&r);
+    CHECK(thttp_get(s->port, "/logs/./sub//new.txt", NULL, &r) == 0);
+    CHECK_INT(r.status, 301);
+    CHECK_STR(resolve("/logs/./sub//new.txt", thttp_header(&r, "Location")), "/logs/sub/new.txt");
+    thttp_free(&r);
     tsrv_stop(s);
 }
 
