@@ -274,7 +274,8 @@ function viewerState(page) {
         const log = document.getElementById('log');
         const spans = [...log.querySelectorAll('span span')].map((s) => {
             const cs = getComputedStyle(s);
-            return { text: s.textContent, color: cs.color, weight: cs.fontWeight };
+            return { text: s.textContent, color: cs.color, weight: cs.fontWeight, opacity: cs.opacity,
+                     italic: cs.fontStyle, underline: cs.textDecorationLine };
         });
         const el = document.scrollingElement;
         return {
@@ -322,6 +323,7 @@ async function viewerLive(srv) {
         '\x1b[1mbold\x1b[0m and \x1b[32mgreen\x1b[0m\n',
         '\x1b[1;34mbold blue\x1b[22m not bold\x1b[0m\n',
         '\x1b[38;5;208morange\x1b[0m \x1b[38;2;10;20;30mrgb\x1b[0m \x1b[91mbright red\x1b[39m\n',
+        '\x1b[2mdim\x1b[0m \x1b[3mitalic\x1b[23m \x1b[4munder\x1b[24m\n',
     ];
     for (const [i, l] of lines.entries()) {
         await app.send(l);
@@ -353,6 +355,26 @@ async function viewerLive(srv) {
     assertEq('24-bit colour', span(st, 'rgb').color, 'rgb(10, 20, 30)');
     assertEq('bright red', span(st, 'bright red').color, 'rgb(255, 161, 152)');
     assertEq('magenta after a split escape', span(st, 'magenta').color, 'rgb(188, 140, 255)');
+    assert(Number(span(st, 'dim').opacity) < 1, `dim opacity ${span(st, 'dim').opacity}`);
+    assertEq('italic', span(st, 'italic').italic, 'italic');
+    assertEq('underline', span(st, 'under').underline, 'underline');
+    // the header stays above the log when a line scrolls under it (dim text makes its own layer)
+    const covered = await page.evaluate(() => {
+        const header = document.querySelector('header');
+        const dim = [...document.querySelectorAll('#log span span')].find((x) => x.textContent === 'dim');
+        const pad = document.body.style.paddingBottom;
+        document.body.style.paddingBottom = '3000px';
+        const h = header.getBoundingClientRect();
+        const d = dim.getBoundingClientRect();
+        window.scrollBy(0, d.top + d.height / 2 - (h.top + h.height / 2));
+        const r = dim.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        const onTop = !!(hit && hit.closest('header'));
+        document.body.style.paddingBottom = pad;
+        window.scrollTo(0, document.scrollingElement.scrollHeight);
+        return onTop;
+    });
+    assert(covered, 'a dim line scrolled under the header is drawn over it');
     assertEq('status while live', st.status, 'live');
     assert(st.endHidden, 'the end is shown while the stream is live');
     // it follows over a WebSocket in binary mode, and loads nothing from anywhere else
