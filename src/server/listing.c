@@ -146,7 +146,7 @@ static const char LIST_STYLE[] =
     "body{font:14px system-ui,sans-serif;margin:2em;color:#222;background:#fff}"
     "h1{font-size:1.2em;font-weight:600}table{border-collapse:collapse;min-width:40em}"
     "th,td{text-align:left;padding:.3em 1em .3em 0;border-bottom:1px solid #eee}"
-    "td.n{text-align:right;font-variant-numeric:tabular-nums}a{color:#0645ad;text-decoration:none}"
+    ".n{text-align:right;font-variant-numeric:tabular-nums}a{color:#0645ad;text-decoration:none}"
     "a:hover{text-decoration:underline}.live{color:#0a0;font-weight:600}"
     "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}"
     "th,td{border-color:#333}}";
@@ -162,7 +162,8 @@ static void list_html(tbuf *b, const route *r, const store_dirent *e, size_t n)
     tb_str(b, LIST_STYLE);
     tb_str(b, "</style></head><body><h1>");
     tb_html(b, r->clean);
-    tb_str(b, "</h1><table><thead><tr><th>Name</th><th>Size</th><th></th></tr></thead><tbody>\n");
+    tb_str(b, "</h1><table><thead><tr><th>Name</th><th "
+              "class=\"n\">Size</th><th></th></tr></thead><tbody>\n");
     if (strcmp(r->clean, "/") != 0)
         tb_str(b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
     for (size_t i = 0; i < n; i++) {
