@@ -221,8 +221,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     got += pump(fd, out + got, sizeof(out) - 1 - got);
     close(fd);
     out[got] = '\0';
-    /* A server path in a response is a leak, unless the client sent it (a Location echoes it). */
-    if (memmem(out, got, root, strlen(root)) && !memmem(data, size, root, strlen(root)))
+    /* A server path in a response is a leak, unless the client sent it: a redirect echoes the
+     * client's path cleaned, so an input holding the root's unique directory name in any form
+     * (say with doubled slashes) is let through. */
+    const char *unique = strstr(root, "hfs-fuzz-req.");
+    if (memmem(out, got, root, strlen(root)) && !memmem(data, size, unique, strlen(unique) - 5))
         abort();
     reset_root();
     return 0;
