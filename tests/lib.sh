@@ -5,6 +5,11 @@
 #                                HFS_CLEANUP, which runs first).
 #   hfs_stop                     SIGTERM, wait, and fail unless it exited 0 with no sanitizer report.
 #   fail MESSAGE                 prints and exits 1.   expect_eq WHAT GOT WANT
+#   check WHAT                   announces a check.    alive PID WHAT   fails if PID has ended
+#   wait_exit PID SECONDS WHAT   waits for a background process to end by itself; sets $rc to its
+#                                status and drops PID from $bg_pids
+#   wait_exists FILE SECONDS WHAT, wait_same FILE REF SECONDS WHAT   wait for FILE to exist, or to
+#                                hold exactly what REF holds
 HFS_BIN=${HFS_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
 HFS_PID=""
 
@@ -15,6 +20,45 @@ fail() {
 
 expect_eq() {
     [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
+}
+
+check() { echo "check: $*"; }
+
+alive() {
+    kill -0 "$1" 2>/dev/null || fail "$2 ended early"
+}
+
+wait_exit() {
+    n=0
+    while kill -0 "$1" 2>/dev/null; do
+        n=$((n + 1))
+        if [ $n -gt $(($2 * 20)) ]; then
+            kill -TERM "$1" 2>/dev/null
+            fail "$3: still running after $2 s"
+        fi
+        sleep 0.05
+    done
+    wait "$1"
+    rc=$?
+    bg_pids=$(echo " $bg_pids " | sed "s/ $1 / /g")
+}
+
+wait_exists() {
+    n=0
+    until [ -e "$1" ]; do
+        n=$((n + 1))
+        [ $n -le $(($2 * 20)) ] || fail "$3: $1 does not exist after $2 s"
+        sleep 0.05
+    done
+}
+
+wait_same() {
+    n=0
+    until cmp -s "$1" "$2"; do
+        n=$((n + 1))
+        [ $n -le $(($3 * 20)) ] || fail "$4: after $3 s [$(cat "$1" 2>/dev/null)], want [$(cat "$2")]"
+        sleep 0.05
+    done
 }
 
 hfs_stop() {

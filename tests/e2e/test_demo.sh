@@ -9,23 +9,6 @@ set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-check() { echo "check: $*"; }
-
-# wait_exit PID SECONDS WHAT: waits for a background process to end by itself; sets $rc to its status.
-wait_exit() {
-    n=0
-    while kill -0 "$1" 2>/dev/null; do
-        n=$((n + 1))
-        if [ $n -gt $(($2 * 20)) ]; then
-            kill -TERM "$1" 2>/dev/null
-            fail "$3: still running after $2 s"
-        fi
-        sleep 0.05
-    done
-    wait "$1"
-    rc=$?
-    bg_pids=$(echo " $bg_pids " | sed "s/ $1 / /g")
-}
 # wait_rcfile FILE SECONDS WHAT: waits for a subshell to record a command's exit status in FILE.
 wait_rcfile() {
     n=0
@@ -43,15 +26,6 @@ wait_file() {
     until cmp -s "$1" "$tmp/want"; do
         n=$((n + 1))
         [ $n -le $(($3 * 20)) ] || fail "$4: after $3 s the file holds [$(cat "$1" 2>/dev/null)], want [$(cat "$tmp/want")]"
-        sleep 0.05
-    done
-}
-# wait_exists PATH SECONDS WHAT
-wait_exists() {
-    n=0
-    until [ -e "$1" ]; do
-        n=$((n + 1))
-        [ $n -le $(($2 * 20)) ] || fail "$3: $1 does not exist after $2 s"
         sleep 0.05
     done
 }

@@ -13,8 +13,6 @@ set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-check() { echo "check: $*"; }
-
 # shellcheck disable=SC2119 # no server flags
 hfs_start
 tmp=$(mktemp -d /tmp/hfs-flags.XXXXXX)
@@ -32,42 +30,6 @@ root=$HFS_ROOT/root
 F=$HFS_BIN/httpfstream-follow
 A=$HFS_BIN/httpfstream-append
 
-# wait_exit PID SECONDS WHAT: waits for a background process to end by itself; sets $rc to its status.
-wait_exit() {
-    n=0
-    while kill -0 "$1" 2>/dev/null; do
-        n=$((n + 1))
-        if [ $n -gt $(($2 * 20)) ]; then
-            kill -TERM "$1" 2>/dev/null
-            fail "$3: still running after $2 s"
-        fi
-        sleep 0.05
-    done
-    wait "$1"
-    rc=$?
-    bg_pids=$(echo " $bg_pids " | sed "s/ $1 / /g")
-}
-# wait_same FILE REF SECONDS WHAT: waits until FILE holds exactly what REF holds.
-wait_same() {
-    n=0
-    until cmp -s "$1" "$2"; do
-        n=$((n + 1))
-        [ $n -le $(($3 * 20)) ] || fail "$4: after $3 s [$(cat "$1" 2>/dev/null)], want [$(cat "$2")]"
-        sleep 0.05
-    done
-}
-# wait_exists PATH SECONDS WHAT
-wait_exists() {
-    n=0
-    until [ -e "$1" ]; do
-        n=$((n + 1))
-        [ $n -le $(($2 * 20)) ] || fail "$3: $1 does not exist after $2 s"
-        sleep 0.05
-    done
-}
-alive() {
-    kill -0 "$1" 2>/dev/null || fail "$2 ended early"
-}
 # run_follow NAME ARGS...: runs httpfstream-follow to its end (5 s at most); output in $tmp/NAME.out/.err, $rc.
 run_follow() {
     name=$1

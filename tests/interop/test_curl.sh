@@ -9,8 +9,6 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 
-check() { echo "check: $*"; }
-
 tmp=$(mktemp -d /tmp/hfs-curl.XXXXXX)
 # shellcheck disable=SC2119 # no server flags
 hfs_start

@@ -15,8 +15,6 @@ set -u
 PY=/usr/bin/python3
 BROWSER='text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
 
-check() { echo "check: $*"; }
-
 tmp=$(mktemp -d /tmp/hfs-curlf.XXXXXX)
 hfs_start -ping=300ms
 bg_pids=""
@@ -32,34 +30,6 @@ trap 'cleanup; hfs_stop' EXIT # replaces the trap hfs_start set
 trap 'exit 1' HUP PIPE INT TERM
 root=$HFS_ROOT/root
 
-# wait_same FILE REF SECONDS WHAT: waits until FILE holds exactly what REF holds.
-wait_same() {
-    n=0
-    until cmp -s "$1" "$2"; do
-        n=$((n + 1))
-        [ $n -le $(($3 * 20)) ] || fail "$4: after $3 s [$(cat "$1" 2>/dev/null)], want [$(cat "$2")]"
-        sleep 0.05
-    done
-}
-# wait_exit PID SECONDS WHAT: waits for a background process to end by itself; sets $rc.
-wait_exit() {
-    n=0
-    while kill -0 "$1" 2>/dev/null; do
-        n=$((n + 1))
-        if [ $n -gt $(($2 * 20)) ]; then
-            kill -TERM "$1" 2>/dev/null
-            fail "$3: still running after $2 s"
-        fi
-        sleep 0.05
-    done
-    wait "$1"
-    rc=$?
-    bg_pids=$(echo " $bg_pids " | sed "s/ $1 / /g")
-}
-# alive PID WHAT: fails when the process has ended.
-alive() {
-    kill -0 "$1" 2>/dev/null || fail "$2 ended early"
-}
 # hdr FILE NAME: a header's value from a curl -D dump, without CR.
 hdr() {
     tr -d '\r' <"$1" | sed -n "s/^$2: *//Ip" | head -n 1
