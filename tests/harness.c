@@ -1531,3 +1531,32 @@ void tws_collect_free(tws_collect *c)
 {
     tbuf_free(&c->data);
 }
+
+unsigned tws_read_close(tws *w, char *reason, size_t cap, int timeout_ms)
+{
+    tws_frame f;
+    reason[0] = '\0';
+    if (tws_read_type(w, WS_EV_CLOSE, &f, timeout_ms) != WS_EV_CLOSE)
+        return 0;
+    if (f.len > 2)
+        snprintf(reason, cap, "%.*s", (int)(f.len - 2), (const char *)f.data + 2);
+    return f.close_code;
+}
+
+tws *tws_append_retry(int port, const char *path, int timeout_ms)
+{
+    int64_t deadline = t_now_ms() + timeout_ms;
+    for (;;) {
+        thttp_resp r;
+        tws *w = tws_connect(port, path, "X-Verb: APPEND\r\n", &r);
+        int status = r.status;
+        thttp_free(&r);
+        if (w)
+            return w;
+        if (status != 403 || t_now_ms() > deadline) {
+            fprintf(stderr, "  note: APPEND %s: status %d\n", path, status);
+            return NULL;
+        }
+        t_sleep_ms(10);
+    }
+}

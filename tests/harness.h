@@ -322,6 +322,11 @@ int tws_read(tws *w, tws_frame *f, int timeout_ms);
  * frames met on the way make it fail (returns the DATA type) unless want is DATA. */
 int tws_read_type(tws *w, int want, tws_frame *f, int timeout_ms);
 void tws_free(tws *w); /* closes the socket; NULL is ok */
+/* Reads the server's CLOSE: its code (0 when none came in time), its reason into reason. */
+unsigned tws_read_close(tws *w, char *reason, size_t cap, int timeout_ms);
+/* An appender, retrying while the previous session's end is being processed (403); NULL with a
+ * note on stderr when it never gets in. */
+tws *tws_append_retry(int port, const char *path, int timeout_ms);
 
 /* What a follower saw, with the contract checked on every frame. */
 typedef struct tws_collect {

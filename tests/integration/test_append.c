@@ -11,26 +11,6 @@
 
 #define CONFLICT_BODY "addWriter: path already has an active writer\n"
 
-/* Opens an appender, retrying while the previous session's end is still being processed (the
- * server learns of a dropped connection asynchronously). NULL when it never succeeds. */
-static tws *append_retry(int port, const char *path, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-    for (;;) {
-        thttp_resp r;
-        tws *w = tws_connect(port, path, "X-Verb: APPEND\r\n", &r);
-        int status = r.status;
-        thttp_free(&r);
-        if (w)
-            return w;
-        if (status != 403 || t_now_ms() > deadline) {
-            fprintf(stderr, "  note: APPEND %s: status %d\n", path, status);
-            return NULL;
-        }
-        t_sleep_ms(10);
-    }
-}
-
 /* Ends a session with CLOSE code and checks the echo and the TCP close. 0 or -1. */
 static int close_session(tws *w, unsigned code)
 {
@@ -86,11 +66,11 @@ static void test_never_truncates(void)
     CHECK(t_file_wait_eq(tsrv_path(s, "pre.txt"), "hello world", 11, 2000));
 
     /* a second session adds to the end again, and an empty session changes nothing */
-    w = append_retry(s->port, "/pre.txt", 2000);
+    w = tws_append_retry(s->port, "/pre.txt", 2000);
     CHECK(w);
     CHECK(close_session(w, 1000) == 0);
     tws_free(w);
-    w = append_retry(s->port, "/pre.txt", 2000);
+    w = tws_append_retry(s->port, "/pre.txt", 2000);
     CHECK(w);
     CHECK(tws_send_text(w, "!") == 0);
     CHECK(close_session(w, 1000) == 0);
@@ -240,7 +220,7 @@ static void test_close_echo_and_release(void)
     CHECK(s);
     const unsigned codes[] = {1000, 1001, 4321, 3000};
     for (int i = 0; i < 4; i++) {
-        tws *w = append_retry(s->port, "/c.txt", 2000);
+        tws *w = tws_append_retry(s->port, "/c.txt", 2000);
         CHECKF(w, "session %d: the slot was not released", i);
         CHECK(tws_send_text(w, t_fmt("%d", i)) == 0);
         CHECKF(close_session(w, codes[i]) == 0, "CLOSE %u", codes[i]);
@@ -295,7 +275,7 @@ static void test_tcp_eof_ends_session(void)
     CHECK(s);
     tbuf want = {0};
     for (int how = 0; how < 3; how++) {
-        tws *w = append_retry(s->port, "/eof.txt", 2000);
+        tws *w = tws_append_retry(s->port, "/eof.txt", 2000);
         CHECKF(w, "how %d: the slot was not released", how);
         const char *msg = t_fmt("part%d;", how);
         CHECK(tws_send_text(w, msg) == 0);
@@ -326,7 +306,7 @@ static void test_tcp_eof_ends_session(void)
             CHECK(t_wait_eof(w->fd, T_TIMEOUT));
         tws_free(w);
     }
-    tws *w = append_retry(s->port, "/eof.txt", 2000);
+    tws *w = tws_append_retry(s->port, "/eof.txt", 2000);
     CHECK(w);
     tws_free(w);
     CHECK(t_file_wait_eq(tsrv_path(s, "eof.txt"), want.p, want.len, 2000));
@@ -408,7 +388,7 @@ static void test_protocol_errors_1002(void)
         tws_collect_free(&c);
 
         /* the slot is free again */
-        w = append_retry(s->port, path, 2000);
+        w = tws_append_retry(s->port, path, 2000);
         CHECKF(w, "%s: the slot was not released", b->what);
         CHECK(close_session(w, 1000) == 0);
         tws_free(w);
@@ -438,7 +418,7 @@ static void test_message_limit_1009(void)
     CHECK(t_file_wait_eq(tsrv_path(s, "big.bin"), data, 1000, 0));
 
     /* a fragmented message over the limit, after a complete one */
-    w = append_retry(s->port, "/big.bin", 2000);
+    w = tws_append_retry(s->port, "/big.bin", 2000);
     CHECK(w);
     CHECK(tws_send(w, WS_OP_TEXT, 1, "ok", 2) == 0);
     CHECK(tws_send(w, WS_OP_BINARY, 0, data, 600) == 0);
@@ -457,7 +437,7 @@ static void test_message_limit_1009(void)
     CHECKF(kept, "the bytes accepted before the 1009 were lost");
 
     /* the slot is released */
-    w = append_retry(s->port, "/big.bin", 2000);
+    w = tws_append_retry(s->port, "/big.bin", 2000);
     CHECK(w);
     CHECK(close_session(w, 1000) == 0);
     tws_free(w);
@@ -475,7 +455,7 @@ static void test_slot_released_after_every_exit(void)
     CHECK(s);
     memset(big, 'B', sizeof(big));
     for (int how = 0; how < 6; how++) {
-        tws *w = append_retry(s->port, "/slot.txt", 3000);
+        tws *w = tws_append_retry(s->port, "/slot.txt", 3000);
         CHECKF(w, "after exit %d the slot was not released", how - 1);
         const char *msg = t_fmt("<%d>", how);
         CHECK(tws_send_text(w, msg) == 0);
@@ -507,7 +487,7 @@ static void test_slot_released_after_every_exit(void)
         }
         tws_free(w);
     }
-    tws *w = append_retry(s->port, "/slot.txt", 3000);
+    tws *w = tws_append_retry(s->port, "/slot.txt", 3000);
     CHECK(w);
     CHECK(close_session(w, 1000) == 0);
     tws_free(w);

@@ -35,36 +35,6 @@ static int close_session(tws *w)
     return t_wait_eof(w->fd, T_TIMEOUT) ? 0 : -1;
 }
 
-/* Reads the server's CLOSE: its code (0 when none came in time), its reason into reason. */
-static unsigned read_close(tws *w, char *reason, size_t cap, int timeout_ms)
-{
-    tws_frame f;
-    reason[0] = '\0';
-    if (tws_read_type(w, WS_EV_CLOSE, &f, timeout_ms) != WS_EV_CLOSE)
-        return 0;
-    if (f.len > 2)
-        snprintf(reason, cap, "%.*s", (int)(f.len - 2), (const char *)f.data + 2);
-    return f.close_code;
-}
-
-/* An appender, retrying while the previous session's end is being processed. */
-static tws *append_retry(int port, const char *path, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-    for (;;) {
-        thttp_resp r;
-        tws *w = tws_connect(port, path, "X-Verb: APPEND\r\n", &r);
-        int status = r.status;
-        thttp_free(&r);
-        if (w || status != 403 || t_now_ms() > deadline) {
-            if (!w)
-                fprintf(stderr, "  note: APPEND %s: status %d\n", path, status);
-            return w;
-        }
-        t_sleep_ms(10);
-    }
-}
-
 /* 1 when a is a prefix of b. */
 static int is_prefix(const tbuf *a, const uint8_t *b, size_t blen)
 {
@@ -261,7 +231,7 @@ static unsigned append_until_closed(tws *w, const uint8_t *data, size_t len, siz
         if (t == TWS_EOF || t == TWS_ERROR)
             return 0;
     }
-    return read_close(w, reason, cap, T_TIMEOUT);
+    return tws_read_close(w, reason, cap, T_TIMEOUT);
 }
 
 /* A write error on one resource: the appender gets 1011 with "write failed: <strerror(err)>", the
@@ -303,7 +273,7 @@ static void check_write_error(tsrv *s, const char *root, const char *path, size_
     tws_free(fol);
 
     /* the slot is released; the file did not change */
-    w = append_retry(s->port, path, 3000);
+    w = tws_append_retry(s->port, path, 3000);
     CHECKF(w, "the slot was not released after the 1011");
     CHECK(close_session(w) == 0);
     tws_free(w);
@@ -589,7 +559,7 @@ static void sync_session(tsrv *s, const char *path, int count, int pause_ms)
     tbuf want = {0};
     if (t_file_read(tsrv_path(s, path), &want) < 0)
         want.len = 0; /* a new resource; else the follower gets what it had first */
-    tws *w = append_retry(s->port, path, 2000);
+    tws *w = tws_append_retry(s->port, path, 2000);
     CHECK(w);
     tws *f = tws_follow(s->port, path);
     CHECK(f);
@@ -620,12 +590,12 @@ static void test_sync_close(void)
     sync_session(s, "/sc.log", 20, 0);
     sync_session(s, "/sc.log", 3, 0); /* a second session on the same resource */
     /* a session that ends with a TCP close instead of CLOSE still keeps its bytes */
-    tws *w = append_retry(s->port, "/sc2.log", 2000);
+    tws *w = tws_append_retry(s->port, "/sc2.log", 2000);
     CHECK(w);
     CHECK(tws_send_text(w, "eof-ended") == 0);
     CHECK(t_file_wait_eq(tsrv_path(s, "sc2.log"), "eof-ended", 9, 2000));
     tws_free(w);
-    w = append_retry(s->port, "/sc2.log", 3000);
+    w = tws_append_retry(s->port, "/sc2.log", 3000);
     CHECKF(w, "the slot was not released after a TCP close");
     CHECK(close_session(w) == 0);
     tws_free(w);

@@ -133,33 +133,6 @@ static int close_session(tws *w)
     return t_wait_eof(w->fd, T_TIMEOUT) ? 0 : -1;
 }
 
-/* Reads the server's CLOSE: its code (0 when none came in time), its reason into reason. */
-static unsigned read_close(tws *w, char *reason, size_t cap)
-{
-    tws_frame f;
-    reason[0] = '\0';
-    if (tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT) != WS_EV_CLOSE)
-        return 0;
-    if (f.len > 2)
-        snprintf(reason, cap, "%.*s", (int)(f.len - 2), (const char *)f.data + 2);
-    return f.close_code;
-}
-
-/* An appender, retrying while the previous session's end is being processed. */
-static tws *append_retry(int port, const char *path, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-    for (;;) {
-        thttp_resp r;
-        tws *w = tws_connect(port, path, "X-Verb: APPEND\r\n", &r);
-        int status = r.status;
-        thttp_free(&r);
-        if (w || status != 403 || t_now_ms() > deadline)
-            return w;
-        t_sleep_ms(10);
-    }
-}
-
 /* Sends a keep-alive GET for path on fd and reads the response. Returns the status or 0. */
 static int keepalive_get(int fd, const char *path, tbuf *body)
 {
@@ -361,13 +334,13 @@ static void test_message_limit_from_header(void)
         CHECK(tws_send(w, WS_OP_BINARY, 1, data, sizeof(data)) == 0); /* 1 KiB: within both */
         CHECK(t_file_wait_eq(tsrv_path(s, "m.bin"), data, sizeof(data), 2000));
         CHECK(send_frame_header(w, WS_OP_BINARY, cases[i].over) == 0);
-        unsigned code = read_close(w, reason, sizeof(reason));
+        unsigned code = tws_read_close(w, reason, sizeof(reason), T_TIMEOUT);
         CHECKF(code == 1009, "a frame announcing %llu bytes: close %u, want 1009",
                (unsigned long long)cases[i].over, code);
         CHECK(t_wait_eof(w->fd, T_TIMEOUT));
         tws_free(w);
         CHECK(t_file_wait_eq(tsrv_path(s, "m.bin"), data, sizeof(data), 0));
-        w = append_retry(s->port, "/m.bin", 2000);
+        w = tws_append_retry(s->port, "/m.bin", 2000);
         CHECKF(w, "the slot was not released after the 1009");
         CHECK(close_session(w) == 0);
         tws_free(w);
@@ -476,7 +449,7 @@ static void test_max_size_1009(void)
     CHECK(t_file_wait_eq(file, data, 900, 2000));
     /* 900 + 200 crosses 1000: the session ends, and not one byte of the message is written */
     CHECK(tws_send(w, WS_OP_BINARY, 1, data + 900, 200) == 0);
-    unsigned code = read_close(w, reason, sizeof(reason));
+    unsigned code = tws_read_close(w, reason, sizeof(reason), T_TIMEOUT);
     CHECKF(code == 1009, "crossing the size limit: close %u, want 1009", code);
     CHECKF(strstr(reason, "resource size limit reached"), "close reason \"%s\"", reason);
     CHECK(t_wait_eof(w->fd, T_TIMEOUT));
@@ -498,12 +471,12 @@ static void test_max_size_1009(void)
     thttp_free(&r);
 
     /* the slot is released; filling up to exactly the limit is allowed, one byte more is not */
-    w = append_retry(s->port, "/cap.bin", 2000);
+    w = tws_append_retry(s->port, "/cap.bin", 2000);
     CHECKF(w, "the slot was not released after the 1009");
     CHECK(tws_send(w, WS_OP_BINARY, 1, data + 900, 100) == 0);
     CHECK(t_file_wait_eq(file, data, 1000, 2000));
     CHECK(tws_send(w, WS_OP_BINARY, 1, data + 1000, 1) == 0);
-    code = read_close(w, reason, sizeof(reason));
+    code = tws_read_close(w, reason, sizeof(reason), T_TIMEOUT);
     CHECKF(code == 1009, "one byte past the limit: close %u, want 1009", code);
     tws_free(w);
     CHECK(t_file_wait_eq(file, data, 1000, 0));
@@ -515,7 +488,7 @@ static void test_max_size_1009(void)
     CHECK(tws_send(w, WS_OP_BINARY, 1, data + 990, 10) == 0);
     CHECK(t_file_wait_eq(tsrv_path(s, "pre.bin"), data, 1000, 2000));
     CHECK(tws_send(w, WS_OP_BINARY, 1, data, 5) == 0);
-    code = read_close(w, reason, sizeof(reason));
+    code = tws_read_close(w, reason, sizeof(reason), T_TIMEOUT);
     CHECKF(code == 1009, "an existing file at the limit: close %u, want 1009", code);
     tws_free(w);
     CHECK(t_file_wait_eq(tsrv_path(s, "pre.bin"), data, 1000, 0));
