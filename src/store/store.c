@@ -51,6 +51,8 @@ const char *store_strerror(int err)
         return "resource size limit reached";
     case STORE_EAGAIN:
         return "out of file descriptors";
+    case STORE_ENAMETOOLONG:
+        return "name too long";
     default:
         return "unknown store error";
     }
@@ -289,6 +291,8 @@ static int map_write_errno(int e)
         return STORE_EDENIED;
     case ENOMEM:
         return STORE_ENOMEM;
+    case ENAMETOOLONG:
+        return STORE_ENAMETOOLONG;
     default:
         return STORE_EIO;
     }
@@ -342,7 +346,10 @@ static int open_for_append(store *st, const char *rel)
         return fd;
     int err = make_parents(st, rel);
     if (err != STORE_OK) {
-        errno = err == STORE_ENOTDIR ? ENOTDIR : err == STORE_EDENIED ? EACCES : EIO;
+        errno = err == STORE_ENOTDIR        ? ENOTDIR
+                : err == STORE_EDENIED      ? EACCES
+                : err == STORE_ENAMETOOLONG ? ENAMETOOLONG
+                                            : EIO;
         return -1;
     }
     return open_beneath(st, rel, flags | O_CREAT, 0600);
@@ -379,8 +386,10 @@ static store_res *res_new(store *st, int fd, const struct stat *sb, const char *
     return res;
 }
 
-/* Finds or creates the registry entry for the file open at fd (which it takes over). */
-static int registry_entry(store *st, int fd, const char *rel, store_res **out)
+/* Finds or creates the registry entry for the file open at fd (which it takes over); writable
+ * when fd was opened for appending. An entry made by a reader holds a read-only descriptor until
+ * a writer brings a writable one. */
+static int registry_entry(store *st, int fd, int writable, const char *rel, store_res **out)
 {
     struct stat sb;
 
@@ -390,8 +399,14 @@ static int registry_entry(store *st, int fd, const char *rel, store_res **out)
         return err;
     }
     store_res *res = registry_find(st, sb.st_dev, sb.st_ino);
-    if (res) {
+    if (res && writable && res->rdonly) {
+        close(res->fd); /* (only readers used it: no write or sync is in flight on it) */
+        res->fd = fd;
+        res->rdonly = 0;
+    } else if (res) {
         close(fd);
+    }
+    if (res) {
         /* (Not while bytes are being written behind: the file is ahead of the size then.) */
         if (!res->appending && !res->staged && fstat(res->fd, &sb) == 0 &&
             (uint64_t)sb.st_size != res->size) {
@@ -401,6 +416,8 @@ static int registry_entry(store *st, int fd, const char *rel, store_res **out)
     } else if (!(res = res_new(st, fd, &sb, rel))) {
         close(fd);
         return STORE_ENOMEM;
+    } else {
+        res->rdonly = !writable;
     }
     *out = res;
     return STORE_OK;
@@ -414,10 +431,12 @@ int store_open_res(store *st, const char *rel, store_res **out)
         return STORE_EISDIR;
     if (!rel_valid(rel))
         return STORE_EDENIED;
-    int fd = open_beneath(st, rel, O_RDWR | O_APPEND | O_NONBLOCK | O_NOCTTY, 0);
+    /* Followers only read: a file the server cannot write (read-only mount, immutable, 0444) is
+     * followed like any other. */
+    int fd = open_beneath(st, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? STORE_ENOENT : map_write_errno(errno);
-    int err = registry_entry(st, fd, rel, out);
+        return map_read_errno(errno);
+    int err = registry_entry(st, fd, 0, rel, out);
     if (err == STORE_OK)
         (*out)->refs++;
     return err;
@@ -434,7 +453,7 @@ int store_acquire(store *st, const char *rel, store_res **out)
     if (fd < 0)
         return map_write_errno(errno);
     store_res *res;
-    int err = registry_entry(st, fd, rel, &res);
+    int err = registry_entry(st, fd, 1, rel, &res);
     if (err != STORE_OK)
         return err;
     if (res->appending)
@@ -607,7 +626,8 @@ int store_append(store_res *res, const struct iovec *iov, int iovcnt, size_t *wr
     *written = 0;
     if (want == 0)
         return STORE_OK;
-    if (res->st->opt.size_max && want > res->st->opt.size_max - res->size)
+    if (res->st->opt.size_max &&
+        (res->size >= res->st->opt.size_max || want > res->st->opt.size_max - res->size))
         return STORE_EFULL;
     size_t n = write_all(res->fd, iov, iovcnt);
     int saved = errno;
@@ -656,7 +676,7 @@ int store_stage(store_res *res, const struct iovec *iov, int iovcnt)
 
     if (want == 0)
         return STORE_OK;
-    if (res->st->opt.size_max && want > res->st->opt.size_max - at)
+    if (res->st->opt.size_max && (at >= res->st->opt.size_max || want > res->st->opt.size_max - at))
         return STORE_EFULL;
     for (int i = 0; i < iovcnt; i++) {
         if (tail_put(res, iov[i].iov_base, iov[i].iov_len, at) < 0) {

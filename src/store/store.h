@@ -31,6 +31,7 @@ enum store_err {
     STORE_ENOMEM = -7,
     STORE_EFULL = -8,  /* the append would take the resource past its maximum size */
     STORE_EAGAIN = -9, /* out of file descriptors (EMFILE, ENFILE) for now: try again later */
+    STORE_ENAMETOOLONG = -10, /* APPEND: a path component is longer than the file system allows */
 };
 
 typedef struct store store;
@@ -57,7 +58,8 @@ typedef struct store_res {
     const char *name; /* root-relative path (as first opened), for logs */
     /* private */
     store *st;
-    int fd; /* O_RDWR | O_APPEND */
+    int fd;         /* O_RDWR | O_APPEND, or O_RDONLY while only readers opened it */
+    uint8_t rdonly; /* fd is read-only */
     dev_t dev;
     ino_t ino;
     unsigned refs;
