@@ -77,7 +77,7 @@ typedef struct hfs_server_options {
     hfs_log_fn log;       /* NULL: no logging */
     void *log_data;       /* passed to log */
     int log_level;        /* lines above this level are not produced; default HFS_LOG_INFO */
-    size_t frame_max;     /* follower frame payload cap in bytes; default 8192 */
+    size_t frame_max;     /* follower frame payload cap in bytes, 4 to 64 MiB; default 8192 */
     uint64_t message_max; /* appender message cap, larger ones close with 1009; default 64 MiB */
     unsigned ping_interval_ms;  /* PING idle followers this often; default 3000, 0 disables */
     unsigned dead_peer_ms;      /* TCP keepalive + user timeout: a vanished peer is dropped within

@@ -17,7 +17,7 @@
 typedef struct app {
     uv_loop_t *loop;
     hfs_server *srv;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     int signals;
     unsigned shutdown_ms;
 } app;
@@ -97,6 +97,15 @@ static void on_closed(hfs_server *s, void *data)
     a->srv = NULL;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
+}
+
+/* SIGHUP (a closed terminal, or a reload by habit) neither stops nor disturbs the server. */
+static void on_hangup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    log_line(NULL, HFS_LOG_INFO, "hangup: ignored (there is no configuration to reload)");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -168,8 +177,9 @@ int main(int argc, char **argv)
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
-    if (frame_max < 1 || frame_max > (64u << 20)) {
-        fprintf(stderr, "error: -frame-max must be between 1 and 64m\n");
+    if (frame_max < 4 || frame_max > (64u << 20)) {
+        /* A TEXT frame holds whole characters, so it must fit the longest (4 bytes). */
+        fprintf(stderr, "error: -frame-max must be between 4 and 64m\n");
         return 2;
     }
     int sync_policy = HFS_SYNC_NONE;
@@ -224,6 +234,8 @@ int main(int argc, char **argv)
     a.sigint.data = a.sigterm.data = &a;
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_init(a.loop, &a.sighup);
+    uv_signal_start(&a.sighup, on_hangup, SIGHUP);
     char line[512];
     const char *colon = strrchr(addr, ':');
     snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,

@@ -117,6 +117,8 @@ static int on_headers_complete(llhttp_t *llh)
 
     if (llh->http_major < 1)
         return refuse(p, 400, "HTTP/0.9 request line");
+    if (llh->http_major > 1) /* HTTP/2 and later do not speak HTTP/1 framing */
+        return refuse(p, 505, "HTTP version not supported");
     r->method = llh->method;
     r->http_major = llh->http_major;
     r->http_minor = llh->http_minor;

@@ -550,6 +550,9 @@ static void put_headers(tbuf *tb, const validators *v, const char *ctype, uint64
     if (crange) {
         tb_header(tb, "Content-Range", crange);
     }
+    /* Resource bytes come from whoever appended them: a document among them (HTML, SVG) runs
+     * sandboxed, as an opaque origin with no script, never as the server's own pages. */
+    tb_header(tb, "Content-Security-Policy", "sandbox");
     tb_header(tb, "Content-Type", ctype);
     put_validators(tb, v);
     tb_header(tb, "X-Content-Type-Options", "nosniff");

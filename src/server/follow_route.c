@@ -78,11 +78,18 @@ static int parse_follow_req(route *r, follow_req *fr)
         fr->off_type = OFF_LINES;
     }
     const char *id = fr->kind == FOLLOW_SSE ? http_header_get(r->req, "Last-Event-ID", &n) : NULL;
-    if (id && n > 0 && n < sizeof(v)) {
-        memcpy(v, id, n);
-        v[n] = '\0';
+    if (id && n > 0) {
+        /* An offset of any length: past 2^64 - 1 it saturates, and is past the end (416). */
+        size_t k = n < sizeof(v) - 1 ? n : sizeof(v) - 1;
+        memcpy(v, id, k);
+        v[k] = '\0';
+        for (size_t i = k; i < n; i++)
+            if (id[i] < '0' || id[i] > '9')
+                return -1;
         if (parse_offset(v, &fr->off_type, &fr->off_n) < 0 || fr->off_type != OFF_ABS)
             return -1;
+        if (n > k)
+            fr->off_n = UINT64_MAX;
         fr->last_event_id = 1;
     }
     return 0;
@@ -180,6 +187,7 @@ static int stream_head(route *r, const follow_req *fr, const char *ctype, uint64
     http_head_add(&h, "Cache-Control", "no-store");
     http_head_add(&h, "X-Accel-Buffering", "no");
     http_head_add(&h, "X-Content-Type-Options", "nosniff");
+    http_head_add(&h, "Content-Security-Policy", "sandbox"); /* resource bytes: see static.c */
     http_head_addf(&h, "X-Follow-Offset", "%llu", (unsigned long long)off);
     if (chunked)
         http_head_add(&h, "Transfer-Encoding", "chunked");

@@ -125,7 +125,8 @@ static void test_whole_file(void)
     CHECK_INT(p.status, 200);
     snprintf(want, sizeof want,
              "Accept-Ranges: bytes\r\nContent-Length: 12\r\n"
-             "Content-Type: text/plain; charset=utf-8\r\nETag: %s\r\n"
+             "Content-Security-Policy: sandbox\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             "ETag: %s\r\n"
              "Last-Modified: " MTIME_STR "\r\nX-Content-Type-Options: nosniff\r\n",
              hello_etag());
     CHECK_MEM(p.text, p.headers_len, want, strlen(want));
@@ -184,7 +185,7 @@ static void test_epoch_mtime(void)
     CHECK_INT(http_static_plan_response(&r, &f, &p), 0);
     CHECK(hdr(&p, "Last-Modified") == NULL);
     CHECK(hdr(&p, "ETag") != NULL);
-    CHECK_INT(header_count(&p), 5);
+    CHECK_INT(header_count(&p), 6) /* Content-Security-Policy: sandbox among them */;
     /* If-Modified-Since is ignored when the mtime is unknown (Go's isZeroTime) */
     SET(r, if_modified_since, MTIME_STR);
     CHECK_INT(http_static_plan_response(&r, &f, &p), 0);
@@ -252,7 +253,7 @@ static int single_range(const char *range, const char *crange, const char *want)
         strcmp(hdr(&p, "Content-Length"), len) != 0 ||
         strcmp(hdr(&p, "Content-Type"), "text/plain; charset=utf-8") != 0 ||
         !hdr(&p, "Accept-Ranges") || !hdr(&p, "ETag") || !hdr(&p, "Last-Modified") ||
-        header_count(&p) != 7 || p.content_length != strlen(want) || p.trailer_len != 0) {
+        header_count(&p) != 8 || p.content_length != strlen(want) || p.trailer_len != 0) {
         return 0;
     }
     n = assemble(&p, (const uint8_t *)HELLO, body, sizeof body);
@@ -315,7 +316,8 @@ static void check_416(const char *range, int head)
     CHECK_STR(hdr(&p, "X-Content-Type-Options"), "nosniff");
     CHECK_INT(p.content_length, strlen(msg));
     CHECK_INT(p.nparts, 0);
-    CHECK_INT(header_count(&p), 7);
+    CHECK_STR(hdr(&p, "Content-Security-Policy"), "sandbox");
+    CHECK_INT(header_count(&p), 8);
     if (head) {
         CHECK_INT(p.trailer_len, 0);
         return;
@@ -446,7 +448,7 @@ static void test_multipart_layout(void)
     CHECK_STR(hdr(&p, "Content-Length"), len);
     CHECK_STR(hdr(&p, "Accept-Ranges"), "bytes");
     CHECK_STR(hdr(&p, "X-Content-Type-Options"), "nosniff");
-    CHECK_INT(header_count(&p), 6);
+    CHECK_INT(header_count(&p), 7);
 }
 
 static void test_multipart_overlapping_and_order(void)
