@@ -33,6 +33,8 @@ int append_start(conn *c, store_res *res, const uint8_t *rest, size_t rest_len)
     return 0;
 }
 
+static void fail(conn *c, int err, int saved);
+
 /* Writes the gathered payload; returns 0, or -1 after ending the session on a file error. */
 static int flush(conn *c, struct iovec *iov, int *niov)
 {
@@ -59,6 +61,23 @@ static int flush(conn *c, struct iovec *iov, int *niov)
     a->received += written;
     if (err == STORE_OK)
         return 0;
+    fail(c, err, saved);
+    return -1;
+}
+
+/* 1 when n more bytes would take the resource past -max-size. */
+static int over_size_max(const conn *c, uint64_t n)
+{
+    const store_res *res = c->u.a.sr->res;
+    uint64_t max = c->srv->opt.size_max, at = res->size + res->staged;
+
+    return max && (at > max || n > max - at);
+}
+
+/* Ends the session after an append failed (nothing of the failing bytes was accepted). */
+static void fail(conn *c, int err, int saved)
+{
+    appender *a = &c->u.a;
     char reason[WS_CLOSE_REASON_MAX + 1];
     if (err == STORE_EFULL)
         snprintf(reason, sizeof(reason), "resource size limit reached");
@@ -67,7 +86,6 @@ static int flush(conn *c, struct iovec *iov, int *niov)
     srv_log(c->srv, HFS_LOG_ERROR, "%s append /%s: %s", c->peer, a->sr->res->name, reason);
     append_end(c, err == STORE_EFULL ? WS_CLOSE_TOO_BIG : WS_CLOSE_INTERNAL, reason);
     conn_linger(c);
-    return -1;
 }
 
 static void close_when_synced(conn *c, unsigned code, int err)
@@ -85,6 +103,7 @@ void append_on_data(conn *c, uint8_t *p, size_t n)
     appender *a = &c->u.a;
     struct iovec iov[APPEND_IOV];
     int niov = 0;
+    uint64_t gathered = 0; /* bytes in iov */
     ws_event ev;
 
     while (n > 0 && !c->closing && !a->ended) {
@@ -97,10 +116,21 @@ void append_on_data(conn *c, uint8_t *p, size_t n)
         case WS_EV_DATA:
             if (ev.len == 0)
                 break;
-            if (niov == APPEND_IOV && flush(c, iov, &niov) < 0)
+            /* A frame that would cross -max-size is refused whole, from its header's length,
+             * before any of it is written. */
+            if (over_size_max(c, gathered + ev.len + ws_decoder_frame_rest(&a->dec))) {
+                if (flush(c, iov, &niov) == 0)
+                    fail(c, STORE_EFULL, 0);
                 return;
+            }
+            if (niov == APPEND_IOV) {
+                if (flush(c, iov, &niov) < 0)
+                    return;
+                gathered = 0;
+            }
             iov[niov].iov_base = ev.data;
             iov[niov++].iov_len = ev.len;
+            gathered += ev.len;
             break;
         case WS_EV_PING:
             ws_send_control(c, WS_OP_PONG, ev.data, ev.len);
@@ -136,6 +166,35 @@ void append_on_data(conn *c, uint8_t *p, size_t n)
         }
     }
     flush(c, iov, &niov);
+}
+
+static void going_away_when_written(conn *c, unsigned code, int err)
+{
+    (void)code;
+    ws_send_close(c, err < 0 ? WS_CLOSE_INTERNAL : WS_CLOSE_GOING_AWAY,
+                  err < 0 ? "write or fdatasync failed" : "server shutting down");
+    conn_linger(c);
+}
+
+void append_drain(conn *c)
+{
+    appender *a = &c->u.a;
+    store_res *res = a->sr && !a->ended ? a->sr->res : NULL;
+
+    /* The 1001 tells the appender that what it sent is kept: it goes out once the bytes read so
+     * far are in the file (and on disk, with a sync policy). Nothing more is read. */
+    conn_read_stop(c);
+    if (res && c->srv->opt.sync != HFS_SYNC_NONE &&
+        srv_sync_start(c->srv, res, c, going_away_when_written, 0) == 0) {
+        append_end(c, 0, "server shutting down");
+        return;
+    }
+    if (res && res->staged && srv_sync_written(c->srv, res, c, going_away_when_written, 0) == 0) {
+        append_end(c, 0, "server shutting down");
+        return;
+    }
+    append_end(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    conn_linger(c);
 }
 
 void append_end(conn *c, unsigned code, const char *reason)

@@ -80,10 +80,14 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (nread != UV_EOF)
             srv_log(c->srv, HFS_LOG_DEBUG, "%s read: %s", c->peer, uv_strerror((int)nread));
-        if (c->lingering)
+        if (c->lingering && nread == UV_EOF && conn_queued(c) > 0) {
+            c->peer_eof = 1; /* what is queued still goes out: shutdown_cb closes */
+            conn_read_stop(c);
+        } else if (c->lingering) {
             conn_close(c);
-        else
+        } else {
             on_eof(c);
+        }
         return;
     }
     if (c->lingering)
@@ -106,8 +110,43 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 void conn_read_start(conn *c)
 {
-    if (!c->reading && !c->closing && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+    if (c->reading || c->closing || c->peer_eof || (c->out_paused && !c->lingering))
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
         c->reading = 1;
+}
+
+size_t conn_queued(conn *c)
+{
+    return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+}
+
+void conn_out_check(conn *c)
+{
+    if (!c->out_paused && !c->closing && conn_queued(c) > SRV_OUT_MAX) {
+        c->out_paused = 1;
+        conn_read_stop(c);
+    }
+}
+
+void conn_out_progress(conn *c)
+{
+    c->progress_ms = srv_now(c->srv);
+    if (!c->out_paused || c->closing || conn_queued(c) > SRV_OUT_MAX / 2)
+        return;
+    c->out_paused = 0;
+    switch (c->role) {
+    case ROLE_HTTP:
+        http_conn_out_drained(c);
+        break;
+    case ROLE_APPEND:
+        if (!c->u.a.sr || c->u.a.ended || !c->u.a.sr->reading_paused)
+            conn_read_start(c);
+        break;
+    default:
+        conn_read_start(c);
+        break;
+    }
 }
 
 void conn_read_stop(conn *c)
@@ -187,7 +226,7 @@ int conn_start(hfs_server *s, uv_tcp_t *tcp)
     s->conns = c;
     s->nconns++;
     c->role = ROLE_HTTP;
-    c->last_tx_ms = srv_now(s);
+    c->last_tx_ms = c->progress_ms = srv_now(s);
     set_socket_options(c);
     peer_name(c);
     if (s->nconns > s->opt.max_conns) {
@@ -209,10 +248,14 @@ static void copy_write_cb(uv_write_t *req, int status)
     conn *c = w->c;
 
     free(w);
-    if (status < 0 && !c->closing) {
+    if (c->closing)
+        return;
+    if (status < 0) {
         srv_log(c->srv, HFS_LOG_DEBUG, "%s write: %s", c->peer, uv_strerror(status));
         conn_close(c);
+        return;
     }
+    conn_out_progress(c);
 }
 
 int conn_write_copy(conn *c, const void *p, size_t n)
@@ -229,6 +272,8 @@ int conn_write_copy(conn *c, const void *p, size_t n)
     c->last_tx_ms = srv_now(c->srv);
     if (done == n)
         return 0;
+    if (conn_queued(c) == 0)
+        c->progress_ms = c->last_tx_ms; /* output starts waiting now */
     copy_write *w = malloc(sizeof(*w) + n - done);
     if (!w)
         return UV_ENOMEM;
@@ -246,8 +291,10 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     conn *c = req->data;
 
     free(req);
-    if (status < 0 && !c->closing)
-        conn_close(c);
+    if (c->closing)
+        return;
+    if (status < 0 || c->peer_eof)
+        conn_close(c); /* a half-closed peer has everything it asked for */
 }
 
 void conn_linger(conn *c)
@@ -259,6 +306,7 @@ void conn_linger(conn *c)
     if (c->http)
         http_conn_free(c);
     c->lingering = 1;
+    c->out_paused = 0; /* input is only drained from here on: it makes no more output */
     c->deadline_ms = srv_now(c->srv) + SRV_LINGER_MS;
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
@@ -322,10 +370,27 @@ static void ws_tick(conn *c, uint64_t now)
     }
 }
 
+/* A connection with output queued is not idle while that output moves: a slow but steady reader
+ * keeps its deadline away; one that takes nothing for a whole idle period is cut. */
+static int output_moving(conn *c, uint64_t now)
+{
+    size_t q = conn_queued(c);
+
+    if (q < c->tick_queued)
+        c->progress_ms = now;
+    c->tick_queued = q;
+    return q > 0 && now - c->progress_ms < c->srv->opt.idle_timeout_ms;
+}
+
 void conn_on_tick(conn *c, uint64_t now)
 {
     if (c->closing)
         return;
+    int moving = output_moving(c, now);
+    if (c->deadline_ms && now >= c->deadline_ms && moving) {
+        c->deadline_ms = now + (c->lingering ? SRV_LINGER_MS : c->srv->opt.idle_timeout_ms);
+        return;
+    }
     if (c->deadline_ms && now >= c->deadline_ms) {
         if (c->role == ROLE_HTTP && !c->lingering)
             http_conn_on_timeout(c);

@@ -240,6 +240,8 @@ void follow_write_done(conn *c, uint64_t payload, int status)
     }
     c->last_tx_ms = srv_now(c->srv);
     follow_send_pending(c);
+    if (!c->closing)
+        conn_out_progress(c);
 }
 
 void follow_flush_dirty(hfs_server *s)

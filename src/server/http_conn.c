@@ -49,6 +49,7 @@ void http_conn_free(conn *c)
     if (!h)
         return;
     file_body_end(h);
+    route_append_wait_free(h->await);
     http_parser_free(&h->parser);
     free(h->pending);
     free(h);
@@ -102,7 +103,7 @@ static void feed(conn *c, uint8_t *p, size_t n)
 
     while (!c->closing && c->http && !c->lingering) {
         http_conn *h = c->http;
-        if (h->responding && h->msg_done) {
+        if ((h->responding && h->msg_done) || h->await) {
             if (n)
                 stash(c, p, n);
             return;
@@ -145,7 +146,7 @@ void http_conn_on_data(conn *c, const uint8_t *p, size_t n)
 {
     http_conn *h = c->http;
 
-    if (h->responding && h->msg_done) {
+    if ((h->responding && h->msg_done) || h->await) {
         stash(c, p, n);
         return;
     }
@@ -179,15 +180,30 @@ static void resume_pending(conn *c)
         conn_read_start(c);
 }
 
+void http_conn_resume(conn *c)
+{
+    if (!c->closing && !c->lingering && c->http && !c->http->in_feed)
+        resume_pending(c);
+}
+
 void http_response_done(conn *c)
 {
     http_conn *h = c->http;
 
-    h->responding = 0;
     if (h->close_after) {
+        h->responding = 0;
         conn_linger(c);
         return;
     }
+    if (conn_queued(c) > SRV_OUT_MAX) {
+        /* The client is not reading its answers: read no more requests until it does. */
+        h->held = 1;
+        c->out_paused = 1;
+        conn_read_stop(c);
+        return;
+    }
+    h->held = 0;
+    h->responding = 0;
     if (!h->msg_done) {
         /* The body is still coming, and feed() finishes the request; reading may have stopped
          * if this request came from input held back during the previous response. */
@@ -199,16 +215,30 @@ void http_response_done(conn *c)
         resume_pending(c);
 }
 
+void http_conn_out_drained(conn *c)
+{
+    if (c->http && c->http->held)
+        http_response_done(c);
+    else
+        conn_read_start(c);
+}
+
+/* The client half-closed (or went): it may still read. Finish the response in progress, and what
+ * is queued, then close. */
 void http_conn_on_eof(conn *c)
 {
     http_conn *h = c->http;
 
-    if (h && h->responding) {
-        h->close_after = 1; /* finish writing, then close */
-        conn_read_stop(c);
+    c->peer_eof = 1;
+    conn_read_stop(c);
+    if (h && (h->responding || h->await)) {
+        h->close_after = 1;
         return;
     }
-    conn_close(c);
+    if (conn_queued(c) > 0)
+        conn_linger(c);
+    else
+        conn_close(c);
 }
 
 void http_conn_on_timeout(conn *c)
@@ -282,7 +312,7 @@ static void file_write_cb(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    c->last_tx_ms = srv_now(c->srv);
+    c->last_tx_ms = c->progress_ms = srv_now(c->srv);
     file_pump(c);
 }
 

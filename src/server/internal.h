@@ -25,12 +25,17 @@
 #define SRV_TICK_MS       500  /* housekeeping: pings, deadlines, liveness */
 #define SRV_WS_CLOSE_WAIT 5000 /* after our CLOSE, wait this long for the peer's */
 #define SRV_LINGER_MS     2000 /* after a final response, drain input this long */
+/* Queued output above which a connection's input is not read (pipelined requests, PINGs): what
+ * one connection can make the server hold is bounded by what it reads. Reading resumes below half.
+ */
+#define SRV_OUT_MAX ((size_t)256 * 1024)
 
 typedef struct conn conn;
 typedef struct srv_res srv_res;
 typedef struct fbatch fbatch;
 typedef struct srv_sync srv_sync;
 typedef struct wb_job wb_job;
+typedef struct append_wait append_wait;
 
 #define WB_IOV 32 /* vectors per write-behind job */
 
@@ -131,6 +136,8 @@ typedef struct http_conn {
     uint8_t in_feed;     /* feed() is running: it picks up the next request itself */
     uint8_t started;     /* bytes of the current request arrived (its head deadline runs) */
     uint8_t appending;   /* the body is being appended (PUT/POST): c->u.a is the appender */
+    uint8_t held;        /* response written; the next waits for queued output to drain */
+    append_wait *await;  /* holding the slot until the previous writer's bytes are written */
     int file_fd;         /* file body in progress, or -1 */
     http_static_plan *plan;
     size_t part;       /* next plan part */
@@ -156,9 +163,13 @@ struct conn {
     uint8_t ws_closed;    /* our CLOSE went out */
     uint8_t lingering;    /* writes shut down; input is drained until EOF or the deadline */
     uint8_t reading;
-    char peer[56];       /* "addr:port" for logs */
-    srv_sync *sync_wait; /* the fdatasync this connection waits for before acknowledging */
-    http_conn *http;     /* ROLE_HTTP only */
+    uint8_t out_paused;   /* not read while its queued output is over SRV_OUT_MAX */
+    uint8_t peer_eof;     /* the peer half-closed: finish what it asked for, then close */
+    size_t tick_queued;   /* queued output bytes seen at the last tick */
+    uint64_t progress_ms; /* last time queued output moved: a slow reader is not idle */
+    char peer[56];        /* "addr:port" for logs */
+    srv_sync *sync_wait;  /* the fdatasync this connection waits for before acknowledging */
+    http_conn *http;      /* ROLE_HTTP only */
     union {
         follower f;
         appender a;
@@ -215,6 +226,10 @@ void conn_linger(conn *c); /* shut down writes once queued ones are out, drain i
 void conn_read_start(conn *c);
 void conn_read_stop(conn *c);
 int conn_write_copy(conn *c, const void *p, size_t n); /* try_write, the rest copied and queued */
+size_t conn_queued(conn *c); /* output bytes queued, not yet taken by the socket */
+void conn_out_check(
+    conn *c); /* after queueing a reply to input: stop reading while over the bound */
+void conn_out_progress(conn *c); /* a write finished: resume reading once under the bound */
 void conn_on_tick(conn *c, uint64_t now);
 void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len);
 
@@ -229,6 +244,8 @@ void http_respond_simple(conn *c, int status, const char *extra_headers, const c
 void http_respond_error(conn *c, int status, const char *body);
 void http_respond_file(conn *c, int fd, const http_static_plan *plan);
 void http_response_done(conn *c);
+void http_conn_out_drained(conn *c); /* queued output fell under the bound */
+void http_conn_resume(conn *c);      /* go on with input held back (route.c waited) */
 
 /* http_append.c: PUT/POST bodies appended */
 void http_append_start(conn *c, srv_res *sr, int created);
@@ -238,6 +255,7 @@ void http_append_failed(conn *c, int err); /* write-behind failed for this body'
 
 /* route.c: the verbs */
 void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len);
+void route_append_wait_free(append_wait *w);
 
 /* ws_conn.c: WebSocket plumbing shared by appenders and followers */
 int ws_send_control(conn *c, unsigned opcode, const void *payload, size_t len);
@@ -250,6 +268,7 @@ int append_start(conn *c, store_res *res, const uint8_t *rest, size_t rest_len);
 void append_on_data(conn *c, uint8_t *p, size_t n);
 void append_end(conn *c, unsigned code, const char *reason);
 void append_on_close(conn *c);
+void append_drain(conn *c);                 /* shutdown: 1001 once what was read is written */
 void append_write_failed(conn *c, int err); /* write-behind failed for this appender's bytes */
 
 /* follow.c: follower sessions */

@@ -117,7 +117,8 @@ static int validate_options(const hfs_server_options *o)
 {
     if (!o->root || !*o->root)
         return -1;
-    if (o->frame_max < 1 || o->frame_max > (64u << 20))
+    /* A TEXT frame holds whole characters: it must fit the longest UTF-8 one (4 bytes). */
+    if (o->frame_max < 4 || o->frame_max > (64u << 20))
         return -1;
     if (o->sync < HFS_SYNC_NONE || o->sync > HFS_SYNC_INTERVAL ||
         (o->sync == HFS_SYNC_INTERVAL && o->sync_interval_ms == 0))
@@ -412,8 +413,7 @@ static void drain_conn(conn *c)
         return;
     switch (c->role) {
     case ROLE_APPEND:
-        append_end(c, WS_CLOSE_GOING_AWAY, "server shutting down");
-        conn_linger(c);
+        append_drain(c);
         break;
     case ROLE_FOLLOW:
         follow_drain(c);

@@ -155,9 +155,10 @@ static void sync_tick(uv_timer_t *t)
 {
     hfs_server *s = t->data;
 
+    /* Every appender: WebSocket sessions and streaming PUT/POST bodies alike. */
     for (conn *c = s->conns; c; c = c->next)
-        if (c->role == ROLE_APPEND && !c->u.a.ended && c->u.a.sr &&
-            (c->u.a.sr->res->unsynced || c->u.a.sr->res->staged) &&
+        if ((c->role == ROLE_APPEND || (c->http && c->http->appending)) && !c->u.a.ended &&
+            c->u.a.sr && (c->u.a.sr->res->unsynced || c->u.a.sr->res->staged) &&
             !interval_sync_queued(c->u.a.sr->res))
             srv_sync_start(s, c->u.a.sr->res, NULL, NULL, 0);
 }

@@ -15,7 +15,10 @@ int ws_send_control(conn *c, unsigned opcode, const void *payload, size_t len)
     size_t h = ws_frame_header(frame, opcode, 1, len, NULL);
     if (len)
         memcpy(frame + h, payload, len);
-    return conn_write_copy(c, frame, h + len);
+    int r = conn_write_copy(c, frame, h + len);
+    if (opcode == WS_OP_PONG)
+        conn_out_check(c); /* PONGs the peer does not read: stop reading its PINGs */
+    return r;
 }
 
 int ws_send_close(conn *c, unsigned code, const char *reason)

@@ -126,4 +126,11 @@ void ws_decoder_init(ws_decoder *d, enum ws_role role, uint64_t message_max);
  * WS_EV_NEED_MORE. */
 size_t ws_decode(ws_decoder *d, uint8_t *in, size_t len, ws_event *ev);
 
+/* Payload bytes of the current data frame not delivered yet: after a DATA event, how much of its
+ * frame (whose length the header gave) is still to come. */
+static inline uint64_t ws_decoder_frame_rest(const ws_decoder *d)
+{
+    return d->remaining;
+}
+
 #endif /* HFS_WS_H */
