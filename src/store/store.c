@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,22 @@ int store_open_res(store *st, const char *rel, store_res **out)
     return err;
 }
 
+/* 1 when a component of rel is longer than a name may be (NAME_MAX): refused before any parent
+ * directory is made for it. */
+static int name_too_long(const char *rel)
+{
+    for (const char *p = rel; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > NAME_MAX)
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
 int store_acquire(store *st, const char *rel, store_res **out)
 {
     size_t len = strlen(rel);
@@ -449,6 +466,8 @@ int store_acquire(store *st, const char *rel, store_res **out)
         return STORE_EISDIR;
     if (!rel_valid(rel))
         return STORE_EDENIED;
+    if (name_too_long(rel))
+        return STORE_ENAMETOOLONG;
     int fd = open_for_append(st, rel);
     if (fd < 0)
         return map_write_errno(errno);
