@@ -10,6 +10,8 @@
 //   auto-scroll follows the bottom and stops while the reader has scrolled up; the end of the stream is shown;
 //   the raw link gives the bytes; a viewer opened before the resource exists shows it once it is appended; a
 //   viewer of a finished resource shows it whole; a viewer resumes after the server crashed and came back.
+// - A viewer of a resource whose name is not UTF-8 (%FF%FE...): the name and title show U+FFFD, the lines render
+//   (finished and live) and the end of the stream is shown.
 // The browser and the server are closed on every exit path (runMain, playwright's own exit handlers).
 'use strict';
 
@@ -169,8 +171,9 @@ async function esBytes(page, what, start = 0) {
 async function eventSourceChecks(srv) {
     check('EventSource in Chromium: text, multi-line and binary appends arrive as events whose ids are offsets');
     const page = await newPage();
-    fs.writeFileSync(path.join(srv.root, 'page.txt'), 'a same-origin page\n');
-    await page.goto(`${srv.url}/page.txt?raw`);
+    // A same-origin page of the server's own: the root's listing (resource bytes are served
+    // sandboxed, as an opaque origin that may not read the server's streams).
+    await page.goto(`${srv.url}/`);
     const app = await wsAppender(srv, 'es/a.log');
     await app.send('first line\n');
     await openEventSource(page, '/es/a.log');
@@ -202,7 +205,7 @@ async function eventSourceChecks(srv) {
 async function eventSourceResume(srv) {
     check('EventSource resumes by itself after the server crashed: Last-Event-ID, exactly the missed bytes, then the end');
     const page = await newPage();
-    await page.goto(`${srv.url}/page.txt?raw`);
+    await page.goto(`${srv.url}/`); // a same-origin page of the server's own (see above)
     const app = await wsAppender(srv, 'es/crash.log');
     await app.send('before the crash 1\n');
     await openEventSource(page, '/es/crash.log');
@@ -232,7 +235,7 @@ async function eventSourceResume(srv) {
 async function webSocketChecks(srv) {
     check('WebSocket in Chromium with ?frames=binary: BINARY messages, the bytes in order, CLOSE 1000 at the end');
     const page = await newPage();
-    await page.goto(`${srv.url}/page.txt?raw`);
+    await page.goto(`${srv.url}/`); // a same-origin page of the server's own (see above)
     const app = await wsAppender(srv, 'ws/b.log');
     await app.send('start\n');
     await page.evaluate((u) => {
@@ -466,6 +469,86 @@ async function viewerBeforeAndAfter(srv) {
     checkNoPageErrors('viewer pages');
 }
 
+// A name that is not UTF-8: 0xFF 0xFE, then the rest.
+function badPath(srv, rest) {
+    return Buffer.concat([Buffer.from(`${srv.root}/`), Buffer.from([0xff, 0xfe]), Buffer.from(rest)]);
+}
+
+// pageWait, but errors in the page (a viewer script that threw) are reported first.
+async function pageWaitOrErrors(page, what, fn, arg, ms) {
+    try {
+        await pageWait(page, what, fn, arg, ms);
+    } catch (err) {
+        checkNoPageErrors(what);
+        throw err;
+    }
+}
+
+async function viewerBadName(srv) {
+    check('viewer of a finished resource whose name is not UTF-8 (PUT /%FF%FEbad.log): lines, the end, a name with U+FFFD');
+    const text = 'first line\nsecond \u20ac line\n\x1b[1mbold\x1b[0m last\n';
+    const res = await within('PUT /%FF%FEbad.log', fetch(`${srv.url}/%FF%FEbad.log`, { method: 'PUT', body: text }));
+    assertEq('PUT /%FF%FEbad.log status', res.status, 201);
+    assertEq('the file under its byte name', fs.readFileSync(badPath(srv, 'bad.log')), Buffer.from(text));
+    const page = await newPage();
+    const resp = await page.goto(`${srv.url}/%FF%FEbad.log`);
+    assertEq('viewer status', resp.status(), 200);
+    assert(/^text\/html/.test(resp.headers()['content-type']), `viewer content-type ${resp.headers()['content-type']}`);
+    await pageWaitOrErrors(page, 'the viewer of /%FF%FEbad.log to show the end', () => document.body.dataset.state === 'ended');
+    let s = await viewerState(page);
+    assertEq('log text', s.text, plainOf(text));
+    assertEq('status at the end', s.status, 'ended');
+    assert(!s.endHidden && /end of stream/.test(s.endText), `#end: hidden ${s.endHidden}, ${JSON.stringify(s.endText)}`);
+    assertEq('raw link', s.raw, `${srv.url}/%FF%FEbad.log?raw`);
+    const raw = await page.evaluate((u) => fetch(u).then((r) => r.arrayBuffer()).then((b) => Array.from(new Uint8Array(b))), s.raw);
+    assertEq('raw bytes', Buffer.from(raw), Buffer.from(text));
+    let name = await page.evaluate(() => document.getElementById('name').textContent);
+    let title = await page.title();
+    assert(name.includes('\uFFFD') && name.endsWith('bad.log'), `#name is ${JSON.stringify(name)}`);
+    assert(title.includes('\uFFFD') && title.endsWith('bad.log'), `title is ${JSON.stringify(title)}`);
+    await page.close();
+    checkNoPageErrors('viewer of /%FF%FEbad.log');
+
+    check('viewer of a live resource whose name is not UTF-8: follows it live over the WebSocket, then the end');
+    const ws = new WebSocket(`${srv.wsUrl}/%FF%FElive.log`, { headers: { 'X-Verb': 'APPEND' } });
+    await within('appender /%FF%FElive.log open', new Promise((resolve, reject) => {
+        ws.on('open', resolve);
+        ws.on('error', reject);
+        ws.on('unexpected-response', (req, r) => reject(new Error(`appender /%FF%FElive.log: HTTP ${r.statusCode}`)));
+    }));
+    const closed = new Promise((resolve) => ws.on('close', resolve));
+    const send = (t) => new Promise((resolve, reject) => ws.send(Buffer.from(t), { binary: true }, (e) => (e ? reject(e) : resolve())));
+    await send('live one\n');
+    await waitFor('/%FF%FElive.log to hold its first line', () => {
+        try {
+            return fs.readFileSync(badPath(srv, 'live.log')).equals(Buffer.from('live one\n'));
+        } catch {
+            return false;
+        }
+    });
+    const page2 = await newPage();
+    requests = [];
+    await page2.goto(`${srv.url}/%FF%FElive.log`);
+    await pageWaitOrErrors(page2, 'the first line of /%FF%FElive.log', () => document.getElementById('log').textContent === 'live one\n');
+    await pageWait(page2, 'the viewer to be live', () => document.getElementById('status').className === 'live');
+    await send('live \u00e9 two\n');
+    await waitLog(page2, 'the line appended while the page is open', 'live one\nlive \u00e9 two\n');
+    ws.close(1000);
+    await within('appender /%FF%FElive.log close', closed);
+    await pageWait(page2, 'the viewer of /%FF%FElive.log to show the end', () => document.body.dataset.state === 'ended');
+    s = await viewerState(page2);
+    assertEq('live log text', s.text, 'live one\nlive \u00e9 two\n');
+    assert(!s.endHidden && /end of stream/.test(s.endText), `#end: ${JSON.stringify(s.endText)}`);
+    const wsReq = requests.filter((u) => u.startsWith(srv.wsUrl));
+    assert(wsReq.length >= 1 && wsReq.every((u) => u.startsWith(`${srv.wsUrl}/%FF%FElive.log?`)), `viewer WebSocket requests: ${wsReq}`);
+    name = await page2.evaluate(() => document.getElementById('name').textContent);
+    title = await page2.title();
+    assert(name.includes('\uFFFD') && name.endsWith('live.log'), `#name is ${JSON.stringify(name)}`);
+    assert(title.includes('\uFFFD') && title.endsWith('live.log'), `title is ${JSON.stringify(title)}`);
+    await page2.close();
+    checkNoPageErrors('viewer of /%FF%FElive.log');
+}
+
 async function viewerResume(srv) {
     check('viewer: the server crashes and comes back; the page resumes from the next byte (nothing twice) and ends');
     const page = await newPage();
@@ -498,6 +581,7 @@ runMain('test_browser', async () => {
         await webSocketChecks(srv);
         await viewerLive(srv);
         await viewerBeforeAndAfter(srv);
+        await viewerBadName(srv);
         await eventSourceResume(srv);
         await viewerResume(srv);
     } finally {
