@@ -43,7 +43,8 @@ CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/http/*.c src/server/*.c \
+LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/file/*.c src/http/*.c \
+                             src/server/*.c \
                              src/client/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
            $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
@@ -123,6 +124,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TEST_HELPER) $(STATIC)
 $(BUILD)/obj/tests/harness.o: tests/harness.c tests/harness.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The store tests (tests/unit/test_store_*.c) also link the backend conformance suite.
+$(BUILD)/tests/test_store_%: $(BUILD)/obj/tests/unit/test_store_%.o \
+                             $(BUILD)/obj/tests/store_conformance.o $(TEST_HELPER) $(STATIC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan, then each fuzzer
 # for a few seconds over its corpus (catches regressions; `make fuzz` runs them for long).

@@ -1,7 +1,7 @@
-/* conn.c -- a client connection's lifetime: accept-time socket options, reads dispatched by role,
- * small copied writes, the closing paths (abort, linger), and per-tick deadlines, keepalive pings
- * and dead-peer checks. */
-#include "server/internal.h"
+/* conn.c -- a client connection's lifetime: accept-time socket options, reads handed to the
+ * connection's kind (its conn_ops), small copied writes, the bound on queued output, the closing
+ * paths (abort, linger), and per-tick deadlines, keepalive pings and dead-peer checks. */
+#include "server/conn.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,21 +20,28 @@ static void conn_on_closed(uv_handle_t *h)
     conn *c = h->data;
     hfs_server *s = c->srv;
 
-    srv_sync_forget(c);
-    if (c->role == ROLE_FOLLOW)
-        follow_on_close(c);
+    if (c->ops->on_closed)
+        c->ops->on_closed(c);
     if (c->prev)
         c->prev->next = c->next;
     else if (s->conns == c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (c->http)
-        http_conn_free(c);
     s->nconns--;
     free(c);
     srv_conn_gone(s);
     srv_handle_released(s);
+}
+
+/* The kind gives back what it holds (a lease), once. */
+static void stop(conn *c)
+{
+    if (!c->stopped && c->ops->on_stop) {
+        c->stopped = 1;
+        c->ops->on_stop(c);
+    }
+    c->stopped = 1;
 }
 
 void conn_close(conn *c)
@@ -42,9 +49,19 @@ void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = 1;
-    if (c->role == ROLE_APPEND || (c->http && c->http->appending))
-        append_on_close(c);
+    stop(c);
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
+}
+
+void conn_become(conn *c, const conn_ops *ops)
+{
+    c->ops = ops;
+    c->stopped = 0;
+    c->deadline_ms = 0;
+    /* Reading may have stopped while an earlier pipelined response was written; the new kind
+     * reads from here on (its EOF, PINGs and CLOSE), and may pause again itself. */
+    conn_read_start(c);
+    c->probe_ms = srv_now(c->srv) + c->srv->opt.dead_peer_ms / 4;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -57,18 +74,10 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
 static void on_eof(conn *c)
 {
-    switch (c->role) {
-    case ROLE_HTTP:
-        http_conn_on_eof(c);
-        break;
-    case ROLE_APPEND:
-        append_end(c, 0, "connection closed");
+    if (c->ops->on_eof)
+        c->ops->on_eof(c);
+    else
         conn_close(c);
-        break;
-    default:
-        conn_close(c);
-        break;
-    }
 }
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -92,20 +101,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->lingering)
         return; /* discard until EOF */
-    uint8_t *p = (uint8_t *)buf->base;
-    switch (c->role) {
-    case ROLE_HTTP:
-        http_conn_on_data(c, p, (size_t)nread);
-        break;
-    case ROLE_APPEND:
-        append_on_data(c, p, (size_t)nread);
-        break;
-    case ROLE_FOLLOW:
-        follow_on_data(c, p, (size_t)nread);
-        break;
-    default:
-        break;
-    }
+    if (c->ops->on_data)
+        c->ops->on_data(c, (uint8_t *)buf->base, (size_t)nread);
 }
 
 void conn_read_start(conn *c)
@@ -135,18 +132,10 @@ void conn_out_progress(conn *c)
     if (!c->out_paused || c->closing || conn_queued(c) > SRV_OUT_MAX / 2)
         return;
     c->out_paused = 0;
-    switch (c->role) {
-    case ROLE_HTTP:
-        http_conn_out_drained(c);
-        break;
-    case ROLE_APPEND:
-        if (!c->u.a.sr || c->u.a.ended || !c->u.a.sr->reading_paused)
-            conn_read_start(c);
-        break;
-    default:
+    if (c->ops->on_out_drained)
+        c->ops->on_out_drained(c);
+    else
         conn_read_start(c);
-        break;
-    }
 }
 
 void conn_read_stop(conn *c)
@@ -216,7 +205,7 @@ static void refuse(conn *c)
     conn_linger(c);
 }
 
-int conn_start(hfs_server *s, uv_tcp_t *tcp)
+int conn_start(hfs_server *s, uv_tcp_t *tcp, const conn_ops *ops)
 {
     conn *c = (conn *)tcp;
 
@@ -225,7 +214,7 @@ int conn_start(hfs_server *s, uv_tcp_t *tcp)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    c->role = ROLE_HTTP;
+    c->ops = ops;
     c->last_tx_ms = c->progress_ms = srv_now(s);
     set_socket_options(c);
     peer_name(c);
@@ -233,7 +222,7 @@ int conn_start(hfs_server *s, uv_tcp_t *tcp)
         refuse(c);
         return 0;
     }
-    if (http_conn_init(c) < 0) {
+    if (ops->on_start && ops->on_start(c) < 0) {
         conn_close(c);
         return -1;
     }
@@ -301,10 +290,7 @@ void conn_linger(conn *c)
 {
     if (c->closing || c->lingering)
         return;
-    if (c->role == ROLE_APPEND || (c->http && c->http->appending))
-        append_end(c, 0, NULL);
-    if (c->http)
-        http_conn_free(c);
+    stop(c);
     c->lingering = 1;
     c->out_paused = 0; /* input is only drained from here on: it makes no more output */
     c->deadline_ms = srv_now(c->srv) + SRV_LINGER_MS;
@@ -316,19 +302,6 @@ void conn_linger(conn *c)
     }
     req->data = c;
     conn_read_start(c);
-}
-
-void conn_upgraded(conn *c, int role, const uint8_t *rest, size_t rest_len)
-{
-    (void)rest;
-    (void)rest_len;
-    http_conn_free(c);
-    c->role = (uint8_t)role;
-    c->deadline_ms = 0;
-    /* Reading may have stopped while an earlier pipelined response was written; the new role
-     * reads from here on (its EOF, PINGs and CLOSE), and may pause again itself. */
-    conn_read_start(c);
-    c->probe_ms = srv_now(c->srv) + c->srv->opt.dead_peer_ms / 4;
 }
 
 /* A peer is gone when data we sent is being retransmitted and nothing has been acknowledged for
@@ -347,17 +320,15 @@ static int peer_is_dead(conn *c)
            ti.tcpi_last_ack_recv >= c->srv->opt.dead_peer_ms;
 }
 
-static void ws_tick(conn *c, uint64_t now)
+/* Sessions (the kinds with a heartbeat): a sign of life when quiet, and a check of the peer's. */
+static void live_tick(conn *c, uint64_t now)
 {
     const hfs_server_options *o = &c->srv->opt;
 
     if (c->ws_closed || c->lingering)
         return;
     if (o->ping_interval_ms && now - c->last_tx_ms >= o->ping_interval_ms) {
-        if (c->role == ROLE_FOLLOW)
-            follow_heartbeat(c);
-        else
-            ws_send_control(c, WS_OP_PING, NULL, 0);
+        c->ops->heartbeat(c);
         c->last_tx_ms = now;
     }
     if (o->dead_peer_ms && now >= c->probe_ms) {
@@ -392,12 +363,12 @@ void conn_on_tick(conn *c, uint64_t now)
         return;
     }
     if (c->deadline_ms && now >= c->deadline_ms) {
-        if (c->role == ROLE_HTTP && !c->lingering)
-            http_conn_on_timeout(c);
+        if (c->ops->on_timeout && !c->lingering)
+            c->ops->on_timeout(c);
         else
             conn_close(c);
         return;
     }
-    if (c->role == ROLE_APPEND || c->role == ROLE_FOLLOW)
-        ws_tick(c, now);
+    if (c->ops->heartbeat)
+        live_tick(c, now);
 }

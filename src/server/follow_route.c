@@ -15,15 +15,19 @@
 #include <unistd.h>
 
 #include "http/response.h"
+#include "server/conn.h"
+#include "server/follow.h"
+#include "server/http_conn.h"
 #include "server/route.h"
 #include "server/viewer.h"
+#include "server/ws_conn.h"
 
 #define LINES_SCAN_MAX (64u << 20) /* ?lines looks back at most this far */
 
 enum offset_type { OFF_NONE, OFF_ABS, OFF_FROM_END, OFF_NOW, OFF_LINES };
 
 typedef struct follow_req {
-    int kind; /* enum follow_kind, or -1: a static response */
+    const follow_transport *tp; /* NULL: a static response */
     int wait;
     int view;
     int off_type;
@@ -59,16 +63,16 @@ static int parse_follow_req(route *r, follow_req *fr)
     int follow = route_query(r, "follow", v, sizeof(v));
     int sse = (follow && !strcmp(v, "sse")) || route_accept_prefers(r, "text/event-stream");
     if (r->ws)
-        fr->kind = route_offers_binary(r) ||
-                           (route_query(r, "frames", v, sizeof(v)) && !strcmp(v, "binary"))
-                       ? FOLLOW_WS_BINARY
-                       : FOLLOW_WS_TEXT;
+        fr->tp = route_offers_binary(r) ||
+                         (route_query(r, "frames", v, sizeof(v)) && !strcmp(v, "binary"))
+                     ? &follow_ws_binary
+                     : &follow_ws_text;
     else if (r->req->method == HTTP_HEAD)
-        fr->kind = -1;
+        fr->tp = NULL;
     else
-        fr->kind = sse ? FOLLOW_SSE : follow ? FOLLOW_HTTP : -1;
+        fr->tp = sse ? &follow_sse : follow ? &follow_http : NULL;
     fr->wait = route_query(r, "wait", v, sizeof(v));
-    fr->view = fr->kind < 0 && !route_query(r, "raw", v, sizeof(v)) &&
+    fr->view = !fr->tp && !route_query(r, "raw", v, sizeof(v)) &&
                (route_query(r, "view", v, sizeof(v)) || route_accept_prefers(r, "text/html"));
     if (route_query(r, "offset", v, sizeof(v)) && parse_offset(v, &fr->off_type, &fr->off_n) < 0)
         return -1;
@@ -77,7 +81,7 @@ static int parse_follow_req(route *r, follow_req *fr)
             return -1;
         fr->off_type = OFF_LINES;
     }
-    const char *id = fr->kind == FOLLOW_SSE ? http_header_get(r->req, "Last-Event-ID", &n) : NULL;
+    const char *id = fr->tp == &follow_sse ? http_header_get(r->req, "Last-Event-ID", &n) : NULL;
     if (id && n > 0) {
         /* An offset of any length: past 2^64 - 1 it saturates, and is past the end (416). */
         size_t k = n < sizeof(v) - 1 ? n : sizeof(v) - 1;
@@ -96,7 +100,7 @@ static int parse_follow_req(route *r, follow_req *fr)
 }
 
 /* Where the last n lines of the file begin (as tail -n counts them). */
-static uint64_t lines_offset(int fd, uint64_t size, uint64_t n)
+static uint64_t lines_offset(store_res *res, uint64_t size, uint64_t n)
 {
     uint8_t buf[65536];
     uint64_t pos = size, floor = size > LINES_SCAN_MAX ? size - LINES_SCAN_MAX : 0;
@@ -107,7 +111,7 @@ static uint64_t lines_offset(int fd, uint64_t size, uint64_t n)
     while (pos > floor) {
         size_t k = pos - floor < sizeof(buf) ? (size_t)(pos - floor) : sizeof(buf);
         uint64_t lo = pos - k;
-        if (pread(fd, buf, k, (off_t)lo) != (ssize_t)k)
+        if (store_read(res, buf, k, lo) != (ssize_t)k)
             return floor;
         for (size_t i = k; i > 0; i--) {
             /* A newline ends the line before it; the file's final newline ends the last line. */
@@ -121,10 +125,10 @@ static uint64_t lines_offset(int fd, uint64_t size, uint64_t n)
 
 /* The first offset at or after off that does not fall inside a UTF-8 character (at most 3 bytes
  * on), so that a TEXT stream starting "N bytes before the end" begins with whole characters. */
-static uint64_t char_boundary(int fd, uint64_t off, uint64_t size)
+static uint64_t char_boundary(store_res *res, uint64_t off, uint64_t size)
 {
     uint8_t b[3];
-    ssize_t n = off < size ? pread(fd, b, sizeof(b), (off_t)off) : 0;
+    ssize_t n = off < size ? store_read(res, b, sizeof(b), off) : 0;
 
     for (ssize_t i = 0; i < n; i++)
         if ((b[i] & 0xc0) != 0x80)
@@ -133,7 +137,8 @@ static uint64_t char_boundary(int fd, uint64_t off, uint64_t size)
 }
 
 /* The stream offset a request starts at; -1 (416 sent) when it lies past the end. */
-static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size, uint64_t *off)
+static int resolve_offset(route *r, const follow_req *fr, store_res *res, uint64_t size,
+                          uint64_t *off)
 {
     switch (fr->off_type) {
     case OFF_ABS:
@@ -141,14 +146,14 @@ static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size,
         break;
     case OFF_FROM_END:
         *off = fr->off_n < size ? size - fr->off_n : 0;
-        if (fr->kind == FOLLOW_WS_TEXT)
-            *off = char_boundary(fd, *off, size);
+        if (fr->tp == &follow_ws_text)
+            *off = char_boundary(res, *off, size);
         break;
     case OFF_NOW:
         *off = size;
         break;
     case OFF_LINES:
-        *off = lines_offset(fd, size, fr->off_n);
+        *off = lines_offset(res, size, fr->off_n);
         break;
     default:
         *off = 0;
@@ -163,7 +168,7 @@ static int resolve_offset(route *r, const follow_req *fr, int fd, uint64_t size,
 }
 
 /* The Content-Type of a stream: from the name, else sniffed from its start, else text. */
-static const char *stream_type(const route *r, int fd, uint64_t size)
+static const char *stream_type(const route *r, store_res *res)
 {
     const char *slash = strrchr(r->clean, '/');
     const char *t = http_mime_by_name(slash ? slash + 1 : r->clean);
@@ -171,7 +176,7 @@ static const char *stream_type(const route *r, int fd, uint64_t size)
 
     if (t)
         return t;
-    ssize_t got = fd >= 0 && size ? pread(fd, head, sizeof(head), 0) : 0;
+    ssize_t got = res && store_size(res) ? store_read(res, head, sizeof(head), 0) : 0;
     return got > 0 ? http_mime_sniff(head, (size_t)got) : "text/plain; charset=utf-8";
 }
 
@@ -183,7 +188,7 @@ static int stream_head(route *r, const follow_req *fr, const char *ctype, uint64
 
     http_head_start(&h, 200);
     http_head_add(&h, "Content-Type",
-                  fr->kind == FOLLOW_SSE ? "text/event-stream; charset=utf-8" : ctype);
+                  fr->tp == &follow_sse ? "text/event-stream; charset=utf-8" : ctype);
     http_head_add(&h, "Cache-Control", "no-store");
     http_head_add(&h, "X-Accel-Buffering", "no");
     http_head_add(&h, "X-Content-Type-Options", "nosniff");
@@ -200,10 +205,10 @@ static int stream_head(route *r, const follow_req *fr, const char *ctype, uint64
 /* Hands the connection to a follower of res (NULL: wait for r->rel), after its head went out. */
 static int start_follower(route *r, const follow_req *fr, store_res *res, uint64_t off, int chunked)
 {
-    follow_params fp = {.kind = fr->kind, .chunked = chunked, .offset = off, .wait_rel = r->rel};
+    follow_params fp = {.tp = fr->tp, .chunked = chunked, .offset = off, .wait_rel = r->rel};
 
-    route_log(r, fr->kind <= FOLLOW_WS_BINARY ? 101 : 200);
-    conn_upgraded(r->c, ROLE_FOLLOW, r->rest, r->rest_len);
+    route_log(r, fr->tp->websocket ? 101 : 200);
+    http_conn_free(r->c);
     follow_start(r->c, res, &fp, r->rest, r->rest_len);
     return 0;
 }
@@ -231,9 +236,9 @@ static int follow_ws(route *r, const follow_req *fr, store_res *res, uint64_t of
 }
 
 /* An HTTP or SSE follower (res NULL: waiting). */
-static int follow_http(route *r, const follow_req *fr, store_res *res, int fd, uint64_t off)
+static int follow_http_stream(route *r, const follow_req *fr, store_res *res, uint64_t off)
 {
-    int chunked = stream_head(r, fr, stream_type(r, fd, res ? res->size : 0), off);
+    int chunked = stream_head(r, fr, stream_type(r, res), off);
 
     if (chunked < 0) {
         if (res)
@@ -246,27 +251,31 @@ static int follow_http(route *r, const follow_req *fr, store_res *res, int fd, u
 
 static int wait_for_resource(route *r, const follow_req *fr)
 {
-    if (fr->kind <= FOLLOW_WS_BINARY)
+    if (fr->tp->websocket)
         return follow_ws(r, fr, NULL, 0);
-    return follow_http(r, fr, NULL, -1, 0);
+    return follow_http_stream(r, fr, NULL, 0);
 }
 
-/* The file's bytes as a plain response; with an offset, the bytes from there (no ranges). */
-static int respond_static(route *r, store_file *f, const follow_req *fr, uint64_t off)
+/* The resource's bytes as a plain response; with an offset, the bytes from there (no ranges).
+ * Takes res. */
+static int respond_static(route *r, store_res *res, const follow_req *fr, uint64_t off)
 {
     uint8_t head[HTTP_STATIC_SNIFF_LEN];
     http_static_request sr = {.head = r->req->method == HTTP_HEAD};
-    http_file_info fi = {.mtime = f->st.st_mtim, .ino = (uint64_t)f->st.st_ino};
+    store_info info;
     http_static_plan *plan = malloc(sizeof(*plan));
     const char *slash = strrchr(r->clean, '/');
-    uint64_t size = f->live ? f->live->size : (uint64_t)f->st.st_size;
 
+    if (!plan || store_res_stat(res, &info) != STORE_OK) {
+        free(plan);
+        store_res_unref(res);
+        return route_text(r, 500, NULL, "500 internal error\n");
+    }
+    http_file_info fi = {.mtime = info.mtime, .ino = info.id};
     fi.name = slash ? slash + 1 : r->clean;
-    fi.size = size - off;
-    if (f->live)
-        store_res_unref(f->live);
+    fi.size = info.size - off;
     ssize_t got =
-        pread(f->fd, head, fi.size < sizeof(head) ? (size_t)fi.size : sizeof(head), (off_t)off);
+        store_read(res, head, fi.size < sizeof(head) ? (size_t)fi.size : sizeof(head), off);
     fi.head = head;
     fi.head_len = got > 0 ? (size_t)got : 0;
     if (fr->off_type == OFF_NONE) {
@@ -276,9 +285,9 @@ static int respond_static(route *r, store_file *f, const follow_req *fr, uint64_
             http_header_get(r->req, "If-Modified-Since", &sr.if_modified_since_len);
         sr.if_none_match = http_header_get(r->req, "If-None-Match", &sr.if_none_match_len);
     }
-    if (!plan || http_static_plan_response(&sr, &fi, plan) < 0) {
+    if (http_static_plan_response(&sr, &fi, plan) < 0) {
         free(plan);
-        close(f->fd);
+        store_res_unref(res);
         return route_text(r, 500, NULL, "500 internal error\n");
     }
     for (size_t i = 0; i < plan->nparts; i++)
@@ -292,19 +301,16 @@ static int respond_static(route *r, store_file *f, const follow_req *fr, uint64_
             plan->nparts <= 1)
             plan->headers_len += (size_t)k;
     }
-    http_respond_file(r->c, f->fd, plan);
+    http_respond_resource(r->c, res, plan);
     int status = plan->status;
     free(plan);
     return status;
 }
 
-static int respond_viewer(route *r, store_file *f)
+static int respond_viewer(route *r, store_res *res)
 {
-    if (f) {
-        if (f->live)
-            store_res_unref(f->live);
-        close(f->fd);
-    }
+    if (res)
+        store_res_unref(res);
     r->verb_name = "VIEW";
     http_respond_simple(r->c, 200,
                         "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; "
@@ -324,59 +330,38 @@ static int viewable(const route *r)
            !strncmp(t, "application/javascript", 22);
 }
 
-/* A stream over HTTP or SSE, live or not. Takes f's descriptor and reference. */
-static int follow_stream(route *r, const follow_req *fr, store_file *f, uint64_t off)
-{
-    store_res *res = f->live;
-    uint64_t size = res ? res->size : (uint64_t)f->st.st_size;
-
-    if (!res && fr->last_event_id && off >= size) {
-        close(f->fd); /* the stream ended and the client has all of it: stop reconnecting */
-        return route_text(r, 204, NULL, "");
-    }
-    if (!res) {
-        int err = store_open_res(r->c->srv->st, r->rel, &res);
-        if (err != STORE_OK) {
-            close(f->fd);
-            return route_store_error(r, err);
-        }
-    }
-    int status = follow_http(r, fr, res, f->fd, off);
-    close(f->fd);
-    return status;
-}
-
 int route_follow(route *r)
 {
     follow_req fr;
-    store_file f;
+    store_res *res;
     uint64_t off;
 
     if (parse_follow_req(r, &fr) < 0)
         return route_text(r, 400, NULL, "400 malformed offset, lines or Last-Event-ID\n");
-    int err = store_open_read(r->c->srv->st, r->rel, &f);
+    int err = store_open(r->c->srv->st, r->rel, &res);
     if (err == STORE_ENOENT && fr.view)
         return respond_viewer(r, NULL); /* the page waits for the resource itself */
-    if (err == STORE_ENOENT && fr.wait && fr.kind >= 0)
+    if (err == STORE_ENOENT && fr.wait && fr.tp)
         return wait_for_resource(r, &fr);
+    if (err == STORE_EISDIR)
+        return route_dir(r);
     if (err != STORE_OK)
         return route_store_error(r, err);
-    if (S_ISDIR(f.st.st_mode))
-        return route_dir(r, f.fd);
     if (fr.view && viewable(r))
-        return respond_viewer(r, &f);
-    uint64_t size = f.live ? f.live->size : (uint64_t)f.st.st_size;
-    if (resolve_offset(r, &fr, f.fd, size, &off) < 0) {
-        if (f.live)
-            store_res_unref(f.live);
-        close(f.fd);
+        return respond_viewer(r, res);
+    int live = (store_state(res) & STORE_LEASED) != 0;
+    uint64_t size = store_size(res);
+    if (resolve_offset(r, &fr, res, size, &off) < 0) {
+        store_res_unref(res);
         return 416;
     }
-    if (fr.kind < 0 || (fr.kind <= FOLLOW_WS_BINARY && !f.live))
-        return respond_static(r, &f, &fr, off);
-    if (fr.kind <= FOLLOW_WS_BINARY) {
-        close(f.fd); /* the follower reads through the resource's own descriptor */
-        return follow_ws(r, &fr, f.live, off);
+    if (!fr.tp || (fr.tp->websocket && !live))
+        return respond_static(r, res, &fr, off);
+    if (fr.tp->websocket)
+        return follow_ws(r, &fr, res, off);
+    if (!live && fr.last_event_id && off >= store_accepted(res)) {
+        store_res_unref(res); /* the stream ended and the client has all of it: stop reconnecting */
+        return route_text(r, 204, NULL, "");
     }
-    return follow_stream(r, &fr, &f, off);
+    return follow_http_stream(r, &fr, res, off);
 }

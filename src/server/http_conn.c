@@ -4,17 +4,17 @@
  *
  * A request's life: head parsed (HTTP_EV_HEAD) -> route_request answers (responding = 1) -> the
  * body, if any, is read and dropped -> message done and response written -> next request. */
-#include "server/internal.h"
+#include "server/http_conn.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "http/response.h"
+#include "server/conn.h"
 
-#define FILE_CHUNK ((size_t)256 * 1024) /* file bytes per write */
+#define FILE_CHUNK ((size_t)256 * 1024) /* resource bytes per write */
 
 typedef struct file_write {
     uv_write_t req;
@@ -23,21 +23,20 @@ typedef struct file_write {
     uint8_t data[];
 } file_write;
 
-int http_conn_init(conn *c)
+static int http_on_start(conn *c)
 {
     c->http = calloc(1, sizeof(*c->http));
     if (!c->http)
         return -1;
     http_parser_init(&c->http->parser, c->srv->opt.target_max, c->srv->opt.header_max);
-    c->http->file_fd = -1;
     return 0;
 }
 
 static void file_body_end(http_conn *h)
 {
-    if (h->file_fd >= 0)
-        close(h->file_fd);
-    h->file_fd = -1;
+    if (h->body_res)
+        store_res_unref(h->body_res);
+    h->body_res = NULL;
     free(h->plan);
     h->plan = NULL;
 }
@@ -49,7 +48,7 @@ void http_conn_free(conn *c)
     if (!h)
         return;
     file_body_end(h);
-    route_append_wait_free(h->await);
+    http_append_forget(c);
     http_parser_free(&h->parser);
     free(h->pending);
     free(h);
@@ -118,9 +117,9 @@ static void feed(conn *c, uint8_t *p, size_t n)
             h->head_seen = 1;
             h->is_head = h->parser.req.method == HTTP_HEAD;
             c->deadline_ms = 0;
-            route_request(c, &h->parser.req, p, n);
-            if (c->role != ROLE_HTTP)
-                return; /* upgraded: the role took the rest of the input */
+            c->srv->on_request(c, &h->parser.req, p, n);
+            if (c->ops != &conn_http_ops)
+                return; /* upgraded: the new kind took the rest of the input */
             break;
         case HTTP_EV_BODY:
             if (h->appending)
@@ -142,7 +141,7 @@ static void feed(conn *c, uint8_t *p, size_t n)
     }
 }
 
-void http_conn_on_data(conn *c, const uint8_t *p, size_t n)
+static void http_on_data(conn *c, uint8_t *p, size_t n)
 {
     http_conn *h = c->http;
 
@@ -215,7 +214,7 @@ void http_response_done(conn *c)
         resume_pending(c);
 }
 
-void http_conn_out_drained(conn *c)
+static void http_out_drained(conn *c)
 {
     if (c->http && c->http->held)
         http_response_done(c);
@@ -225,7 +224,7 @@ void http_conn_out_drained(conn *c)
 
 /* The client half-closed (or went): it may still read. Finish the response in progress, and what
  * is queued, then close. */
-void http_conn_on_eof(conn *c)
+static void http_on_eof(conn *c)
 {
     http_conn *h = c->http;
 
@@ -241,7 +240,7 @@ void http_conn_on_eof(conn *c)
         conn_close(c);
 }
 
-void http_conn_on_timeout(conn *c)
+static void http_on_timeout(conn *c)
 {
     http_conn *h = c->http;
 
@@ -326,9 +325,9 @@ static int file_send_piece(conn *c, const http_body_part *part)
 
     if (!w)
         return -1;
-    ssize_t got = pread(h->file_fd, w->data, n, (off_t)(part->start + h->part_off));
+    ssize_t got = store_read(h->body_res, w->data, n, part->start + h->part_off);
     if (got != (ssize_t)n) {
-        /* The file shrank under us: the promised length can no longer be met. */
+        /* The resource shrank under us: the promised length can no longer be met. */
         srv_log(c->srv, HFS_LOG_ERROR, "%s read: %s", c->peer, got < 0 ? strerror(errno) : "short");
         free(w);
         return -1;
@@ -377,7 +376,7 @@ fail:
     conn_close(c);
 }
 
-void http_respond_file(conn *c, int fd, const http_static_plan *plan)
+void http_respond_resource(conn *c, store_res *res, const http_static_plan *plan)
 {
     http_conn *h = c->http;
     http_head head;
@@ -386,12 +385,12 @@ void http_respond_file(conn *c, int fd, const http_static_plan *plan)
     http_head_start(&head, plan->status);
     http_head_raw(&head, plan->text, plan->headers_len);
     if (write_head(c, &head) < 0 || !(h->plan = malloc(sizeof(*plan)))) {
-        close(fd);
+        store_res_unref(res);
         conn_close(c);
         return;
     }
     memcpy(h->plan, plan, sizeof(*plan));
-    h->file_fd = fd;
+    h->body_res = res;
     h->part = 0;
     h->part_off = 0;
     h->part_prefix_sent = 0;
@@ -402,3 +401,32 @@ void http_respond_file(conn *c, int fd, const http_static_plan *plan)
     }
     file_pump(c);
 }
+
+/* Closing or lingering: an append in progress ends (bytes accepted stay), HTTP state goes. */
+static void http_on_stop(conn *c)
+{
+    if (c->http && c->http->appending)
+        append_end(c, NULL);
+    http_conn_free(c);
+}
+
+/* A graceful shutdown: a response in progress finishes, then the connection closes. */
+static void http_on_drain(conn *c)
+{
+    if (c->http && c->http->responding)
+        c->http->close_after = 1;
+    else
+        conn_close(c);
+}
+
+const conn_ops conn_http_ops = {
+    .name = "http",
+    .on_start = http_on_start,
+    .on_data = http_on_data,
+    .on_eof = http_on_eof,
+    .on_timeout = http_on_timeout,
+    .on_out_drained = http_out_drained,
+    .on_drain = http_on_drain,
+    .on_stop = http_on_stop,
+    .on_closed = http_on_stop,
+};

@@ -6,7 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/static.h"
+#include "server/conn.h"
+#include "server/http_conn.h"
 #include "server/route.h"
+#include "ws/ws.h"
 
 /* A growing text buffer; on allocation failure it stays failed and the caller answers 503. */
 typedef struct tbuf {
@@ -207,7 +211,7 @@ static void list_pre(tbuf *b, const store_dirent *e, size_t n)
     free(de);
 }
 
-int route_dir(route *r, int fd)
+int route_dir(route *r)
 {
     size_t len = strlen(r->clean);
     store_dirent *ents;
@@ -218,7 +222,6 @@ int route_dir(route *r, int fd)
         /* As the original (Go's file server): relative to the request, "dir/", so it holds under
          * any prefix the server is mounted at; "./" keeps a name with a colon from reading as a
          * scheme. */
-        close(fd);
         const char *base = strrchr(r->clean, '/') + 1;
         size_t blen = strlen(base), dot = strchr(base, ':') ? 2 : 0;
         char *p = malloc(dot + blen + 2);
@@ -231,8 +234,7 @@ int route_dir(route *r, int fd)
         free(p);
         return status;
     }
-    int err = store_list(r->c->srv->st, fd, &ents, &n);
-    close(fd);
+    int err = store_list(r->c->srv->st, r->rel, &ents, &n);
     if (err != STORE_OK)
         return route_store_error(r, err);
     const char *ctype = "text/html; charset=utf-8";

@@ -3,7 +3,6 @@
  * Order of decisions: method (405) -> request-target (400) -> percent-decoding (400) -> clean path
  * (301) -> mount prefix (404) -> verb: PUT and POST append their body; a GET or HEAD with X-Verb
  * (else ?verb=) APPEND appends over a WebSocket; anything else follows (follow_route.c). */
-#include "server/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +11,11 @@
 #include <unistd.h>
 
 #include "http/response.h"
+#include "server/conn.h"
+#include "server/follow.h"
+#include "server/http_conn.h"
 #include "server/route.h"
+#include "server/ws_conn.h"
 #include "store/path.h"
 
 #define ALLOW_METHODS "GET, HEAD, PUT, POST"
@@ -97,7 +100,7 @@ int route_handshake_refused(route *r, int status, const char *extra)
     return route_text(r, status, extra, body);
 }
 
-static int store_error_status(int err)
+int route_store_status(int err)
 {
     switch (err) {
     case STORE_ENOENT:
@@ -110,6 +113,8 @@ static int store_error_status(int err)
         return 409;
     case STORE_ENAMETOOLONG:
         return 414;
+    case STORE_ECLOSED:
+        return 409;
     case STORE_ENOMEM:
     case STORE_EAGAIN:
         return 503;
@@ -120,7 +125,7 @@ static int store_error_status(int err)
 
 int route_store_error(route *r, int err)
 {
-    int status = store_error_status(err);
+    int status = route_store_status(err);
 
     if (err == STORE_EIO || err == STORE_ENOMEM)
         srv_log(r->c->srv, HFS_LOG_ERROR, "%s: %s", r->clean, store_strerror(err));
@@ -135,6 +140,8 @@ int route_store_error(route *r, int err)
         return route_text(r, 409, NULL, "409 conflict: a parent of the path is a file\n");
     case STORE_EDENIED:
         return route_text(r, 403, NULL, "403 forbidden\n");
+    case STORE_ECLOSED:
+        return route_text(r, 409, NULL, "409 conflict: the stream is closed\n");
     case STORE_ENAMETOOLONG:
         return route_text(r, 414, NULL, "414 a name in the path is too long\n");
     case STORE_EAGAIN:
@@ -205,15 +212,9 @@ static int route_append_ws(route *r)
 
     if (!r->ws || r->req->method != HTTP_GET) {
         /* An active appender answers 403 first, as the original did; else an upgrade is needed. */
-        store_file f;
-        if (store_open_read(r->c->srv->st, r->rel, &f) == STORE_OK) {
-            int live = f.live != NULL;
-            if (f.live)
-                store_res_unref(f.live);
-            close(f.fd);
-            if (live)
-                return route_text(r, 403, NULL, BODY_CONFLICT);
-        }
+        store_info info;
+        if (store_stat(r->c->srv->st, r->rel, &info) == STORE_OK && (info.state & STORE_LEASED))
+            return route_text(r, 403, NULL, BODY_CONFLICT);
         return route_text(
             r, 426, "Upgrade: websocket\r\nConnection: Upgrade\r\n",
             "426 upgrade required: APPEND needs a WebSocket handshake (or use PUT)\n");
@@ -230,197 +231,10 @@ static int route_append_ws(route *r)
         return 101;
     }
     route_log(r, 101);
-    conn_upgraded(r->c, ROLE_APPEND, r->rest, r->rest_len);
-    append_start(r->c, res, r->rest, r->rest_len);
     follow_wake_waiters(r->c->srv, r->rel, res);
+    http_conn_free(r->c);
+    ws_append_start(r->c, res, r->rest, r->rest_len);
     return 0;
-}
-
-/* The offset a PUT/POST says it appends at: X-Append-Offset: N, or Content-Range: bytes N-*\/\*.
- * Returns 0 when none is given, 1 with *off set, -1 when malformed. *via_range tells which. */
-static int expected_offset(const route *r, uint64_t *off, int *via_range)
-{
-    size_t n;
-    const char *v = http_header_get(r->req, "X-Append-Offset", &n);
-    char buf[64], *end;
-
-    *via_range = 0;
-    if (!v) {
-        v = http_header_get(r->req, "Content-Range", &n);
-        if (!v)
-            return 0;
-        *via_range = 1;
-        if (n < 7 || n >= sizeof(buf) || strncasecmp(v, "bytes ", 6) != 0)
-            return -1;
-        v += 6;
-        n -= 6;
-    }
-    if (n == 0 || n >= sizeof(buf) || v[0] < '0' || v[0] > '9')
-        return -1;
-    memcpy(buf, v, n);
-    buf[n] = '\0';
-    *off = strtoull(buf, &end, 10);
-    if (*via_range)
-        return strcmp(end, "-*/*") == 0 ? 1 : -1;
-    return *end == '\0' ? 1 : -1;
-}
-
-/* The writer's idea of the size is stale: say what it is, append nothing. */
-static int stale_offset(route *r, uint64_t size, int via_range)
-{
-    char extra[128], body[96];
-    int status = via_range ? 416 : 409;
-    unsigned long long sz = size;
-
-    snprintf(extra, sizeof(extra), "X-Resource-Size: %llu\r\n", sz);
-    if (via_range)
-        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-                 "Content-Range: bytes */%llu\r\n", sz);
-    snprintf(body, sizeof(body), "%d the resource's size is %llu\n", status, sz);
-    r->c->http->close_after = r->req->has_body;
-    return route_text(r, status, extra, body);
-}
-
-/* The body would take the resource past -max-size: refused before any of it is written. */
-static int too_large(route *r, uint64_t size)
-{
-    char extra[64], body[96];
-
-    snprintf(extra, sizeof(extra), "X-Resource-Size: %llu\r\n", (unsigned long long)size);
-    snprintf(body, sizeof(body), "413 resource size limit reached (size %llu)\n",
-             (unsigned long long)size);
-    r->c->http->close_after = r->req->has_body; /* do not read a body we refuse */
-    return route_text(r, 413, extra, body);
-}
-
-static int over_size_max(const hfs_server *s, uint64_t size, uint64_t body_len)
-{
-    uint64_t max = s->opt.size_max;
-
-    return max && body_len != UINT64_MAX && (size > max || body_len > max - size);
-}
-
-/* A PUT/POST that holds the slot while the previous writer's accepted bytes are still being
- * written behind: its offset is checked against the size they end at (http_conn keeps it). */
-struct append_wait {
-    store_res *res;
-    uint64_t want;
-    int has_off, via_range, existed;
-    char rel[];
-};
-
-void route_append_wait_free(append_wait *w)
-{
-    if (w) {
-        store_release(w->res);
-        free(w);
-    }
-}
-
-/* The slot is ours and the size settled: check the writer's offset and the size limit, then
- * append the body as it arrives. Returns 0 (answered when the body ends) or the status sent. */
-static int append_begin(route *r, store_res *res, uint64_t want, int has_off, int via_range,
-                        int existed, const char *rel)
-{
-    hfs_server *s = r->c->srv;
-
-    if (has_off && want != res->size) {
-        uint64_t size = res->size;
-        store_release(res);
-        return stale_offset(r, size, via_range);
-    }
-    if (over_size_max(s, res->size, r->req->content_length)) {
-        uint64_t size = res->size;
-        store_release(res);
-        return too_large(r, size);
-    }
-    srv_res *sr = srv_res_get(s, res);
-    if (!sr) {
-        store_release(res);
-        return route_text(r, 503, NULL, "503 out of memory\n");
-    }
-    http_append_start(r->c, sr, !existed);
-    follow_wake_waiters(s, rel, res);
-    size_t n;
-    const char *expect = http_header_get(r->req, "Expect", &n);
-    if (expect && n == 12 && strncasecmp(expect, "100-continue", 12) == 0)
-        conn_write_copy(r->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    return 0;
-}
-
-static void append_wait_done(conn *c, unsigned code, int err)
-{
-    http_conn *h = c->http;
-
-    (void)code;
-    (void)err; /* bytes a failed write dropped are simply not in the size */
-    if (!h || !h->await)
-        return;
-    append_wait *w = h->await;
-    h->await = NULL;
-    route r = {.c = c, .req = &h->parser.req};
-    append_begin(&r, w->res, w->want, w->has_off, w->via_range, w->existed, w->rel);
-    free(w);
-    http_conn_resume(c); /* the body (or the next request) held back meanwhile */
-}
-
-/* PUT or POST: append the body. */
-static int route_append_http(route *r)
-{
-    hfs_server *s = r->c->srv;
-    uint64_t want = 0;
-    int via_range;
-    store_res *res;
-    store_file f;
-
-    int has_off = expected_offset(r, &want, &via_range);
-    if (has_off < 0)
-        return route_text(r, 400, NULL, "400 malformed X-Append-Offset or Content-Range\n");
-    int existed = store_open_read(s->st, r->rel, &f) == STORE_OK;
-    if (existed) {
-        if (f.live)
-            store_res_unref(f.live);
-        close(f.fd);
-    }
-    /* A resource that does not exist has size 0: a stale offset or a body over the limit is
-     * refused before anything is created. Otherwise both are checked once the slot is ours. */
-    if (has_off && !existed && want != 0)
-        return stale_offset(r, 0, via_range);
-    if (!existed && over_size_max(s, 0, r->req->content_length))
-        return too_large(r, 0);
-    int err = store_acquire(s->st, r->rel, &res);
-    if (err != STORE_OK) {
-        r->c->http->close_after = r->req->has_body; /* do not read a body we refuse */
-        return route_store_error(r, err);
-    }
-    if (res->staged) {
-        /* The previous writer left bytes still being written: the size it settles at is the one
-         * this writer is held to, so wait for them (the input waits too). */
-        size_t n = strlen(r->rel);
-        append_wait *w = malloc(sizeof(*w) + n + 1);
-        if (w) {
-            *w = (append_wait){.res = res,
-                               .want = want,
-                               .has_off = has_off,
-                               .via_range = via_range,
-                               .existed = existed};
-            memcpy(w->rel, r->rel, n + 1);
-            r->c->http->await = w;
-            conn_read_stop(r->c);
-            if (srv_sync_written(s, res, r->c, append_wait_done, 0) == 0) {
-                route_log(r, -1);
-                return 0;
-            }
-            r->c->http->await = NULL;
-            free(w);
-        }
-        store_release(res);
-        return route_text(r, 503, "Retry-After: 1\r\n", "503 out of memory\n");
-    }
-    int status = append_begin(r, res, want, has_off, via_range, existed, r->rel);
-    if (status == 0)
-        route_log(r, -1); /* answered when the body ends */
-    return status;
 }
 
 /* The verb: X-Verb, or ?verb= when the header is absent or empty. */

@@ -3,8 +3,9 @@
 #ifndef HFS_SERVER_ROUTE_H
 #define HFS_SERVER_ROUTE_H
 
+#include "http/request.h"
 #include "http/uri.h"
-#include "server/internal.h"
+#include "server/server.h"
 
 #define TEXT_PLAIN     "text/plain; charset=utf-8"
 #define BODY_NOT_FOUND "404 page not found\n"
@@ -38,7 +39,10 @@ int route_query(const route *r, const char *key, char *out, size_t cap);
  * than any other range it lists; 0 otherwise. */
 int route_accept_prefers(const route *r, const char *type);
 
-int route_follow(route *r);
-int route_dir(route *r, int fd); /* takes fd */
+void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_len);
+int route_follow(route *r);      /* follow_route.c */
+int route_dir(route *r);         /* listing.c */
+int route_append_http(route *r); /* http_append.c: PUT and POST */
+int route_store_status(int err);
 
 #endif

@@ -1,6 +1,6 @@
 /* server.c -- the public server API: options, listening, accepting, the housekeeping tick, the
  * flush of followers after appends, logging, and shutdown. */
-#include "server/internal.h"
+#include "server/server.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -11,6 +11,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "server/batch.h"
+#include "server/conn.h"
+#include "server/http_conn.h"
+#include "server/route.h"
 #include "store/path.h"
 
 void hfs_server_options_init(hfs_server_options *o)
@@ -56,16 +60,6 @@ uint64_t srv_now(const hfs_server *s)
     return uv_now(s->loop);
 }
 
-void srv_mark_dirty(srv_res *sr)
-{
-    if (sr->dirty || sr->nfollowers == 0)
-        return;
-    hfs_server *s = sr->srv;
-    sr->dirty = 1;
-    sr->dirty_next = s->dirty;
-    s->dirty = sr;
-}
-
 static void on_handle_closed(uv_handle_t *h);
 
 static void idle_cb(uv_idle_t *h)
@@ -74,6 +68,12 @@ static void idle_cb(uv_idle_t *h)
 }
 
 /* After each round of I/O: send what appends made available. */
+/* The store's log lines, through the server's log. */
+static void store_log_line(void *data, int level, const char *line)
+{
+    srv_log(data, level, "%s", line);
+}
+
 static void check_cb(uv_check_t *h)
 {
     hfs_server *s = h->data;
@@ -159,14 +159,25 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
         s->opt.header_timeout_ms = 30000;
     if (!s->opt.idle_timeout_ms)
         s->opt.idle_timeout_ms = 120000;
+    memset(&so, 0, sizeof(so));
+    so.loop = loop;
     so.tail_max = o->tail_max;
     so.size_max = o->size_max;
-    int r = store_new(s->root, &so, &s->st);
+    so.sync = o->sync == HFS_SYNC_CLOSE      ? STORE_SYNC_CLOSE
+              : o->sync == HFS_SYNC_INTERVAL ? STORE_SYNC_INTERVAL
+                                             : STORE_SYNC_NONE;
+    so.sync_interval_ms = o->sync_interval_ms;
+    so.log = store_log_line;
+    so.log_data = s;
+    s->on_request = route_request;
+    int r = batch_init(s) < 0 ? STORE_ENOMEM : store_file_new(s->root, &so, &s->st);
     if (r != STORE_OK) {
         srv_log(s, HFS_LOG_ERROR, "cannot open root %s: %s", s->root, strerror(errno));
+        batch_free_all(s);
         free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch), free(s);
         return r == STORE_ENOMEM ? HFS_ERR_NOMEM : HFS_ERR_IO;
     }
+    s->handles++; /* the store: it tells when it has closed */
     uv_check_init(loop, &s->check);
     uv_idle_init(loop, &s->idle);
     uv_timer_init(loop, &s->tick);
@@ -175,7 +186,6 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     init_handle(s, (uv_handle_t *)&s->tick);
     uv_check_start(&s->check, check_cb);
     uv_timer_start(&s->tick, tick_cb, SRV_TICK_MS, SRV_TICK_MS);
-    srv_sync_timer_start(s);
     *out = s;
     return HFS_OK;
 nomem:
@@ -210,13 +220,14 @@ int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
         return HFS_ERR_NOMEM;
     uv_tcp_init(s->loop, &c->tcp);
     c->srv = s;
+    c->ops = &conn_http_ops;
     c->tcp.data = c;
     s->handles++;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return HFS_ERR_NETWORK;
     }
-    return conn_start(s, &c->tcp) == 0 ? HFS_OK : HFS_ERR_NOMEM;
+    return conn_start(s, &c->tcp, &conn_http_ops) == 0 ? HFS_OK : HFS_ERR_NOMEM;
 }
 
 int hfs_server_adopt_fd(hfs_server *s, int fd)
@@ -229,6 +240,7 @@ int hfs_server_adopt_fd(hfs_server *s, int fd)
     }
     uv_tcp_init(s->loop, &c->tcp);
     c->srv = s;
+    c->ops = &conn_http_ops;
     c->tcp.data = c;
     s->handles++;
     if (uv_tcp_open(&c->tcp, fd) != 0) {
@@ -236,7 +248,7 @@ int hfs_server_adopt_fd(hfs_server *s, int fd)
         conn_close(c);
         return HFS_ERR_NETWORK;
     }
-    return conn_start(s, &c->tcp) == 0 ? HFS_OK : HFS_ERR_NOMEM;
+    return conn_start(s, &c->tcp, &conn_http_ops) == 0 ? HFS_OK : HFS_ERR_NOMEM;
 }
 
 /* Splits "host:port", ":port", "[v6]:port" into host (NULL for all interfaces) and port. */
@@ -343,8 +355,7 @@ static void srv_finalize(hfs_server *s)
     hfs_server_close_cb cb = s->close_cb;
     void *data = s->close_data;
 
-    fbatch_free_all(s);
-    store_free(s->st);
+    batch_free_all(s);
     free(s->listeners);
     free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
     if (cb)
@@ -366,6 +377,11 @@ static void on_handle_closed(uv_handle_t *h)
     if (h->type == UV_TCP)
         free(h); /* a listener */
     srv_handle_released(s);
+}
+
+static void store_closed(void *arg)
+{
+    srv_handle_released(arg);
 }
 
 static void drain_timer_closed(uv_handle_t *h)
@@ -411,20 +427,10 @@ static void drain_conn(conn *c)
 {
     if (c->closing || c->lingering)
         return;
-    switch (c->role) {
-    case ROLE_APPEND:
-        append_drain(c);
-        break;
-    case ROLE_FOLLOW:
-        follow_drain(c);
-        break;
-    default:
-        if (c->http && c->http->responding)
-            c->http->close_after = 1; /* finish this response, then close */
-        else
-            conn_close(c);
-        break;
-    }
+    if (c->ops->on_drain)
+        c->ops->on_drain(c);
+    else
+        conn_close(c);
 }
 
 void hfs_server_shutdown(hfs_server *s, unsigned timeout_ms, hfs_server_close_cb cb, void *data)
@@ -459,13 +465,12 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
     close_listeners(s);
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (c->role == ROLE_FOLLOW || c->role == ROLE_APPEND)
-            ws_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        if (c->ops->on_goodbye)
+            c->ops->on_goodbye(c);
         conn_close(c);
     }
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
-    if (s->sync_timer_on)
-        uv_close((uv_handle_t *)&s->sync_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->check, on_handle_closed);
+    store_close(s->st, store_closed, s);
 }

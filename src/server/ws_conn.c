@@ -1,10 +1,11 @@
 /* ws_conn.c -- WebSocket plumbing shared by appenders and followers: the 101 response, control
  * frames (PING, PONG, CLOSE) and the closing handshake. */
-#include "server/internal.h"
+#include "server/ws_conn.h"
 
 #include <string.h>
 
 #include "http/response.h"
+#include "server/conn.h"
 
 int ws_send_control(conn *c, unsigned opcode, const void *payload, size_t len)
 {
@@ -61,4 +62,14 @@ void ws_on_peer_close(conn *c, unsigned code)
     /* Echo the peer's code (none if it sent none), then let the TCP connection end. */
     ws_send_close(c, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL);
     conn_linger(c);
+}
+
+void ws_heartbeat(conn *c)
+{
+    ws_send_control(c, WS_OP_PING, NULL, 0);
+}
+
+void ws_goodbye(conn *c)
+{
+    ws_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 }

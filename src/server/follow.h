@@ -1,0 +1,63 @@
+/* follow.h -- the FOLLOW session: a follower is a socket and an offset into the resource. Bytes go
+ * out in batches (batch.h) framed by the follower's transport: WebSocket frames, chunked HTTP or
+ * Server-Sent Events, each a small table of operations in a file of its own (follow_ws.c,
+ * follow_http.c, follow_sse.c). A new transport is one new table. */
+#ifndef HFS_SERVER_FOLLOW_H
+#define HFS_SERVER_FOLLOW_H
+
+#include <stdint.h>
+
+#include "server/server.h"
+#include "ws/ws.h"
+
+typedef struct batch_cursor batch_cursor;
+
+/* How a follower's bytes travel. */
+typedef struct follow_transport {
+    const char *name;
+    int websocket; /* speaks WebSocket (control frames, the closing handshake) */
+    /* Frames up to avail payload bytes from the cursor into the batch being built (batch.h);
+     * stream_end: these are the stream's last bytes. Returns 0, or -1 when out of memory. */
+    int (*frame)(conn *c, batch_cursor *cur, uint64_t avail, int stream_end);
+    void (*heartbeat)(conn *c);                      /* quiet for ping_interval */
+    void (*finish)(conn *c);                         /* every byte of the stream was sent */
+    void (*fail)(conn *c, const char *reason);       /* the bytes cannot be read */
+    void (*on_input)(conn *c, uint8_t *p, size_t n); /* what the follower sends (NULL: dropped) */
+} follow_transport;
+
+extern const follow_transport follow_ws_text, follow_ws_binary, follow_http, follow_sse;
+
+/* What route.c decided for a new follower. */
+typedef struct follow_params {
+    const follow_transport *tp;
+    int chunked;          /* HTTP transports: chunked transfer coding */
+    uint64_t offset;      /* first stream byte to send */
+    const char *wait_rel; /* no resource yet: the path to wait for */
+} follow_params;
+
+typedef struct follower {
+    srv_res *sr;       /* NULL while waiting for the resource to exist */
+    conn *prev, *next; /* in sr->followers, or in hfs_server.waiters while waiting */
+    uint64_t offset;   /* next stream byte to send */
+    uint64_t end;      /* UINT64_MAX while a writer may append, then the final size */
+    fbatch *inflight;  /* the data write in flight, at most one */
+    const follow_transport *tp;
+    uint8_t chunked;  /* HTTP transports: chunked transfer coding */
+    uint8_t attached; /* linked into a list */
+    char *wait_rel;   /* waiting: the root-relative path */
+    ws_decoder dec;
+} follower;
+
+/* The connection kind of followers (conn.h). */
+extern const struct conn_ops conn_follow_ops;
+
+/* Starts a follower (res NULL: wait for fp->wait_rel); takes res's reference. */
+int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
+                 size_t rest_len);
+void follow_send_pending(conn *c);
+void follow_flush_dirty(hfs_server *s);
+void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res);
+void follow_set_end(srv_res *sr, uint64_t end,
+                    int cap); /* every follower's end (cap: lower only) */
+
+#endif /* HFS_SERVER_FOLLOW_H */

@@ -1,0 +1,74 @@
+/* server.h -- the server object: options, listeners, connections, the loop's handles and
+ * scratch buffers, and the small services every part of the server uses (log, clock, handle
+ * counting). The server's parts (conn.h, http_conn.h, append.h, follow.h, fanout.h) sit below it;
+ * none of them knows which store backend runs. Only src/server includes uv.h. */
+#ifndef HFS_SERVER_SERVER_H
+#define HFS_SERVER_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "httpfstream.h"
+#include "store/store.h"
+
+#define SRV_READ_BUF      ((size_t)256 * 1024) /* the one read buffer: reads are handled in turn */
+#define SRV_BATCH_MAX     ((size_t)128 * 1024) /* payload bytes per follower write */
+#define SRV_TICK_MS       500                  /* housekeeping: pings, deadlines, liveness */
+#define SRV_WS_CLOSE_WAIT 5000                 /* after our CLOSE, wait this long for the peer's */
+#define SRV_LINGER_MS     2000                 /* after a final response, drain input this long */
+/* Queued output above which a connection's input is not read (pipelined requests, PINGs): what
+ * one connection can make the server hold is bounded by what it reads. Reading resumes below half.
+ */
+#define SRV_OUT_MAX ((size_t)256 * 1024)
+
+typedef struct conn conn;
+typedef struct srv_res srv_res;
+typedef struct fbatch fbatch;
+typedef struct http_conn http_conn;
+struct http_request;
+
+struct hfs_server {
+    uv_loop_t *loop;
+    hfs_server_options opt;
+    char *root, *prefix;
+    store *st;
+    uv_tcp_t **listeners;
+    size_t nlisteners;
+    int port;
+    conn *conns;
+    size_t nconns;
+    uint64_t refused;           /* connections turned away over max_conns */
+    uint64_t accept_errors;     /* accept() failures (out of descriptors) */
+    uint64_t accept_logged_ms;  /* when those were last logged */
+    uint64_t refused_logged_ms; /* when that was last logged */
+    srv_res *dirty;             /* resources whose followers may have bytes to send */
+    conn *waiters;              /* followers waiting for their resource to be created */
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_timer_t tick;
+    int idle_active;
+    uint8_t *readbuf; /* SRV_READ_BUF: every read lands here */
+    uint8_t *scratch; /* SRV_BATCH_MAX: bytes read for lagging followers */
+    uint8_t *sse_enc; /* SSE encoding scratch, allocated on first use */
+    fbatch *batch;    /* the follower write being built */
+    fbatch *free_batches;
+    size_t nfree_batches;
+    int closing;
+    int draining; /* hfs_server_shutdown: no new work, sessions wind down */
+    uv_timer_t *drain_timer;
+    unsigned handles; /* open uv handles and the store; freed when this reaches 0 while closing */
+    hfs_server_close_cb close_cb;
+    void *close_data;
+    /* what an HTTP connection does with a request head (route.c) */
+    void (*on_request)(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
+};
+
+void srv_log(hfs_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+uint64_t srv_now(const hfs_server *s);
+void srv_handle_released(hfs_server *s); /* a handle's close callback ran */
+void srv_conn_gone(hfs_server *s);       /* a connection was freed */
+
+/* listen.c */
+int srv_conn_new(hfs_server *s, uv_stream_t *listener, int fd); /* accept, or adopt fd */
+
+#endif /* HFS_SERVER_SERVER_H */
