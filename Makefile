@@ -58,6 +58,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_HELPER := $(BUILD)/obj/tests/harness.o
+# An LD_PRELOAD shim for the servers test_slowdisk starts (a slow disk, counted syncs).
+TEST_SHIM := $(BUILD)/tests/libslowdisk.so
 
 # Keep intermediate objects (test and command objects come from pattern chains).
 .SECONDARY:
@@ -69,7 +71,7 @@ all: lib cmds
 
 lib: $(STATIC) $(SHARED)
 cmds: $(CMD_BIN)
-tests: $(UNIT_BIN) $(INTEG_BIN)
+tests: $(UNIT_BIN) $(INTEG_BIN) $(TEST_SHIM)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -131,6 +133,12 @@ $(BUILD)/tests/test_store_%: $(BUILD)/obj/tests/unit/test_store_%.o \
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# Never built with the sanitizers (SAN, CFLAGS): it is preloaded into servers of either build.
+$(TEST_SHIM): tests/shim/slowdisk.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) -std=gnu11 -O2 -g -fPIC -shared -D_GNU_SOURCE $(WARN) -o $@ $< -ldl -lpthread
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan, then each fuzzer
 # for a few seconds over its corpus (catches regressions; `make fuzz` runs them for long).
