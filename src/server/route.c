@@ -13,7 +13,7 @@
 
 #include "http/response.h"
 #include "server/route.h"
-#include "store/path.h"
+#include "http/path.h"
 
 #define ALLOW_METHODS "GET, HEAD, PUT, POST"
 

@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "store/path.h"
+#include "http/path.h"
 
 void hfs_server_options_init(hfs_server_options *o)
 {
