@@ -6,73 +6,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/text.h"
+
 #define STATIC_BOUNDARY_LEN 24 /* hex chars in a multipart boundary: 96 bits of hash */
 #define STATIC_416_BODY     "invalid range: failed to overlap\n" /* Go's errNoOverlap text */
 #define STATIC_TEXT_UTF8    "text/plain; charset=utf-8"
 #define STATIC_OCTETS       "application/octet-stream"
 
-/* ---- text builders ---- */
+/* ---- header lines ---- */
 
-/* Appends into a fixed buffer; a write that does not fit sets overflow and drops the rest. */
-typedef struct tbuf {
-    char *p;
-    size_t len, cap;
-    int overflow; /* 1 once something did not fit */
-} tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n)
-{
-    if (b->overflow || n > b->cap - b->len) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void tb_str(tbuf *b, const char *s)
-{
-    tb_put(b, s, strlen(s));
-}
-
-static void tb_u64(tbuf *b, uint64_t v)
-{
-    char d[20];
-    size_t i = sizeof d;
-
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    tb_put(b, d + i, sizeof d - i);
-}
-
-static void tb_header(tbuf *b, const char *name, const char *value)
+static void tb_header(textbuf *b, const char *name, const char *value)
 {
     tb_str(b, name);
     tb_put(b, ": ", 2);
     tb_str(b, value);
     tb_put(b, "\r\n", 2);
-}
-
-/* Like tbuf, but counts what it could not write, for snprintf-style results. */
-typedef struct obuf {
-    char *p;
-    size_t len, cap;
-} obuf;
-
-static void ob_put(obuf *o, const char *s, size_t n)
-{
-    if (o->len < o->cap) {
-        size_t room = o->cap - o->len;
-        memcpy(o->p + o->len, s, n < room ? n : room);
-    }
-    o->len += n;
-}
-
-static void ob_str(obuf *o, const char *s)
-{
-    ob_put(o, s, strlen(s));
 }
 
 /* ---- spans of header values ---- */
@@ -517,7 +465,7 @@ static int parse_ranges(span h, uint64_t size, range_set *rs)
 
 /* ---- plans ---- */
 
-static void plan_reset(http_static_plan *plan, tbuf *tb)
+static void plan_reset(http_static_plan *plan, textbuf *tb)
 {
     plan->status = 0;
     plan->headers_len = 0;
@@ -525,13 +473,10 @@ static void plan_reset(http_static_plan *plan, tbuf *tb)
     memset(plan->parts, 0, sizeof plan->parts);
     plan->nparts = 0;
     plan->trailer_off = plan->trailer_len = 0;
-    tb->p = plan->text;
-    tb->len = 0;
-    tb->cap = sizeof plan->text;
-    tb->overflow = 0;
+    tb_fixed(tb, plan->text, sizeof plan->text);
 }
 
-static void put_validators(tbuf *tb, const validators *v)
+static void put_validators(textbuf *tb, const validators *v)
 {
     tb_header(tb, "ETag", v->etag);
     if (v->last_modified[0]) {
@@ -540,7 +485,7 @@ static void put_validators(tbuf *tb, const validators *v)
 }
 
 /* The header block of a 200/206/416, in Go's (alphabetical) order. */
-static void put_headers(tbuf *tb, const validators *v, const char *ctype, uint64_t clen,
+static void put_headers(textbuf *tb, const validators *v, const char *ctype, uint64_t clen,
                         const char *crange)
 {
     tb_header(tb, "Accept-Ranges", "bytes");
@@ -573,16 +518,16 @@ static void add_part(http_static_plan *plan, size_t off, size_t n, uint64_t star
     p->len = len;
 }
 
-static int plan_finish(http_static_plan *plan, const tbuf *tb, int head)
+static int plan_finish(http_static_plan *plan, const textbuf *tb, int head)
 {
     if (head) {
         plan->nparts = 0;
         plan->trailer_len = 0;
     }
-    return tb->overflow ? -1 : 0;
+    return tb->failed ? -1 : 0;
 }
 
-static int plan_304(http_static_plan *plan, tbuf *tb, const validators *v)
+static int plan_304(http_static_plan *plan, textbuf *tb, const validators *v)
 {
     plan->status = 304;
     put_validators(tb, v);
@@ -590,7 +535,7 @@ static int plan_304(http_static_plan *plan, tbuf *tb, const validators *v)
     return plan_finish(plan, tb, 1);
 }
 
-static int plan_whole(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
+static int plan_whole(http_static_plan *plan, textbuf *tb, const validators *v, const char *ctype,
                       uint64_t size, int head)
 {
     plan->status = 200;
@@ -603,7 +548,7 @@ static int plan_whole(http_static_plan *plan, tbuf *tb, const validators *v, con
     return plan_finish(plan, tb, head);
 }
 
-static int plan_single(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
+static int plan_single(http_static_plan *plan, textbuf *tb, const validators *v, const char *ctype,
                        uint64_t size, uint64_t start, uint64_t len, int head)
 {
     char cr[80];
@@ -618,7 +563,8 @@ static int plan_single(http_static_plan *plan, tbuf *tb, const validators *v, co
 }
 
 /* 416: the body is text, so it is the trailer (no parts), content_length its length. */
-static int plan_416(http_static_plan *plan, tbuf *tb, const validators *v, uint64_t size, int head)
+static int plan_416(http_static_plan *plan, textbuf *tb, const validators *v, uint64_t size,
+                    int head)
 {
     char cr[40];
     const size_t body_len = sizeof STATIC_416_BODY - 1;
@@ -672,8 +618,8 @@ static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary,
 }
 
 /* Returns -1 when the part headers do not fit in plan->text. */
-static int plan_multipart(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
-                          uint64_t size, const range_set *rs, int head)
+static int plan_multipart(http_static_plan *plan, textbuf *tb, const validators *v,
+                          const char *ctype, uint64_t size, const range_set *rs, int head)
 {
     char boundary[STATIC_BOUNDARY_LEN + 1], mct[80], pre[HTTP_STATIC_HEADERS_MAX];
     uint64_t total = 2 + STATIC_BOUNDARY_LEN + 6; /* "\r\n--" B "--\r\n" */
@@ -711,7 +657,7 @@ int http_static_plan_response(const http_static_request *r, const http_file_info
 {
     validators v;
     range_set rs;
-    tbuf tb;
+    textbuf tb;
     int kind = RANGE_WHOLE;
 
     make_validators(f, &v);
@@ -866,75 +812,50 @@ static int path_byte_kept(unsigned char c)
 
 /* url.URL{Path: name}.String(): "./" first when the first segment has a ':', and "*" alone
  * stays as it is. */
-static void put_href(obuf *o, const char *name, int is_dir)
+static void put_href(textbuf *o, const char *name, int is_dir)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t seg = strcspn(name, "/");
 
     if (!is_dir && strcmp(name, "*") == 0) {
-        ob_put(o, "*", 1);
+        tb_put(o, "*", 1);
         return;
     }
     if (memchr(name, ':', seg)) {
-        ob_put(o, "./", 2);
+        tb_put(o, "./", 2);
     }
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         if (path_byte_kept(*p)) {
-            ob_put(o, (const char *)p, 1);
+            tb_put(o, (const char *)p, 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            ob_put(o, esc, 3);
+            tb_put(o, esc, 3);
         }
     }
     if (is_dir) {
-        ob_put(o, "/", 1);
-    }
-}
-
-/* Go's htmlReplacer: & < > " ' */
-static void put_html(obuf *o, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            ob_str(o, "&amp;");
-            break;
-        case '<':
-            ob_str(o, "&lt;");
-            break;
-        case '>':
-            ob_str(o, "&gt;");
-            break;
-        case '"':
-            ob_str(o, "&#34;");
-            break;
-        case '\'':
-            ob_str(o, "&#39;");
-            break;
-        default:
-            ob_put(o, s, 1);
-        }
+        tb_put(o, "/", 1);
     }
 }
 
 size_t http_dir_listing(char *out, size_t cap, const http_dir_entry *entries, size_t n)
 {
-    obuf o = {out, 0, out ? cap : 0};
+    textbuf o;
 
-    ob_str(&o, "<pre>\n");
+    tb_fixed(&o, out, cap);
+    tb_str(&o, "<pre>\n");
     for (size_t i = 0; i < n; i++) {
         if (!entries[i].name) {
             continue;
         }
-        ob_str(&o, "<a href=\"");
+        tb_str(&o, "<a href=\"");
         put_href(&o, entries[i].name, entries[i].is_dir);
-        ob_str(&o, "\">");
-        put_html(&o, entries[i].name);
+        tb_str(&o, "\">");
+        tb_html(&o, entries[i].name);
         if (entries[i].is_dir) {
-            ob_put(&o, "/", 1);
+            tb_put(&o, "/", 1);
         }
-        ob_str(&o, "</a>\n");
+        tb_str(&o, "</a>\n");
     }
-    ob_str(&o, "</pre>\n");
-    return o.len;
+    tb_str(&o, "</pre>\n");
+    return o.need;
 }
