@@ -98,15 +98,6 @@ const char *http_mime_by_name(const char *name);
  * bytes. p may be NULL when len is 0. */
 const char *http_mime_sniff(const uint8_t *p, size_t len);
 
-/* Writes t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 chars + NUL) into out. */
-void http_date_format(time_t t, char out[30]);
-
-/* Parses an HTTP date in any of the three forms RFC 9110 accepts (IMF-fixdate, RFC 850, asctime),
- * strictly: exact case and spacing, "GMT" only, no surrounding whitespace, fields range-checked
- * (the day name is not checked against the date, as Go). RFC 850 years 69-99 are 19xx, 00-68
- * 20xx (Go's pivot). Returns 0 and sets *t, or -1 (t untouched). */
-int http_date_parse(const char *s, size_t len, time_t *t);
-
 /* Writes the ETag for f (including quotes) into out; returns its length. The form is
  * "\"<ino>-<size>-<mtime in ns since the epoch>\"", each in lower-case hex without leading
  * zeros: strong, and changes with every append (size) or write (mtime). */

@@ -1,6 +1,7 @@
 /* test_static.c -- unit tests for src/http/static.c: Range, conditionals, validators, MIME types,
  * dates and directory listings, checked against Go net/http's observable behaviour. */
 #include "../harness.h"
+#include "http/date.h"
 #include "http/static.h"
 
 #include <stdlib.h>
