@@ -4,15 +4,13 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http/date.h"
+#include "http/mime.h"
 #include "http/text.h"
 
 #define STATIC_BOUNDARY_LEN 24 /* hex chars in a multipart boundary: 96 bits of hash */
 #define STATIC_416_BODY     "invalid range: failed to overlap\n" /* Go's errNoOverlap text */
-#define STATIC_TEXT_UTF8    "text/plain; charset=utf-8"
-#define STATIC_OCTETS       "application/octet-stream"
 
 /* ---- header lines ---- */
 
@@ -398,7 +396,7 @@ static int plan_416(http_static_plan *plan, textbuf *tb, const validators *v, ui
 
     snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
     plan->status = 416;
-    put_headers(tb, v, STATIC_TEXT_UTF8, body_len, cr);
+    put_headers(tb, v, HTTP_MIME_TEXT_UTF8, body_len, cr);
     plan->headers_len = tb->len;
     plan->content_length = body_len;
     plan->trailer_off = tb->len;
@@ -508,122 +506,6 @@ int http_static_plan_response(const http_static_request *r, const http_file_info
     }
     plan_reset(plan, &tb); /* too many part headers for plan->text: serve it whole */
     return plan_whole(plan, &tb, &v, ctype, f->size, r->head);
-}
-
-/* ---- Content-Type ---- */
-
-typedef struct mime_entry {
-    const char *ext; /* with the dot, lower case */
-    const char *type;
-} mime_entry;
-
-/* Go's builtin table (mime.builtinTypesLower) first, then types a log/stream server meets. */
-static const mime_entry mime_table[] = {
-    {".avif", "image/avif"},
-    {".css", "text/css; charset=utf-8"},
-    {".gif", "image/gif"},
-    {".htm", "text/html; charset=utf-8"},
-    {".html", "text/html; charset=utf-8"},
-    {".jpeg", "image/jpeg"},
-    {".jpg", "image/jpeg"},
-    {".js", "text/javascript; charset=utf-8"},
-    {".json", "application/json"},
-    {".mjs", "text/javascript; charset=utf-8"},
-    {".pdf", "application/pdf"},
-    {".png", "image/png"},
-    {".svg", "image/svg+xml"},
-    {".wasm", "application/wasm"},
-    {".webp", "image/webp"},
-    {".xml", "text/xml; charset=utf-8"},
-    {".txt", STATIC_TEXT_UTF8},
-    {".text", STATIC_TEXT_UTF8},
-    {".log", STATIC_TEXT_UTF8},
-    {".csv", "text/csv; charset=utf-8"},
-    {".tsv", "text/tab-separated-values; charset=utf-8"},
-    {".md", "text/markdown; charset=utf-8"},
-    {".ndjson", "application/x-ndjson"},
-    {".jsonl", "application/x-ndjson"},
-    {".yaml", "application/yaml"},
-    {".yml", "application/yaml"},
-    {".gz", "application/gzip"},
-    {".tgz", "application/gzip"},
-    {".bz2", "application/x-bzip2"},
-    {".xz", "application/x-xz"},
-    {".zst", "application/zstd"},
-    {".tar", "application/x-tar"},
-    {".zip", "application/zip"},
-    {".7z", "application/x-7z-compressed"},
-    {".bin", STATIC_OCTETS},
-    {".ico", "image/x-icon"},
-    {".bmp", "image/bmp"},
-    {".mp4", "video/mp4"},
-    {".m4v", "video/mp4"},
-    {".webm", "video/webm"},
-    {".ogv", "video/ogg"},
-    {".mov", "video/quicktime"},
-    {".mp3", "audio/mpeg"},
-    {".m4a", "audio/mp4"},
-    {".aac", "audio/aac"},
-    {".wav", "audio/wav"},
-    {".flac", "audio/flac"},
-    {".ogg", "audio/ogg"},
-    {".oga", "audio/ogg"},
-    {".opus", "audio/ogg"},
-    {".woff", "font/woff"},
-    {".woff2", "font/woff2"},
-    {".ttf", "font/ttf"},
-    {".otf", "font/otf"},
-};
-
-const char *http_mime_by_name(const char *name)
-{
-    const char *dot, *slash;
-
-    if (!name) {
-        return NULL;
-    }
-    dot = strrchr(name, '.');
-    slash = strrchr(name, '/');
-    if (!dot || (slash && slash > dot)) {
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof mime_table / sizeof mime_table[0]; i++) {
-        if (strcasecmp(dot, mime_table[i].ext) == 0) {
-            return mime_table[i].type;
-        }
-    }
-    return NULL;
-}
-
-/* WHATWG mimesniff's "binary data byte", the test Go's text signature applies. */
-static int is_binary_byte(uint8_t c)
-{
-    return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1A) || (c >= 0x1C && c <= 0x1F);
-}
-
-const char *http_mime_sniff(const uint8_t *p, size_t len)
-{
-    if (!p) {
-        return STATIC_TEXT_UTF8;
-    }
-    if (len > HTTP_STATIC_SNIFF_LEN) {
-        len = HTTP_STATIC_SNIFF_LEN;
-    }
-    if (len >= 4 && p[0] == 0xFE && p[1] == 0xFF) { /* Go's masked signatures need 4 bytes */
-        return "text/plain; charset=utf-16be";
-    }
-    if (len >= 4 && p[0] == 0xFF && p[1] == 0xFE) {
-        return "text/plain; charset=utf-16le";
-    }
-    if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
-        return STATIC_TEXT_UTF8;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (is_binary_byte(p[i])) {
-            return STATIC_OCTETS;
-        }
-    }
-    return STATIC_TEXT_UTF8;
 }
 
 /* ---- directory listings ---- */

@@ -9,9 +9,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "http/mime.h"
+
 #define HTTP_STATIC_MAX_RANGES  16   /* more ranges than this: the Range header is ignored (200) */
-#define HTTP_STATIC_SNIFF_LEN   512  /* bytes of the file's start the caller passes for sniffing */
 #define HTTP_STATIC_HEADERS_MAX 4096 /* room for header text + multipart part headers */
+/* Bytes of the file's start the caller passes for sniffing (http_file_info.head). */
+#define HTTP_STATIC_SNIFF_LEN HTTP_MIME_SNIFF_LEN
 
 /* What the caller knows about the bytes it is about to serve. */
 typedef struct http_file_info {
@@ -86,17 +89,6 @@ typedef struct http_static_plan {
  * built-in Content-Types). */
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan);
-
-/* The Content-Type for a file name (by extension, case-insensitive), or NULL when unknown. */
-const char *http_mime_by_name(const char *name);
-
-/* The sniffed Content-Type of a file's first bytes (at most HTTP_STATIC_SNIFF_LEN are looked at):
- * "text/plain; charset=utf-8" when they hold no binary control bytes (the rule of Go's
- * http.DetectContentType for text; also for a UTF-8 BOM), "text/plain; charset=utf-16be" or
- * "...utf-16le" after a UTF-16 BOM (with at least 4 bytes, as Go), else
- * "application/octet-stream". Never guesses HTML (or XML, PDF, images): these are user-written
- * bytes. p may be NULL when len is 0. */
-const char *http_mime_sniff(const uint8_t *p, size_t len);
 
 /* Writes the ETag for f (including quotes) into out; returns its length. The form is
  * "\"<ino>-<size>-<mtime in ns since the epoch>\"", each in lower-case hex without leading
