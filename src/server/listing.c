@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/dirlist.h"
 #include "http/text.h"
 #include "server/route.h"
 
@@ -137,16 +138,7 @@ static void list_pre(textbuf *b, const store_dirent *e, size_t n)
         de[i].name = e[i].name;
         de[i].is_dir = e[i].is_dir;
     }
-    size_t need = http_dir_listing(NULL, 0, de, n);
-    if (!b->failed && need + 1 > b->cap) {
-        char *q = realloc(b->p, need + 1);
-        if (!q)
-            b->failed = 1;
-        else
-            b->p = q, b->cap = need + 1;
-    }
-    if (!b->failed)
-        b->len = http_dir_listing(b->p, b->cap, de, n);
+    http_dir_listing_put(b, de, n);
     free(de);
 }
 

@@ -2,6 +2,7 @@
  * dates and directory listings, checked against Go net/http's observable behaviour. */
 #include "../harness.h"
 #include "http/date.h"
+#include "http/dirlist.h"
 #include "http/mime.h"
 #include "http/static.h"
 
