@@ -7,6 +7,8 @@
 
 #include "http/date.h"
 #include "http/mime.h"
+#include "http/range.h"
+#include "http/span.h"
 #include "http/text.h"
 
 #define STATIC_BOUNDARY_LEN 24 /* hex chars in a multipart boundary: 96 bits of hash */
@@ -20,37 +22,6 @@ static void tb_header(textbuf *b, const char *name, const char *value)
     tb_put(b, ": ", 2);
     tb_str(b, value);
     tb_put(b, "\r\n", 2);
-}
-
-/* ---- spans of header values ---- */
-
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static span span_trim(span s)
-{
-    while (s.n && is_ows(s.p[0])) {
-        s.p++;
-        s.n--;
-    }
-    while (s.n && is_ows(s.p[s.n - 1])) {
-        s.n--;
-    }
-    return s;
-}
-
-/* A request header value, trimmed; n == 0 when absent or empty (Go treats both alike). */
-static span header_value(const char *p, size_t n)
-{
-    span s = {p, p ? n : 0};
-    return span_trim(s);
 }
 
 /* ---- validators ---- */
@@ -183,111 +154,6 @@ static int if_range_holds(const http_static_request *r, const http_file_info *f,
     return http_date_parse(ir.p, ir.n, &t) == 0 && t == f->mtime.tv_sec;
 }
 
-/* ---- Range ---- */
-
-typedef struct range_set {
-    uint64_t start[HTTP_STATIC_MAX_RANGES];
-    uint64_t len[HTTP_STATIC_MAX_RANGES];
-    size_t n;
-} range_set;
-
-enum { RANGE_WHOLE, RANGE_PARTIAL, RANGE_UNSATISFIABLE };
-
-/* Decimal digits only (no sign), saturating at UINT64_MAX; -1 when empty or not digits. */
-static int parse_u64(span s, uint64_t *v)
-{
-    *v = 0;
-    if (s.n == 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned d = (unsigned char)s.p[i] - '0';
-        if (d > 9) {
-            return -1;
-        }
-        *v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
-    }
-    return 0;
-}
-
-/* One byte-range-spec ("a-b", "a-", "-n"): 1 and sets *start and *len when satisfiable, 0 when
- * well-formed but unsatisfiable, -1 when malformed. */
-static int parse_spec(span spec, uint64_t size, uint64_t *start, uint64_t *len)
-{
-    const char *dash = memchr(spec.p, '-', spec.n);
-    uint64_t first, last;
-
-    if (!dash) {
-        return -1;
-    }
-    span a = span_trim((span){spec.p, (size_t)(dash - spec.p)});
-    span b = span_trim((span){dash + 1, spec.n - (size_t)(dash - spec.p) - 1});
-    if (a.n == 0) {
-        if (parse_u64(b, &last) < 0) {
-            return -1;
-        }
-        last = last > size ? size : last; /* suffix length; 0 (or an empty file) selects nothing */
-        *start = size - last;
-        *len = last;
-        return last > 0;
-    }
-    if (parse_u64(a, &first) < 0 || (b.n && (parse_u64(b, &last) < 0 || last < first))) {
-        return -1;
-    }
-    if (first >= size) {
-        return 0;
-    }
-    last = (b.n == 0 || last >= size) ? size - 1 : last;
-    *start = first;
-    *len = last - first + 1;
-    return 1;
-}
-
-/* 1 when the ranges together are no longer than the file (Go ignores Range otherwise). */
-static int ranges_fit(const range_set *rs, uint64_t size)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < rs->n; i++) {
-        if (rs->len[i] > size - sum) {
-            return 0;
-        }
-        sum += rs->len[i];
-    }
-    return 1;
-}
-
-/* The Range header h against a file of `size` bytes: RANGE_PARTIAL with rs filled,
- * RANGE_UNSATISFIABLE, or RANGE_WHOLE (absent, malformed, too many, or too much). */
-static int parse_ranges(span h, uint64_t size, range_set *rs)
-{
-    size_t i = 6, end;
-    int unsatisfiable = 0;
-
-    rs->n = 0;
-    if (h.n < 6 || memcmp(h.p, "bytes=", 6) != 0) {
-        return RANGE_WHOLE;
-    }
-    for (; i <= h.n; i = end + 1) {
-        uint64_t start, len;
-        for (end = i; end < h.n && h.p[end] != ','; end++) {
-        }
-        span spec = span_trim((span){h.p + i, end - i});
-        int rc = spec.n ? parse_spec(spec, size, &start, &len) : 0;
-        if (rc < 0 || (rc > 0 && rs->n == HTTP_STATIC_MAX_RANGES)) {
-            return RANGE_WHOLE;
-        }
-        unsatisfiable |= spec.n && !rc;
-        if (rc > 0) {
-            rs->start[rs->n] = start;
-            rs->len[rs->n++] = len;
-        }
-    }
-    if (rs->n == 0) { /* Go answers an empty file's unsatisfiable Range with 200 */
-        return unsatisfiable && size > 0 ? RANGE_UNSATISFIABLE : RANGE_WHOLE;
-    }
-    return ranges_fit(rs, size) ? RANGE_PARTIAL : RANGE_WHOLE;
-}
-
 /* ---- plans ---- */
 
 static void plan_reset(http_static_plan *plan, textbuf *tb)
@@ -418,7 +284,7 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 
 /* A boundary that is a function of the ETag and the ranges: stable for tests, and unknowable
  * to whoever writes the file before the write (the ETag holds the mtime in ns). */
-static void make_boundary(const validators *v, const range_set *rs,
+static void make_boundary(const validators *v, const http_range_set *rs,
                           char out[STATIC_BOUNDARY_LEN + 1])
 {
     uint64_t h1 = fnv1a(0xcbf29ce484222325ULL, v->etag, v->etag_len);
@@ -432,7 +298,7 @@ static void make_boundary(const validators *v, const range_set *rs,
 
 /* Part i's header text, Go's mime/multipart layout (the CRLF before every part but the first). */
 static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary, const char *ctype,
-                          const range_set *rs, uint64_t size)
+                          const http_range_set *rs, uint64_t size)
 {
     char cr[80];
 
@@ -444,7 +310,7 @@ static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary,
 
 /* Returns -1 when the part headers do not fit in plan->text. */
 static int plan_multipart(http_static_plan *plan, textbuf *tb, const validators *v,
-                          const char *ctype, uint64_t size, const range_set *rs, int head)
+                          const char *ctype, uint64_t size, const http_range_set *rs, int head)
 {
     char boundary[STATIC_BOUNDARY_LEN + 1], mct[80], pre[HTTP_STATIC_HEADERS_MAX];
     uint64_t total = 2 + STATIC_BOUNDARY_LEN + 6; /* "\r\n--" B "--\r\n" */
@@ -481,9 +347,9 @@ int http_static_plan_response(const http_static_request *r, const http_file_info
                               http_static_plan *plan)
 {
     validators v;
-    range_set rs;
+    http_range_set rs;
     textbuf tb;
-    int kind = RANGE_WHOLE;
+    int kind = HTTP_RANGE_WHOLE;
 
     make_validators(f, &v);
     plan_reset(plan, &tb);
@@ -493,15 +359,16 @@ int http_static_plan_response(const http_static_request *r, const http_file_info
     const char *ctype = content_type(f);
     span range = header_value(r->range, r->range_len);
     if (range.n && if_range_holds(r, f, &v)) {
-        kind = parse_ranges(range, f->size, &rs);
+        kind = http_range_parse(range, f->size, &rs);
     }
-    if (kind == RANGE_UNSATISFIABLE) {
+    if (kind == HTTP_RANGE_UNSATISFIABLE) {
         return plan_416(plan, &tb, &v, f->size, r->head);
     }
-    if (kind == RANGE_PARTIAL && rs.n == 1) {
+    if (kind == HTTP_RANGE_PARTIAL && rs.n == 1) {
         return plan_single(plan, &tb, &v, ctype, f->size, rs.start[0], rs.len[0], r->head);
     }
-    if (kind == RANGE_PARTIAL && plan_multipart(plan, &tb, &v, ctype, f->size, &rs, r->head) == 0) {
+    if (kind == HTTP_RANGE_PARTIAL &&
+        plan_multipart(plan, &tb, &v, ctype, f->size, &rs, r->head) == 0) {
         return 0;
     }
     plan_reset(plan, &tb); /* too many part headers for plan->text: serve it whole */
