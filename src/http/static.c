@@ -1,11 +1,13 @@
-/* static.c -- Serving a file's bytes as Go's net/http ServeContent does (Range, 304, validators,
- * Content-Type, listings), as header text and a body plan; no I/O, no allocation. */
+/* static.c -- the response plan for serving a file's bytes as Go's net/http ServeContent does:
+ * the status (200, 206, 304, 416), the header lines in Go's order, and the body as file ranges
+ * and text (multipart/byteranges), written into plan->text; no I/O, no allocation. What it decides
+ * with comes from conditional.c (validators, 304, If-Range), range.c and mime.c. */
 #include "http/static.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "http/date.h"
+#include "http/conditional.h"
 #include "http/mime.h"
 #include "http/range.h"
 #include "http/span.h"
@@ -24,136 +26,6 @@ static void tb_header(textbuf *b, const char *name, const char *value)
     tb_put(b, "\r\n", 2);
 }
 
-/* ---- validators ---- */
-
-size_t http_etag(const http_file_info *f, char out[64])
-{
-    uint64_t ns = (uint64_t)f->mtime.tv_sec * 1000000000u + (uint64_t)f->mtime.tv_nsec;
-    int n = snprintf(out, 64, "\"%llx-%llx-%llx\"", (unsigned long long)f->ino,
-                     (unsigned long long)f->size, (unsigned long long)ns);
-    return n > 0 && n < 64 ? (size_t)n : 0;
-}
-
-/* Go's isZeroTime: the Unix epoch means "unknown", so no Last-Modified and no If-Modified-Since. */
-static int mtime_unknown(const http_file_info *f)
-{
-    return f->mtime.tv_sec == 0 && f->mtime.tv_nsec == 0;
-}
-
-typedef struct validators {
-    char etag[64];
-    size_t etag_len;
-    char last_modified[30]; /* "" when the mtime is unknown */
-} validators;
-
-static void make_validators(const http_file_info *f, validators *v)
-{
-    v->etag_len = http_etag(f, v->etag);
-    v->last_modified[0] = '\0';
-    if (!mtime_unknown(f)) {
-        http_date_format(f->mtime.tv_sec, v->last_modified);
-    }
-}
-
-/* An entity tag at the start of s (after OWS), as Go's scanETag: W/"..." or "..."; sets *tag and
- * *rest and returns 1, or returns 0. */
-static int scan_etag(span s, span *tag, span *rest)
-{
-    size_t i = 0;
-
-    s = span_trim(s);
-    if (s.n >= 2 && s.p[0] == 'W' && s.p[1] == '/') {
-        i = 2;
-    }
-    if (s.n - i < 2 || s.p[i] != '"') {
-        return 0;
-    }
-    for (i++; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == '"') {
-            tag->p = s.p;
-            tag->n = i + 1;
-            rest->p = s.p + i + 1;
-            rest->n = s.n - i - 1;
-            return 1;
-        }
-        if (c != 0x21 && (c < 0x23 || c == 0x7F)) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
-static span strip_weak(span t)
-{
-    if (t.n >= 2 && t.p[0] == 'W' && t.p[1] == '/') {
-        t.p += 2;
-        t.n -= 2;
-    }
-    return t;
-}
-
-/* If-None-Match: 1 when "*" or any listed tag matches ours by weak comparison. */
-static int inm_matches(span s, const validators *v)
-{
-    for (;;) {
-        span tag, rest;
-        s = span_trim(s);
-        if (s.n == 0) {
-            return 0;
-        }
-        if (s.p[0] == ',') {
-            s.p++;
-            s.n--;
-            continue;
-        }
-        if (s.p[0] == '*') {
-            return 1;
-        }
-        if (!scan_etag(s, &tag, &rest)) {
-            return 0;
-        }
-        tag = strip_weak(tag);
-        if (tag.n == v->etag_len && memcmp(tag.p, v->etag, tag.n) == 0) {
-            return 1;
-        }
-        s = rest;
-    }
-}
-
-/* RFC 9110 13.2.2 as Go orders it: If-None-Match decides when present, else If-Modified-Since. */
-static int not_modified(const http_static_request *r, const http_file_info *f, const validators *v)
-{
-    span inm = header_value(r->if_none_match, r->if_none_match_len);
-    span ims = header_value(r->if_modified_since, r->if_modified_since_len);
-    time_t t;
-
-    if (inm.n) {
-        return inm_matches(inm, v);
-    }
-    if (!ims.n || mtime_unknown(f) || http_date_parse(ims.p, ims.n, &t) < 0) {
-        return 0;
-    }
-    return f->mtime.tv_sec <= t;
-}
-
-/* If-Range: absent, a strongly matching ETag, or a date equal to the mtime (whole seconds). */
-static int if_range_holds(const http_static_request *r, const http_file_info *f,
-                          const validators *v)
-{
-    span ir = header_value(r->if_range, r->if_range_len);
-    span tag, rest;
-    time_t t;
-
-    if (!ir.n) {
-        return 1;
-    }
-    if (scan_etag(ir, &tag, &rest)) {
-        return tag.n == v->etag_len && memcmp(tag.p, v->etag, tag.n) == 0; /* ours is strong */
-    }
-    return http_date_parse(ir.p, ir.n, &t) == 0 && t == f->mtime.tv_sec;
-}
-
 /* ---- plans ---- */
 
 static void plan_reset(http_static_plan *plan, textbuf *tb)
@@ -167,7 +39,7 @@ static void plan_reset(http_static_plan *plan, textbuf *tb)
     tb_fixed(tb, plan->text, sizeof plan->text);
 }
 
-static void put_validators(textbuf *tb, const validators *v)
+static void put_validators(textbuf *tb, const http_validators *v)
 {
     tb_header(tb, "ETag", v->etag);
     if (v->last_modified[0]) {
@@ -176,7 +48,7 @@ static void put_validators(textbuf *tb, const validators *v)
 }
 
 /* The header block of a 200/206/416, in Go's (alphabetical) order. */
-static void put_headers(textbuf *tb, const validators *v, const char *ctype, uint64_t clen,
+static void put_headers(textbuf *tb, const http_validators *v, const char *ctype, uint64_t clen,
                         const char *crange)
 {
     tb_header(tb, "Accept-Ranges", "bytes");
@@ -218,7 +90,7 @@ static int plan_finish(http_static_plan *plan, const textbuf *tb, int head)
     return tb->failed ? -1 : 0;
 }
 
-static int plan_304(http_static_plan *plan, textbuf *tb, const validators *v)
+static int plan_304(http_static_plan *plan, textbuf *tb, const http_validators *v)
 {
     plan->status = 304;
     put_validators(tb, v);
@@ -226,8 +98,8 @@ static int plan_304(http_static_plan *plan, textbuf *tb, const validators *v)
     return plan_finish(plan, tb, 1);
 }
 
-static int plan_whole(http_static_plan *plan, textbuf *tb, const validators *v, const char *ctype,
-                      uint64_t size, int head)
+static int plan_whole(http_static_plan *plan, textbuf *tb, const http_validators *v,
+                      const char *ctype, uint64_t size, int head)
 {
     plan->status = 200;
     put_headers(tb, v, ctype, size, NULL);
@@ -239,8 +111,8 @@ static int plan_whole(http_static_plan *plan, textbuf *tb, const validators *v, 
     return plan_finish(plan, tb, head);
 }
 
-static int plan_single(http_static_plan *plan, textbuf *tb, const validators *v, const char *ctype,
-                       uint64_t size, uint64_t start, uint64_t len, int head)
+static int plan_single(http_static_plan *plan, textbuf *tb, const http_validators *v,
+                       const char *ctype, uint64_t size, uint64_t start, uint64_t len, int head)
 {
     char cr[80];
 
@@ -254,7 +126,7 @@ static int plan_single(http_static_plan *plan, textbuf *tb, const validators *v,
 }
 
 /* 416: the body is text, so it is the trailer (no parts), content_length its length. */
-static int plan_416(http_static_plan *plan, textbuf *tb, const validators *v, uint64_t size,
+static int plan_416(http_static_plan *plan, textbuf *tb, const http_validators *v, uint64_t size,
                     int head)
 {
     char cr[40];
@@ -284,7 +156,7 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 
 /* A boundary that is a function of the ETag and the ranges: stable for tests, and unknowable
  * to whoever writes the file before the write (the ETag holds the mtime in ns). */
-static void make_boundary(const validators *v, const http_range_set *rs,
+static void make_boundary(const http_validators *v, const http_range_set *rs,
                           char out[STATIC_BOUNDARY_LEN + 1])
 {
     uint64_t h1 = fnv1a(0xcbf29ce484222325ULL, v->etag, v->etag_len);
@@ -309,7 +181,7 @@ static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary,
 }
 
 /* Returns -1 when the part headers do not fit in plan->text. */
-static int plan_multipart(http_static_plan *plan, textbuf *tb, const validators *v,
+static int plan_multipart(http_static_plan *plan, textbuf *tb, const http_validators *v,
                           const char *ctype, uint64_t size, const http_range_set *rs, int head)
 {
     char boundary[STATIC_BOUNDARY_LEN + 1], mct[80], pre[HTTP_STATIC_HEADERS_MAX];
@@ -346,19 +218,19 @@ static const char *content_type(const http_file_info *f)
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan)
 {
-    validators v;
+    http_validators v;
     http_range_set rs;
     textbuf tb;
     int kind = HTTP_RANGE_WHOLE;
 
-    make_validators(f, &v);
+    http_validators_make(f, &v);
     plan_reset(plan, &tb);
-    if (not_modified(r, f, &v)) {
+    if (http_not_modified(r, f, &v)) {
         return plan_304(plan, &tb, &v);
     }
     const char *ctype = content_type(f);
     span range = header_value(r->range, r->range_len);
-    if (range.n && if_range_holds(r, f, &v)) {
+    if (range.n && http_if_range_holds(r, f, &v)) {
         kind = http_range_parse(range, f->size, &rs);
     }
     if (kind == HTTP_RANGE_UNSATISFIABLE) {

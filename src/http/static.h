@@ -1,7 +1,8 @@
-/* static.h -- HTTP semantics of serving a file's bytes as a plain response: Range (206/416,
- * multipart/byteranges), conditional requests (304), validators (ETag, Last-Modified), Content-Type
- * (by extension, else sniffed) and directory listings. Pure: it decides and writes header text; the
- * caller does all I/O. */
+/* static.h -- HTTP semantics of serving a file's bytes as a plain response: the plan of status,
+ * header text and body for Range (206/416, multipart/byteranges), conditional requests (304),
+ * validators (ETag, Last-Modified) and Content-Type (by extension, else sniffed). Pure: it decides
+ * and writes header text; the caller does all I/O. The pieces have their own headers: date.h,
+ * conditional.h (http_etag), range.h, mime.h; the <pre> listing is in dirlist.h. */
 #ifndef HFS_HTTP_STATIC_H
 #define HFS_HTTP_STATIC_H
 
@@ -89,10 +90,5 @@ typedef struct http_static_plan {
  * built-in Content-Types). */
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan);
-
-/* Writes the ETag for f (including quotes) into out; returns its length. The form is
- * "\"<ino>-<size>-<mtime in ns since the epoch>\"", each in lower-case hex without leading
- * zeros: strong, and changes with every append (size) or write (mtime). */
-size_t http_etag(const http_file_info *f, char out[64]);
 
 #endif /* HFS_HTTP_STATIC_H */

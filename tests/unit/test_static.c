@@ -1,6 +1,8 @@
-/* test_static.c -- unit tests for src/http/static.c: Range, conditionals, validators, MIME types,
- * dates and directory listings, checked against Go net/http's observable behaviour. */
+/* test_static.c -- unit tests for serving files (src/http/static.c and the conditional, range,
+ * mime, date and dirlist files it builds on): Range, conditionals, validators, MIME types, dates
+ * and directory listings, checked against Go net/http's observable behaviour. */
 #include "../harness.h"
+#include "http/conditional.h"
 #include "http/date.h"
 #include "http/dirlist.h"
 #include "http/mime.h"
