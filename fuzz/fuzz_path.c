@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "http/uri.h"
-#include "store/path.h"
+#include "http/path.h"
 #include "store/store.h"
 
 static store *st;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http/static.h"
+#include "http/date.h"
 #include "httpfstream.h"
 
 const char *http_status_text(int status)

@@ -1,53 +1,24 @@
-/* static.c -- Serving a file's bytes as Go's net/http ServeContent does (Range, 304, validators,
- * Content-Type, listings), as header text and a body plan; no I/O, no allocation. */
+/* static.c -- the response plan for serving a file's bytes as Go's net/http ServeContent does:
+ * the status (200, 206, 304, 416), the header lines in Go's order, and the body as file ranges
+ * and text (multipart/byteranges), written into plan->text; no I/O, no allocation. What it decides
+ * with comes from conditional.c (validators, 304, If-Range), range.c and mime.c. */
 #include "http/static.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include "http/conditional.h"
+#include "http/mime.h"
+#include "http/range.h"
+#include "http/span.h"
+#include "http/text.h"
 
 #define STATIC_BOUNDARY_LEN 24 /* hex chars in a multipart boundary: 96 bits of hash */
 #define STATIC_416_BODY     "invalid range: failed to overlap\n" /* Go's errNoOverlap text */
-#define STATIC_TEXT_UTF8    "text/plain; charset=utf-8"
-#define STATIC_OCTETS       "application/octet-stream"
 
-/* ---- text builders ---- */
+/* ---- header lines ---- */
 
-/* Appends into a fixed buffer; a write that does not fit sets overflow and drops the rest. */
-typedef struct tbuf {
-    char *p;
-    size_t len, cap;
-    int overflow; /* 1 once something did not fit */
-} tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n)
-{
-    if (b->overflow || n > b->cap - b->len) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void tb_str(tbuf *b, const char *s)
-{
-    tb_put(b, s, strlen(s));
-}
-
-static void tb_u64(tbuf *b, uint64_t v)
-{
-    char d[20];
-    size_t i = sizeof d;
-
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    tb_put(b, d + i, sizeof d - i);
-}
-
-static void tb_header(tbuf *b, const char *name, const char *value)
+static void tb_header(textbuf *b, const char *name, const char *value)
 {
     tb_str(b, name);
     tb_put(b, ": ", 2);
@@ -55,469 +26,9 @@ static void tb_header(tbuf *b, const char *name, const char *value)
     tb_put(b, "\r\n", 2);
 }
 
-/* Like tbuf, but counts what it could not write, for snprintf-style results. */
-typedef struct obuf {
-    char *p;
-    size_t len, cap;
-} obuf;
-
-static void ob_put(obuf *o, const char *s, size_t n)
-{
-    if (o->len < o->cap) {
-        size_t room = o->cap - o->len;
-        memcpy(o->p + o->len, s, n < room ? n : room);
-    }
-    o->len += n;
-}
-
-static void ob_str(obuf *o, const char *s)
-{
-    ob_put(o, s, strlen(s));
-}
-
-/* ---- spans of header values ---- */
-
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static span span_trim(span s)
-{
-    while (s.n && is_ows(s.p[0])) {
-        s.p++;
-        s.n--;
-    }
-    while (s.n && is_ows(s.p[s.n - 1])) {
-        s.n--;
-    }
-    return s;
-}
-
-/* A request header value, trimmed; n == 0 when absent or empty (Go treats both alike). */
-static span header_value(const char *p, size_t n)
-{
-    span s = {p, p ? n : 0};
-    return span_trim(s);
-}
-
-/* ---- dates ---- */
-
-static const char *const wday_short[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-static const char *const wday_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
-                                         "Thursday", "Friday", "Saturday"};
-static const char *const month_short[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-static void put_digits(char *out, int v, int width)
-{
-    while (width-- > 0) {
-        out[width] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-void http_date_format(time_t t, char out[30])
-{
-    const time_t lo = -62167219200LL, hi = 253402300799LL; /* years 0000 .. 9999 */
-    struct tm tm;
-
-    if (t < lo) {
-        t = lo;
-    }
-    if (t > hi) {
-        t = hi;
-    }
-    gmtime_r(&t, &tm);
-    memcpy(out, "Sun, 00 Jan 0000 00:00:00 GMT", 30);
-    memcpy(out, wday_short[tm.tm_wday], 3);
-    put_digits(out + 5, tm.tm_mday, 2);
-    memcpy(out + 8, month_short[tm.tm_mon], 3);
-    put_digits(out + 12, tm.tm_year + 1900, 4);
-    put_digits(out + 17, tm.tm_hour, 2);
-    put_digits(out + 20, tm.tm_min, 2);
-    put_digits(out + 23, tm.tm_sec, 2);
-}
-
-/* A cursor over a date string; ok drops to 0 at the first mismatch. */
-typedef struct dscan {
-    const char *p, *end;
-    int ok;
-} dscan;
-
-static void d_lit(dscan *s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (!s->ok || (size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0) {
-        s->ok = 0;
-        return;
-    }
-    s->p += n;
-}
-
-/* Exactly `digits` ASCII digits. */
-static int d_num(dscan *s, int digits)
-{
-    int v = 0;
-    for (int i = 0; i < digits; i++) {
-        if (!s->ok || s->p == s->end || s->p[0] < '0' || s->p[0] > '9') {
-            s->ok = 0;
-            return 0;
-        }
-        v = v * 10 + (*s->p++ - '0');
-    }
-    return v;
-}
-
-/* One of names[0..count), case-sensitive; returns its index. */
-static int d_name(dscan *s, const char *const *names, int count)
-{
-    for (int i = 0; s->ok && i < count; i++) {
-        size_t n = strlen(names[i]);
-        if ((size_t)(s->end - s->p) >= n && memcmp(s->p, names[i], n) == 0) {
-            s->p += n;
-            return i;
-        }
-    }
-    s->ok = 0;
-    return 0;
-}
-
-static void d_time(dscan *s, struct tm *tm)
-{
-    tm->tm_hour = d_num(s, 2);
-    d_lit(s, ":");
-    tm->tm_min = d_num(s, 2);
-    d_lit(s, ":");
-    tm->tm_sec = d_num(s, 2);
-}
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" */
-static void parse_imf(dscan *s, struct tm *tm)
-{
-    d_name(s, wday_short, 7);
-    d_lit(s, ", ");
-    tm->tm_mday = d_num(s, 2);
-    d_lit(s, " ");
-    tm->tm_mon = d_name(s, month_short, 12);
-    d_lit(s, " ");
-    tm->tm_year = d_num(s, 4) - 1900;
-    d_lit(s, " ");
-    d_time(s, tm);
-    d_lit(s, " GMT");
-}
-
-/* "Sunday, 06-Nov-94 08:49:37 GMT"; two-digit years pivot at 69 as Go's time.Parse does. */
-static void parse_rfc850(dscan *s, struct tm *tm)
-{
-    d_name(s, wday_long, 7);
-    d_lit(s, ", ");
-    tm->tm_mday = d_num(s, 2);
-    d_lit(s, "-");
-    tm->tm_mon = d_name(s, month_short, 12);
-    d_lit(s, "-");
-    int yy = d_num(s, 2);
-    tm->tm_year = yy >= 69 ? yy : yy + 100;
-    d_lit(s, " ");
-    d_time(s, tm);
-    d_lit(s, " GMT");
-}
-
-/* "Sun Nov  6 08:49:37 1994" (day: space + digit, or two digits) */
-static void parse_asctime(dscan *s, struct tm *tm)
-{
-    d_name(s, wday_short, 7);
-    d_lit(s, " ");
-    tm->tm_mon = d_name(s, month_short, 12);
-    d_lit(s, " ");
-    if (s->ok && s->p < s->end && s->p[0] == ' ') {
-        s->p++;
-        tm->tm_mday = d_num(s, 1);
-    } else {
-        tm->tm_mday = d_num(s, 2);
-    }
-    d_lit(s, " ");
-    d_time(s, tm);
-    d_lit(s, " ");
-    tm->tm_year = d_num(s, 4) - 1900;
-}
-
-static int days_in_month(int year, int mon)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return days[mon] + (mon == 1 && leap);
-}
-
-static int tm_valid(const struct tm *tm)
-{
-    return tm->tm_mday >= 1 && tm->tm_mday <= days_in_month(tm->tm_year + 1900, tm->tm_mon) &&
-           tm->tm_hour < 24 && tm->tm_min < 60 && tm->tm_sec < 60;
-}
-
-int http_date_parse(const char *s, size_t len, time_t *t)
-{
-    void (*const forms[3])(dscan *, struct tm *) = {parse_imf, parse_rfc850, parse_asctime};
-
-    if (!s) {
-        return -1;
-    }
-    for (int i = 0; i < 3; i++) {
-        struct tm tm;
-        dscan sc = {s, s + len, 1};
-        memset(&tm, 0, sizeof tm);
-        forms[i](&sc, &tm);
-        if (sc.ok && sc.p == sc.end && tm_valid(&tm)) {
-            *t = timegm(&tm);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* ---- validators ---- */
-
-size_t http_etag(const http_file_info *f, char out[64])
-{
-    uint64_t ns = (uint64_t)f->mtime.tv_sec * 1000000000u + (uint64_t)f->mtime.tv_nsec;
-    int n = snprintf(out, 64, "\"%llx-%llx-%llx\"", (unsigned long long)f->ino,
-                     (unsigned long long)f->size, (unsigned long long)ns);
-    return n > 0 && n < 64 ? (size_t)n : 0;
-}
-
-/* Go's isZeroTime: the Unix epoch means "unknown", so no Last-Modified and no If-Modified-Since. */
-static int mtime_unknown(const http_file_info *f)
-{
-    return f->mtime.tv_sec == 0 && f->mtime.tv_nsec == 0;
-}
-
-typedef struct validators {
-    char etag[64];
-    size_t etag_len;
-    char last_modified[30]; /* "" when the mtime is unknown */
-} validators;
-
-static void make_validators(const http_file_info *f, validators *v)
-{
-    v->etag_len = http_etag(f, v->etag);
-    v->last_modified[0] = '\0';
-    if (!mtime_unknown(f)) {
-        http_date_format(f->mtime.tv_sec, v->last_modified);
-    }
-}
-
-/* An entity tag at the start of s (after OWS), as Go's scanETag: W/"..." or "..."; sets *tag and
- * *rest and returns 1, or returns 0. */
-static int scan_etag(span s, span *tag, span *rest)
-{
-    size_t i = 0;
-
-    s = span_trim(s);
-    if (s.n >= 2 && s.p[0] == 'W' && s.p[1] == '/') {
-        i = 2;
-    }
-    if (s.n - i < 2 || s.p[i] != '"') {
-        return 0;
-    }
-    for (i++; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == '"') {
-            tag->p = s.p;
-            tag->n = i + 1;
-            rest->p = s.p + i + 1;
-            rest->n = s.n - i - 1;
-            return 1;
-        }
-        if (c != 0x21 && (c < 0x23 || c == 0x7F)) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
-static span strip_weak(span t)
-{
-    if (t.n >= 2 && t.p[0] == 'W' && t.p[1] == '/') {
-        t.p += 2;
-        t.n -= 2;
-    }
-    return t;
-}
-
-/* If-None-Match: 1 when "*" or any listed tag matches ours by weak comparison. */
-static int inm_matches(span s, const validators *v)
-{
-    for (;;) {
-        span tag, rest;
-        s = span_trim(s);
-        if (s.n == 0) {
-            return 0;
-        }
-        if (s.p[0] == ',') {
-            s.p++;
-            s.n--;
-            continue;
-        }
-        if (s.p[0] == '*') {
-            return 1;
-        }
-        if (!scan_etag(s, &tag, &rest)) {
-            return 0;
-        }
-        tag = strip_weak(tag);
-        if (tag.n == v->etag_len && memcmp(tag.p, v->etag, tag.n) == 0) {
-            return 1;
-        }
-        s = rest;
-    }
-}
-
-/* RFC 9110 13.2.2 as Go orders it: If-None-Match decides when present, else If-Modified-Since. */
-static int not_modified(const http_static_request *r, const http_file_info *f, const validators *v)
-{
-    span inm = header_value(r->if_none_match, r->if_none_match_len);
-    span ims = header_value(r->if_modified_since, r->if_modified_since_len);
-    time_t t;
-
-    if (inm.n) {
-        return inm_matches(inm, v);
-    }
-    if (!ims.n || mtime_unknown(f) || http_date_parse(ims.p, ims.n, &t) < 0) {
-        return 0;
-    }
-    return f->mtime.tv_sec <= t;
-}
-
-/* If-Range: absent, a strongly matching ETag, or a date equal to the mtime (whole seconds). */
-static int if_range_holds(const http_static_request *r, const http_file_info *f,
-                          const validators *v)
-{
-    span ir = header_value(r->if_range, r->if_range_len);
-    span tag, rest;
-    time_t t;
-
-    if (!ir.n) {
-        return 1;
-    }
-    if (scan_etag(ir, &tag, &rest)) {
-        return tag.n == v->etag_len && memcmp(tag.p, v->etag, tag.n) == 0; /* ours is strong */
-    }
-    return http_date_parse(ir.p, ir.n, &t) == 0 && t == f->mtime.tv_sec;
-}
-
-/* ---- Range ---- */
-
-typedef struct range_set {
-    uint64_t start[HTTP_STATIC_MAX_RANGES];
-    uint64_t len[HTTP_STATIC_MAX_RANGES];
-    size_t n;
-} range_set;
-
-enum { RANGE_WHOLE, RANGE_PARTIAL, RANGE_UNSATISFIABLE };
-
-/* Decimal digits only (no sign), saturating at UINT64_MAX; -1 when empty or not digits. */
-static int parse_u64(span s, uint64_t *v)
-{
-    *v = 0;
-    if (s.n == 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned d = (unsigned char)s.p[i] - '0';
-        if (d > 9) {
-            return -1;
-        }
-        *v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
-    }
-    return 0;
-}
-
-/* One byte-range-spec ("a-b", "a-", "-n"): 1 and sets *start and *len when satisfiable, 0 when
- * well-formed but unsatisfiable, -1 when malformed. */
-static int parse_spec(span spec, uint64_t size, uint64_t *start, uint64_t *len)
-{
-    const char *dash = memchr(spec.p, '-', spec.n);
-    uint64_t first, last;
-
-    if (!dash) {
-        return -1;
-    }
-    span a = span_trim((span){spec.p, (size_t)(dash - spec.p)});
-    span b = span_trim((span){dash + 1, spec.n - (size_t)(dash - spec.p) - 1});
-    if (a.n == 0) {
-        if (parse_u64(b, &last) < 0) {
-            return -1;
-        }
-        last = last > size ? size : last; /* suffix length; 0 (or an empty file) selects nothing */
-        *start = size - last;
-        *len = last;
-        return last > 0;
-    }
-    if (parse_u64(a, &first) < 0 || (b.n && (parse_u64(b, &last) < 0 || last < first))) {
-        return -1;
-    }
-    if (first >= size) {
-        return 0;
-    }
-    last = (b.n == 0 || last >= size) ? size - 1 : last;
-    *start = first;
-    *len = last - first + 1;
-    return 1;
-}
-
-/* 1 when the ranges together are no longer than the file (Go ignores Range otherwise). */
-static int ranges_fit(const range_set *rs, uint64_t size)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < rs->n; i++) {
-        if (rs->len[i] > size - sum) {
-            return 0;
-        }
-        sum += rs->len[i];
-    }
-    return 1;
-}
-
-/* The Range header h against a file of `size` bytes: RANGE_PARTIAL with rs filled,
- * RANGE_UNSATISFIABLE, or RANGE_WHOLE (absent, malformed, too many, or too much). */
-static int parse_ranges(span h, uint64_t size, range_set *rs)
-{
-    size_t i = 6, end;
-    int unsatisfiable = 0;
-
-    rs->n = 0;
-    if (h.n < 6 || memcmp(h.p, "bytes=", 6) != 0) {
-        return RANGE_WHOLE;
-    }
-    for (; i <= h.n; i = end + 1) {
-        uint64_t start, len;
-        for (end = i; end < h.n && h.p[end] != ','; end++) {
-        }
-        span spec = span_trim((span){h.p + i, end - i});
-        int rc = spec.n ? parse_spec(spec, size, &start, &len) : 0;
-        if (rc < 0 || (rc > 0 && rs->n == HTTP_STATIC_MAX_RANGES)) {
-            return RANGE_WHOLE;
-        }
-        unsatisfiable |= spec.n && !rc;
-        if (rc > 0) {
-            rs->start[rs->n] = start;
-            rs->len[rs->n++] = len;
-        }
-    }
-    if (rs->n == 0) { /* Go answers an empty file's unsatisfiable Range with 200 */
-        return unsatisfiable && size > 0 ? RANGE_UNSATISFIABLE : RANGE_WHOLE;
-    }
-    return ranges_fit(rs, size) ? RANGE_PARTIAL : RANGE_WHOLE;
-}
-
 /* ---- plans ---- */
 
-static void plan_reset(http_static_plan *plan, tbuf *tb)
+static void plan_reset(http_static_plan *plan, textbuf *tb)
 {
     plan->status = 0;
     plan->headers_len = 0;
@@ -525,13 +36,10 @@ static void plan_reset(http_static_plan *plan, tbuf *tb)
     memset(plan->parts, 0, sizeof plan->parts);
     plan->nparts = 0;
     plan->trailer_off = plan->trailer_len = 0;
-    tb->p = plan->text;
-    tb->len = 0;
-    tb->cap = sizeof plan->text;
-    tb->overflow = 0;
+    tb_fixed(tb, plan->text, sizeof plan->text);
 }
 
-static void put_validators(tbuf *tb, const validators *v)
+static void put_validators(textbuf *tb, const http_validators *v)
 {
     tb_header(tb, "ETag", v->etag);
     if (v->last_modified[0]) {
@@ -540,7 +48,7 @@ static void put_validators(tbuf *tb, const validators *v)
 }
 
 /* The header block of a 200/206/416, in Go's (alphabetical) order. */
-static void put_headers(tbuf *tb, const validators *v, const char *ctype, uint64_t clen,
+static void put_headers(textbuf *tb, const http_validators *v, const char *ctype, uint64_t clen,
                         const char *crange)
 {
     tb_header(tb, "Accept-Ranges", "bytes");
@@ -573,16 +81,16 @@ static void add_part(http_static_plan *plan, size_t off, size_t n, uint64_t star
     p->len = len;
 }
 
-static int plan_finish(http_static_plan *plan, const tbuf *tb, int head)
+static int plan_finish(http_static_plan *plan, const textbuf *tb, int head)
 {
     if (head) {
         plan->nparts = 0;
         plan->trailer_len = 0;
     }
-    return tb->overflow ? -1 : 0;
+    return tb->failed ? -1 : 0;
 }
 
-static int plan_304(http_static_plan *plan, tbuf *tb, const validators *v)
+static int plan_304(http_static_plan *plan, textbuf *tb, const http_validators *v)
 {
     plan->status = 304;
     put_validators(tb, v);
@@ -590,8 +98,8 @@ static int plan_304(http_static_plan *plan, tbuf *tb, const validators *v)
     return plan_finish(plan, tb, 1);
 }
 
-static int plan_whole(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
-                      uint64_t size, int head)
+static int plan_whole(http_static_plan *plan, textbuf *tb, const http_validators *v,
+                      const char *ctype, uint64_t size, int head)
 {
     plan->status = 200;
     put_headers(tb, v, ctype, size, NULL);
@@ -603,8 +111,8 @@ static int plan_whole(http_static_plan *plan, tbuf *tb, const validators *v, con
     return plan_finish(plan, tb, head);
 }
 
-static int plan_single(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
-                       uint64_t size, uint64_t start, uint64_t len, int head)
+static int plan_single(http_static_plan *plan, textbuf *tb, const http_validators *v,
+                       const char *ctype, uint64_t size, uint64_t start, uint64_t len, int head)
 {
     char cr[80];
 
@@ -618,14 +126,15 @@ static int plan_single(http_static_plan *plan, tbuf *tb, const validators *v, co
 }
 
 /* 416: the body is text, so it is the trailer (no parts), content_length its length. */
-static int plan_416(http_static_plan *plan, tbuf *tb, const validators *v, uint64_t size, int head)
+static int plan_416(http_static_plan *plan, textbuf *tb, const http_validators *v, uint64_t size,
+                    int head)
 {
     char cr[40];
     const size_t body_len = sizeof STATIC_416_BODY - 1;
 
     snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
     plan->status = 416;
-    put_headers(tb, v, STATIC_TEXT_UTF8, body_len, cr);
+    put_headers(tb, v, HTTP_MIME_TEXT_UTF8, body_len, cr);
     plan->headers_len = tb->len;
     plan->content_length = body_len;
     plan->trailer_off = tb->len;
@@ -647,7 +156,7 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 
 /* A boundary that is a function of the ETag and the ranges: stable for tests, and unknowable
  * to whoever writes the file before the write (the ETag holds the mtime in ns). */
-static void make_boundary(const validators *v, const range_set *rs,
+static void make_boundary(const http_validators *v, const http_range_set *rs,
                           char out[STATIC_BOUNDARY_LEN + 1])
 {
     uint64_t h1 = fnv1a(0xcbf29ce484222325ULL, v->etag, v->etag_len);
@@ -661,7 +170,7 @@ static void make_boundary(const validators *v, const range_set *rs,
 
 /* Part i's header text, Go's mime/multipart layout (the CRLF before every part but the first). */
 static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary, const char *ctype,
-                          const range_set *rs, uint64_t size)
+                          const http_range_set *rs, uint64_t size)
 {
     char cr[80];
 
@@ -672,8 +181,8 @@ static size_t part_prefix(char *out, size_t cap, size_t i, const char *boundary,
 }
 
 /* Returns -1 when the part headers do not fit in plan->text. */
-static int plan_multipart(http_static_plan *plan, tbuf *tb, const validators *v, const char *ctype,
-                          uint64_t size, const range_set *rs, int head)
+static int plan_multipart(http_static_plan *plan, textbuf *tb, const http_validators *v,
+                          const char *ctype, uint64_t size, const http_range_set *rs, int head)
 {
     char boundary[STATIC_BOUNDARY_LEN + 1], mct[80], pre[HTTP_STATIC_HEADERS_MAX];
     uint64_t total = 2 + STATIC_BOUNDARY_LEN + 6; /* "\r\n--" B "--\r\n" */
@@ -709,232 +218,31 @@ static const char *content_type(const http_file_info *f)
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan)
 {
-    validators v;
-    range_set rs;
-    tbuf tb;
-    int kind = RANGE_WHOLE;
+    http_validators v;
+    http_range_set rs;
+    textbuf tb;
+    int kind = HTTP_RANGE_WHOLE;
 
-    make_validators(f, &v);
+    http_validators_make(f, &v);
     plan_reset(plan, &tb);
-    if (not_modified(r, f, &v)) {
+    if (http_not_modified(r, f, &v)) {
         return plan_304(plan, &tb, &v);
     }
     const char *ctype = content_type(f);
     span range = header_value(r->range, r->range_len);
-    if (range.n && if_range_holds(r, f, &v)) {
-        kind = parse_ranges(range, f->size, &rs);
+    if (range.n && http_if_range_holds(r, f, &v)) {
+        kind = http_range_parse(range, f->size, &rs);
     }
-    if (kind == RANGE_UNSATISFIABLE) {
+    if (kind == HTTP_RANGE_UNSATISFIABLE) {
         return plan_416(plan, &tb, &v, f->size, r->head);
     }
-    if (kind == RANGE_PARTIAL && rs.n == 1) {
+    if (kind == HTTP_RANGE_PARTIAL && rs.n == 1) {
         return plan_single(plan, &tb, &v, ctype, f->size, rs.start[0], rs.len[0], r->head);
     }
-    if (kind == RANGE_PARTIAL && plan_multipart(plan, &tb, &v, ctype, f->size, &rs, r->head) == 0) {
+    if (kind == HTTP_RANGE_PARTIAL &&
+        plan_multipart(plan, &tb, &v, ctype, f->size, &rs, r->head) == 0) {
         return 0;
     }
     plan_reset(plan, &tb); /* too many part headers for plan->text: serve it whole */
     return plan_whole(plan, &tb, &v, ctype, f->size, r->head);
-}
-
-/* ---- Content-Type ---- */
-
-typedef struct mime_entry {
-    const char *ext; /* with the dot, lower case */
-    const char *type;
-} mime_entry;
-
-/* Go's builtin table (mime.builtinTypesLower) first, then types a log/stream server meets. */
-static const mime_entry mime_table[] = {
-    {".avif", "image/avif"},
-    {".css", "text/css; charset=utf-8"},
-    {".gif", "image/gif"},
-    {".htm", "text/html; charset=utf-8"},
-    {".html", "text/html; charset=utf-8"},
-    {".jpeg", "image/jpeg"},
-    {".jpg", "image/jpeg"},
-    {".js", "text/javascript; charset=utf-8"},
-    {".json", "application/json"},
-    {".mjs", "text/javascript; charset=utf-8"},
-    {".pdf", "application/pdf"},
-    {".png", "image/png"},
-    {".svg", "image/svg+xml"},
-    {".wasm", "application/wasm"},
-    {".webp", "image/webp"},
-    {".xml", "text/xml; charset=utf-8"},
-    {".txt", STATIC_TEXT_UTF8},
-    {".text", STATIC_TEXT_UTF8},
-    {".log", STATIC_TEXT_UTF8},
-    {".csv", "text/csv; charset=utf-8"},
-    {".tsv", "text/tab-separated-values; charset=utf-8"},
-    {".md", "text/markdown; charset=utf-8"},
-    {".ndjson", "application/x-ndjson"},
-    {".jsonl", "application/x-ndjson"},
-    {".yaml", "application/yaml"},
-    {".yml", "application/yaml"},
-    {".gz", "application/gzip"},
-    {".tgz", "application/gzip"},
-    {".bz2", "application/x-bzip2"},
-    {".xz", "application/x-xz"},
-    {".zst", "application/zstd"},
-    {".tar", "application/x-tar"},
-    {".zip", "application/zip"},
-    {".7z", "application/x-7z-compressed"},
-    {".bin", STATIC_OCTETS},
-    {".ico", "image/x-icon"},
-    {".bmp", "image/bmp"},
-    {".mp4", "video/mp4"},
-    {".m4v", "video/mp4"},
-    {".webm", "video/webm"},
-    {".ogv", "video/ogg"},
-    {".mov", "video/quicktime"},
-    {".mp3", "audio/mpeg"},
-    {".m4a", "audio/mp4"},
-    {".aac", "audio/aac"},
-    {".wav", "audio/wav"},
-    {".flac", "audio/flac"},
-    {".ogg", "audio/ogg"},
-    {".oga", "audio/ogg"},
-    {".opus", "audio/ogg"},
-    {".woff", "font/woff"},
-    {".woff2", "font/woff2"},
-    {".ttf", "font/ttf"},
-    {".otf", "font/otf"},
-};
-
-const char *http_mime_by_name(const char *name)
-{
-    const char *dot, *slash;
-
-    if (!name) {
-        return NULL;
-    }
-    dot = strrchr(name, '.');
-    slash = strrchr(name, '/');
-    if (!dot || (slash && slash > dot)) {
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof mime_table / sizeof mime_table[0]; i++) {
-        if (strcasecmp(dot, mime_table[i].ext) == 0) {
-            return mime_table[i].type;
-        }
-    }
-    return NULL;
-}
-
-/* WHATWG mimesniff's "binary data byte", the test Go's text signature applies. */
-static int is_binary_byte(uint8_t c)
-{
-    return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1A) || (c >= 0x1C && c <= 0x1F);
-}
-
-const char *http_mime_sniff(const uint8_t *p, size_t len)
-{
-    if (!p) {
-        return STATIC_TEXT_UTF8;
-    }
-    if (len > HTTP_STATIC_SNIFF_LEN) {
-        len = HTTP_STATIC_SNIFF_LEN;
-    }
-    if (len >= 4 && p[0] == 0xFE && p[1] == 0xFF) { /* Go's masked signatures need 4 bytes */
-        return "text/plain; charset=utf-16be";
-    }
-    if (len >= 4 && p[0] == 0xFF && p[1] == 0xFE) {
-        return "text/plain; charset=utf-16le";
-    }
-    if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
-        return STATIC_TEXT_UTF8;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (is_binary_byte(p[i])) {
-            return STATIC_OCTETS;
-        }
-    }
-    return STATIC_TEXT_UTF8;
-}
-
-/* ---- directory listings ---- */
-
-/* Bytes Go's url.URL.EscapedPath leaves alone (encodePath): unreserved, and reserved but '?'. */
-static int path_byte_kept(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-        return 1;
-    }
-    return c != 0 && memchr("-_.~$&+,/:;=@", c, 13) != NULL;
-}
-
-/* url.URL{Path: name}.String(): "./" first when the first segment has a ':', and "*" alone
- * stays as it is. */
-static void put_href(obuf *o, const char *name, int is_dir)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t seg = strcspn(name, "/");
-
-    if (!is_dir && strcmp(name, "*") == 0) {
-        ob_put(o, "*", 1);
-        return;
-    }
-    if (memchr(name, ':', seg)) {
-        ob_put(o, "./", 2);
-    }
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        if (path_byte_kept(*p)) {
-            ob_put(o, (const char *)p, 1);
-        } else {
-            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            ob_put(o, esc, 3);
-        }
-    }
-    if (is_dir) {
-        ob_put(o, "/", 1);
-    }
-}
-
-/* Go's htmlReplacer: & < > " ' */
-static void put_html(obuf *o, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            ob_str(o, "&amp;");
-            break;
-        case '<':
-            ob_str(o, "&lt;");
-            break;
-        case '>':
-            ob_str(o, "&gt;");
-            break;
-        case '"':
-            ob_str(o, "&#34;");
-            break;
-        case '\'':
-            ob_str(o, "&#39;");
-            break;
-        default:
-            ob_put(o, s, 1);
-        }
-    }
-}
-
-size_t http_dir_listing(char *out, size_t cap, const http_dir_entry *entries, size_t n)
-{
-    obuf o = {out, 0, out ? cap : 0};
-
-    ob_str(&o, "<pre>\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!entries[i].name) {
-            continue;
-        }
-        ob_str(&o, "<a href=\"");
-        put_href(&o, entries[i].name, entries[i].is_dir);
-        ob_str(&o, "\">");
-        put_html(&o, entries[i].name);
-        if (entries[i].is_dir) {
-            ob_put(&o, "/", 1);
-        }
-        ob_str(&o, "</a>\n");
-    }
-    ob_str(&o, "</pre>\n");
-    return o.len;
 }

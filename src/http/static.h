@@ -1,7 +1,8 @@
-/* static.h -- HTTP semantics of serving a file's bytes as a plain response: Range (206/416,
- * multipart/byteranges), conditional requests (304), validators (ETag, Last-Modified), Content-Type
- * (by extension, else sniffed) and directory listings. Pure: it decides and writes header text; the
- * caller does all I/O. */
+/* static.h -- HTTP semantics of serving a file's bytes as a plain response: the plan of status,
+ * header text and body for Range (206/416, multipart/byteranges), conditional requests (304),
+ * validators (ETag, Last-Modified) and Content-Type (by extension, else sniffed). Pure: it decides
+ * and writes header text; the caller does all I/O. The pieces have their own headers: date.h,
+ * conditional.h (http_etag), range.h, mime.h; the <pre> listing is in dirlist.h. */
 #ifndef HFS_HTTP_STATIC_H
 #define HFS_HTTP_STATIC_H
 
@@ -9,9 +10,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "http/mime.h"
+
 #define HTTP_STATIC_MAX_RANGES  16   /* more ranges than this: the Range header is ignored (200) */
-#define HTTP_STATIC_SNIFF_LEN   512  /* bytes of the file's start the caller passes for sniffing */
 #define HTTP_STATIC_HEADERS_MAX 4096 /* room for header text + multipart part headers */
+/* Bytes of the file's start the caller passes for sniffing (http_file_info.head). */
+#define HTTP_STATIC_SNIFF_LEN HTTP_MIME_SNIFF_LEN
 
 /* What the caller knows about the bytes it is about to serve. */
 typedef struct http_file_info {
@@ -86,45 +90,5 @@ typedef struct http_static_plan {
  * built-in Content-Types). */
 int http_static_plan_response(const http_static_request *r, const http_file_info *f,
                               http_static_plan *plan);
-
-/* The Content-Type for a file name (by extension, case-insensitive), or NULL when unknown. */
-const char *http_mime_by_name(const char *name);
-
-/* The sniffed Content-Type of a file's first bytes (at most HTTP_STATIC_SNIFF_LEN are looked at):
- * "text/plain; charset=utf-8" when they hold no binary control bytes (the rule of Go's
- * http.DetectContentType for text; also for a UTF-8 BOM), "text/plain; charset=utf-16be" or
- * "...utf-16le" after a UTF-16 BOM (with at least 4 bytes, as Go), else
- * "application/octet-stream". Never guesses HTML (or XML, PDF, images): these are user-written
- * bytes. p may be NULL when len is 0. */
-const char *http_mime_sniff(const uint8_t *p, size_t len);
-
-/* Writes t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 chars + NUL) into out. */
-void http_date_format(time_t t, char out[30]);
-
-/* Parses an HTTP date in any of the three forms RFC 9110 accepts (IMF-fixdate, RFC 850, asctime),
- * strictly: exact case and spacing, "GMT" only, no surrounding whitespace, fields range-checked
- * (the day name is not checked against the date, as Go). RFC 850 years 69-99 are 19xx, 00-68
- * 20xx (Go's pivot). Returns 0 and sets *t, or -1 (t untouched). */
-int http_date_parse(const char *s, size_t len, time_t *t);
-
-/* Writes the ETag for f (including quotes) into out; returns its length. The form is
- * "\"<ino>-<size>-<mtime in ns since the epoch>\"", each in lower-case hex without leading
- * zeros: strong, and changes with every append (size) or write (mtime). */
-size_t http_etag(const http_file_info *f, char out[64]);
-
-/* One directory entry for a listing. */
-typedef struct http_dir_entry {
-    const char *name; /* NUL-terminated; NULL entries are skipped */
-    int is_dir;       /* listed with a trailing '/' */
-} http_dir_entry;
-
-/* Writes the listing page the original server produced: "<pre>\n", one
- * "<a href=\"URL-ESCAPED\">HTML-ESCAPED</a>\n" per entry (in the order given; the caller sorts by
- * name), "</pre>\n". The href is Go's url.URL{Path: name}.String() (bytes other than letters,
- * digits and -_.~$&+,/:;=@ become %XX; "./" first when the name has a ':'), the text Go's
- * htmlReplacer (& < > " ' -> &amp; &lt; &gt; &#34; &#39;). Returns the length it needs; writes at
- * most cap bytes (like snprintf, but no NUL); out may be NULL when cap is 0.
- * The caller answers with "Content-Type: text/html; charset=utf-8". */
-size_t http_dir_listing(char *out, size_t cap, const http_dir_entry *entries, size_t n);
 
 #endif /* HFS_HTTP_STATIC_H */

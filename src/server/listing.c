@@ -6,72 +6,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/dirlist.h"
 #include "http/static.h"
+#include "http/text.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
 #include "server/route.h"
 #include "ws/ws.h"
 
-/* A growing text buffer; on allocation failure it stays failed and the caller answers 503. */
-typedef struct tbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->failed = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void tb_str(tbuf *b, const char *s)
-{
-    tb_put(b, s, strlen(s));
-}
-
-static void tb_html(tbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            tb_str(b, "&amp;");
-            break;
-        case '<':
-            tb_str(b, "&lt;");
-            break;
-        case '>':
-            tb_str(b, "&gt;");
-            break;
-        case '"':
-            tb_str(b, "&#34;");
-            break;
-        case '\'':
-            tb_str(b, "&#39;");
-            break;
-        default:
-            tb_put(b, s, 1);
-            break;
-        }
-    }
-}
-
 /* A name as a relative link: escaped as a path, "./" first when it could read as a scheme. */
-static void tb_href(tbuf *b, const char *name, int is_dir)
+static void tb_href(textbuf *b, const char *name, int is_dir)
 {
     size_t n = strlen(name), need = uri_escape_path(name, n, NULL, 0);
     char *e = malloc(need + 1);
@@ -97,7 +41,7 @@ static size_t utf8_seq(const uint8_t *p, size_t left)
 }
 
 /* A JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void tb_json(tbuf *b, const char *s)
+static void tb_json(textbuf *b, const char *s)
 {
     const uint8_t *p = (const uint8_t *)s;
     size_t left = strlen(s);
@@ -124,7 +68,7 @@ static void tb_json(tbuf *b, const char *s)
     tb_put(b, "\"", 1);
 }
 
-static void list_json(tbuf *b, const route *r, const store_dirent *e, size_t n)
+static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t n)
 {
     char num[32];
 
@@ -155,7 +99,7 @@ static const char LIST_STYLE[] =
     "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}"
     "th,td{border-color:#333}}";
 
-static void list_html(tbuf *b, const route *r, const store_dirent *e, size_t n)
+static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t n)
 {
     char num[32];
 
@@ -186,7 +130,7 @@ static void list_html(tbuf *b, const route *r, const store_dirent *e, size_t n)
 }
 
 /* The original's listing: "<pre>", a link per entry, "</pre>". */
-static void list_pre(tbuf *b, const store_dirent *e, size_t n)
+static void list_pre(textbuf *b, const store_dirent *e, size_t n)
 {
     http_dir_entry *de = calloc(n ? n : 1, sizeof(*de));
 
@@ -198,16 +142,7 @@ static void list_pre(tbuf *b, const store_dirent *e, size_t n)
         de[i].name = e[i].name;
         de[i].is_dir = e[i].is_dir;
     }
-    size_t need = http_dir_listing(NULL, 0, de, n);
-    if (!b->failed && need + 1 > b->cap) {
-        char *q = realloc(b->p, need + 1);
-        if (!q)
-            b->failed = 1;
-        else
-            b->p = q, b->cap = need + 1;
-    }
-    if (!b->failed)
-        b->len = http_dir_listing(b->p, b->cap, de, n);
+    http_dir_listing_put(b, de, n);
     free(de);
 }
 
@@ -216,7 +151,7 @@ int route_dir(route *r)
     size_t len = strlen(r->clean);
     store_dirent *ents;
     size_t n;
-    tbuf b = {0};
+    textbuf b = {0};
 
     if (r->clean[len - 1] != '/') {
         /* As the original (Go's file server): relative to the request, "dir/", so it holds under

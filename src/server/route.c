@@ -10,13 +10,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "http/path.h"
 #include "http/response.h"
 #include "server/conn.h"
 #include "server/follow.h"
 #include "server/http_conn.h"
 #include "server/route.h"
 #include "server/ws_conn.h"
-#include "store/path.h"
 
 #define ALLOW_METHODS "GET, HEAD, PUT, POST"
 

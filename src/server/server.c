@@ -11,11 +11,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "http/path.h"
 #include "server/batch.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
 #include "server/route.h"
-#include "store/path.h"
 
 void hfs_server_options_init(hfs_server_options *o)
 {

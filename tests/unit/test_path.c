@@ -2,7 +2,7 @@
  * request-target helpers (split, percent-decoding, query lookup, escaping). */
 #include "harness.h"
 #include "http/uri.h"
-#include "store/path.h"
+#include "http/path.h"
 
 static void check_clean(const char *in, const char *want)
 {

@@ -1,7 +1,7 @@
 /* path.h -- URL path cleaning with Go's path.Clean rules (the original server's ServeMux), and the
  * root-relative form the store opens. Pure string work. */
-#ifndef HFS_STORE_PATH_H
-#define HFS_STORE_PATH_H
+#ifndef HFS_HTTP_PATH_H
+#define HFS_HTTP_PATH_H
 
 #include <stddef.h>
 

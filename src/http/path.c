@@ -1,5 +1,5 @@
 /* path.c -- URL path cleaning with Go's path.Clean rules (see path.h). */
-#include "store/path.h"
+#include "http/path.h"
 
 #include <string.h>
 
