@@ -11,7 +11,8 @@
  * whatever servers are still registered. test_report also fails on checks failed outside tests.
  *
  * Environment: HFS_BIN (folder of httpfstream-server, default build/bin), HFS_SEED (repeat a
- * random run), HFS_KEEP (keep every server's temp dir), HFS_TEST_TIMEOUT (watchdog seconds). */
+ * random run), HFS_KEEP (keep every server's temp dir), HFS_TEST_TIMEOUT (watchdog seconds),
+ * HFS_TEST (run only the test functions whose name contains it). */
 #ifndef HFS_TEST_HARNESS_H
 #define HFS_TEST_HARNESS_H
 

@@ -25,7 +25,17 @@
  * Two states matter to transports: STORE_LEASED (a writer holds the lease) and STORE_CLOSED (the
  * stream is closed for good: no writer will ever append again).
  *
- * Threads: one event loop uses one store; every call and every callback happens on that loop. */
+ * Watchers are called synchronously: from inside store_append, store_acquire, store_release and
+ * store_meta_set for what those calls change, and from the loop for what completes later.
+ *
+ * What one store knows: the lease is exclusive across every store on the same backing data, but
+ * events and the live state of a resource reach only the store whose handles caused them, unless
+ * the backend says otherwise (the file store does not watch files for changes made by others).
+ * Released, the lease stays unavailable to other stores until the writer's accepted bytes are
+ * stored, so that the next writer appends after them.
+ *
+ * Threads: one event loop uses one store; every call and every callback happens on that loop (a
+ * loop may run several stores). */
 #ifndef HFS_STORE_H
 #define HFS_STORE_H
 
@@ -83,7 +93,7 @@ typedef struct store_res store_res;
 typedef struct store_wait store_wait;
 
 /* A piece of the in-memory tail: p[0..len) of the resource. hold keeps it alive (store_hold /
- * store_unhold); NULL when the bytes are not the store's (then nothing to hold). */
+ * store_unhold) after the loop runs again; without a hold the bytes are valid until then. */
 typedef struct store_slice {
     void *hold;
     const uint8_t *p;
@@ -99,7 +109,8 @@ typedef struct store_info {
     uint64_t id;           /* identity within the store (for validators) */
 } store_info;
 
-/* Metadata kept with a resource. Strings and blob are owned by the struct (store_meta_free). */
+/* Metadata kept with a resource. Strings and blob are owned by the struct (store_meta_free).
+ * closed is for good: once set, it stays set whatever later metadata says. */
 typedef struct store_meta {
     char *content_type; /* NULL when unset */
     int closed;         /* closed for good */
@@ -109,7 +120,7 @@ typedef struct store_meta {
     size_t blob_len;
 } store_meta;
 
-#define STORE_META_MAX ((size_t)64 * 1024) /* content type + blob */
+#define STORE_META_MAX ((size_t)64 * 1024) /* content type (without NUL) + blob, at most */
 
 /* One directory entry for listings. */
 typedef struct store_dirent {
@@ -127,7 +138,7 @@ typedef void (*store_log_fn)(void *data, int level, const char *line);
 /* Options every backend understands. */
 typedef struct store_options {
     void *loop;        /* the uv_loop_t the store runs on */
-    size_t tail_max;   /* recent bytes kept in memory per resource; 0 keeps none */
+    size_t tail_max;   /* recent bytes kept in memory per resource, about; 0 keeps none */
     uint64_t size_max; /* 0: unlimited */
     int sync;          /* enum store_sync */
     unsigned sync_interval_ms;

@@ -220,6 +220,8 @@ static int fs_stat(store *st, const char *rel, store_info *out)
     if (res) {
         out->size = res->base.size;
         out->state = res->base.state;
+    } else if (!out->is_dir && fs_meta_closed(fs, rel)) {
+        out->state = STORE_CLOSED;
     }
     return STORE_OK;
 }
@@ -291,6 +293,8 @@ static int fs_acquire(store *st, const char *rel, store_res **out)
         return STORE_ENOENT;
     if (fs_name_too_long(rel))
         return STORE_ENAMETOOLONG;
+    if (fs_meta_closed(fs, rel))
+        return STORE_ECLOSED; /* (before anything is created) */
     int fd = open_for_append(fs, rel);
     if (fd < 0)
         return fs_map_write_errno(errno);
@@ -390,9 +394,6 @@ static ssize_t fs_read(store_res *res, void *buf, size_t len, uint64_t off)
     }
     return (ssize_t)done;
 }
-
-int fs_remove(store *st, const char *rel);
-int fs_list(store *st, const char *rel, store_dirent **out, size_t *n);
 
 static const store_ops file_ops = {
     .name = "file",

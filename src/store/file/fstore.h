@@ -102,6 +102,10 @@ fres *fs_registry_find(const fstore *fs, dev_t dev, ino_t ino);
 void fs_pending_done(fstore *fs); /* a job or sync finished */
 void fs_lease_unlink(fres *r);
 
+/* ns.c */
+int fs_remove(store *st, const char *rel);
+int fs_list(store *st, const char *rel, store_dirent **out, size_t *n);
+
 /* tail.c */
 void fs_tail_clear(fres *r);
 int fs_tail_put(fres *r, const uint8_t *p, size_t n, uint64_t at);
@@ -128,5 +132,6 @@ int fs_meta_get(store_res *res, store_meta *out);
 int fs_meta_set(store_res *res, const store_meta *m);
 int fs_meta_load_state(fres *r); /* reads the closed flag into base.state */
 int fs_meta_remove(fstore *fs, const char *rel);
+int fs_meta_closed(fstore *fs, const char *rel); /* 1 when rel's metadata says closed */
 
 #endif /* HFS_STORE_FILE_FSTORE_H */

@@ -138,6 +138,15 @@ int fs_meta_get(store_res *res, store_meta *out)
     return meta_read(FS(res->st), r->name, out);
 }
 
+int fs_meta_closed(fstore *fs, const char *rel)
+{
+    store_meta m;
+    int closed = meta_read(fs, rel, &m) == STORE_OK && m.closed;
+
+    store_meta_free(&m);
+    return closed;
+}
+
 int fs_meta_load_state(fres *r)
 {
     store_meta m;

@@ -9,9 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int fs_remove(store *st, const char *rel);
-int fs_list(store *st, const char *rel, store_dirent **out, size_t *n);
-
 static int dirent_cmp(const void *a, const void *b)
 {
     return strcmp(((const store_dirent *)a)->name, ((const store_dirent *)b)->name);
