@@ -1564,3 +1564,208 @@ tws *tws_append_retry(int port, const char *path, int timeout_ms)
         t_sleep_ms(10);
     }
 }
+
+/* ---- an HTTP response read as it streams ---------------------------------------------------- */
+
+void ths_free(ths *h)
+{
+    if (!h)
+        return;
+    if (h->fd >= 0)
+        close(h->fd);
+    tbuf_free(&h->in);
+    tbuf_free(&h->body);
+    thttp_free(&h->r);
+    free(h);
+}
+
+/* Decodes whatever complete pieces of the body are in h->in. */
+static void ths_decode(ths *h)
+{
+    while (!h->err[0]) {
+        const uint8_t *p = h->in.p + h->pos;
+        size_t left = h->in.len - h->pos;
+        if (left == 0)
+            return;
+        if (h->done) {
+            snprintf(h->err, sizeof(h->err), "%zu bytes after the end of the body: \"%.*s\"", left,
+                     (int)(left > 40 ? 40 : left), (const char *)p);
+            return;
+        }
+        if (!h->chunked) {
+            tbuf_add(&h->body, p, left);
+            h->pos += left;
+            return;
+        }
+        const uint8_t *crlf = memmem(p, left, "\r\n", 2);
+        if (!crlf) {
+            if (left > 20)
+                snprintf(h->err, sizeof(h->err), "chunk size line too long: \"%.20s\"",
+                         (const char *)p);
+            return;
+        }
+        size_t n = 0, digits = (size_t)(crlf - p);
+        if (digits == 0 || digits > 16) {
+            snprintf(h->err, sizeof(h->err), "bad chunk size line \"%.*s\"", (int)digits,
+                     (const char *)p);
+            return;
+        }
+        for (size_t i = 0; i < digits; i++) {
+            int c = p[i], v = c >= '0' && c <= '9'   ? c - '0'
+                              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                     : -1;
+            if (v < 0) {
+                snprintf(h->err, sizeof(h->err), "bad chunk size line \"%.*s\"", (int)digits,
+                         (const char *)p);
+                return;
+            }
+            n = n * 16 + (size_t)v;
+        }
+        size_t need = digits + 2 + n + 2;
+        if (left < need)
+            return; /* not all there yet */
+        const uint8_t *d = crlf + 2;
+        if (d[n] != '\r' || d[n + 1] != '\n') {
+            snprintf(h->err, sizeof(h->err), "chunk of %zu bytes not followed by CRLF", n);
+            return;
+        }
+        h->pos += need;
+        if (n == 0) {
+            h->done = 1; /* "0\r\n\r\n": no trailers are expected */
+            continue;
+        }
+        tbuf_add(&h->body, d, n);
+        h->chunks++;
+    }
+}
+
+/* Reads once (up to timeout_ms). Returns 1 when bytes came, 0 on timeout, -1 at EOF. */
+int ths_pump(ths *h, int timeout_ms)
+{
+    uint8_t buf[65536];
+
+    if (h->eof)
+        return -1;
+    if (h->pos == h->in.len)
+        h->pos = h->in.len = 0;
+    ssize_t n = t_recv(h->fd, buf, sizeof(buf), timeout_ms);
+    if (n == -2)
+        return 0;
+    if (n <= 0) {
+        h->eof = 1;
+        if (!h->chunked)
+            h->done = 1;
+        else if (!h->done && !h->err[0])
+            snprintf(h->err, sizeof(h->err),
+                     "connection closed before the terminal chunk (%zu body bytes)", h->body.len);
+        return -1;
+    }
+    tbuf_add(&h->in, buf, (size_t)n);
+    ths_decode(h);
+    return 1;
+}
+
+/* Sends a request on a new connection and reads the response head. Returns the stream (r.status
+ * 0 when no head came) or NULL when the connection failed. */
+ths *ths_request_rcvbuf(int port, const char *method, const char *path, const char *headers,
+                        int minor, int rcvbuf)
+{
+    ths *h = calloc(1, sizeof(*h));
+    tbuf q = {0};
+
+    h->fd = t_connect_rcvbuf(port, rcvbuf);
+    if (h->fd < 0) {
+        free(h);
+        return NULL;
+    }
+    tbuf_adds(&q, t_fmt("%s %s HTTP/1.%d\r\nHost: 127.0.0.1:%d\r\n", method, path, minor, port));
+    if (headers)
+        tbuf_adds(&q, headers);
+    tbuf_adds(&q, "\r\n");
+    t_send_all(h->fd, q.p, q.len);
+    tbuf_free(&q);
+    tbuf_add(&h->body, "", 0);
+    int64_t deadline = t_now_ms() + T_TIMEOUT;
+    for (;;) {
+        const uint8_t *end = h->in.len ? memmem(h->in.p, h->in.len, "\r\n\r\n", 4) : NULL;
+        if (end) {
+            size_t hl = (size_t)(end - h->in.p) + 4;
+            size_t copy = hl < THTTP_HEAD_MAX ? hl : THTTP_HEAD_MAX;
+            memcpy(h->r.head, h->in.p, copy);
+            h->r.head[copy] = '\0';
+            h->r.head_len = hl;
+            h->pos = hl;
+            if (strncmp(h->r.head, "HTTP/1.", 7) == 0)
+                h->r.status = atoi(h->r.head + 9);
+            const char *te = thttp_header(&h->r, "Transfer-Encoding");
+            h->chunked = te && strcasestr(te, "chunked");
+            ths_decode(h);
+            return h;
+        }
+        int64_t left = deadline - t_now_ms();
+        uint8_t buf[16384];
+        ssize_t n = t_recv(h->fd, buf, sizeof(buf), left < 0 ? 0 : (int)left);
+        if (n <= 0) {
+            h->eof = n != -2;
+            return h;
+        }
+        tbuf_add(&h->in, buf, (size_t)n);
+    }
+}
+
+ths *ths_request(int port, const char *method, const char *path, const char *headers, int minor)
+{
+    return ths_request_rcvbuf(port, method, path, headers, minor, 0);
+}
+
+ths *ths_get(int port, const char *path, const char *headers)
+{
+    return ths_request(port, "GET", path, headers, 1);
+}
+
+/* Reads until the body holds at least want bytes. Returns 1, or 0 (timeout, end, violation). */
+int ths_until(ths *h, size_t want, int timeout_ms)
+{
+    int64_t deadline = t_now_ms() + timeout_ms;
+
+    while (h->body.len < want && !h->err[0] && !h->eof) {
+        int64_t left = deadline - t_now_ms();
+        if (left <= 0)
+            return 0;
+        ths_pump(h, (int)left);
+    }
+    return h->body.len >= want && !h->err[0];
+}
+
+/* Reads until the body has ended and the server closed the connection. Returns 1, or 0. */
+int ths_end(ths *h, int timeout_ms)
+{
+    int64_t deadline = t_now_ms() + timeout_ms;
+
+    while (!h->eof && !h->err[0]) {
+        int64_t left = deadline - t_now_ms();
+        if (left <= 0)
+            return 0;
+        ths_pump(h, (int)left);
+    }
+    return h->done && !h->err[0];
+}
+
+/* 1 when nothing at all arrives (no byte, no end) for ms. */
+int ths_quiet(ths *h, int ms)
+{
+    int64_t deadline = t_now_ms() + ms;
+    size_t before = h->in.len - h->pos + h->body.len;
+
+    while (t_now_ms() < deadline) {
+        if (ths_pump(h, (int)(deadline - t_now_ms())) != 0)
+            return 0;
+    }
+    return before == h->in.len - h->pos + h->body.len && !h->done;
+}
+
+const char *ths_header(ths *h, const char *name)
+{
+    return thttp_header(&h->r, name);
+}

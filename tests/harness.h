@@ -267,6 +267,41 @@ void thttp_free(thttp_resp *r);
 /* 1 when the head or body contains needle. */
 int thttp_contains(const thttp_resp *r, const char *needle);
 
+/* ---- an HTTP response read as it streams (chunked or close-delimited) --------------------------
+ */
+
+/* A response whose body is decoded as it arrives, checking the chunked framing on the way. */
+typedef struct ths {
+    int fd;
+    thttp_resp r; /* the head (status, headers); r.body is unused */
+    tbuf in;      /* bytes after the head not decoded yet: in[pos..len) */
+    size_t pos;
+    int chunked;
+    int done;      /* the body is complete: terminal chunk (chunked) or EOF (close-delimited) */
+    int eof;       /* the server closed the connection */
+    size_t chunks; /* data chunks decoded */
+    tbuf body;     /* the decoded body so far */
+    char err[200]; /* the first framing violation; "" when none */
+} ths;
+
+/* Sends method path HTTP/1.minor (Host, then headers, each ending "\r\n", may be NULL) on a new
+ * connection and reads the response head. Returns the stream (r.status 0 when no head came) or
+ * NULL when the connection failed. rcvbuf > 0 sets SO_RCVBUF (a slow reader). */
+ths *ths_request_rcvbuf(int port, const char *method, const char *path, const char *headers,
+                        int minor, int rcvbuf);
+ths *ths_request(int port, const char *method, const char *path, const char *headers, int minor);
+ths *ths_get(int port, const char *path, const char *headers); /* GET, HTTP/1.1 */
+/* Reads once (up to timeout_ms). Returns 1 when bytes came, 0 on timeout, -1 at EOF. */
+int ths_pump(ths *h, int timeout_ms);
+/* Reads until the body holds at least want bytes. Returns 1, or 0 (timeout, end, violation). */
+int ths_until(ths *h, size_t want, int timeout_ms);
+/* Reads until the body has ended and the server closed the connection. Returns 1, or 0. */
+int ths_end(ths *h, int timeout_ms);
+/* 1 when nothing at all arrives (no byte, no end) for ms. */
+int ths_quiet(ths *h, int ms);
+const char *ths_header(ths *h, const char *name);
+void ths_free(ths *h); /* NULL is ok */
+
 /* ---- raw WebSocket peer (client role) ---------------------------------------------------------
  */
 

@@ -41,209 +41,6 @@
     "q=0.8\r\n"
 #define SSE_ACCEPT "Accept: text/event-stream\r\n"
 
-/* ---- an HTTP response read as it streams ------------------------------------------------------
- */
-
-typedef struct hstream {
-    int fd;
-    thttp_resp r; /* the head (status, headers); r.body is unused */
-    tbuf in;      /* bytes after the head not decoded yet: in[pos..len) */
-    size_t pos;
-    int chunked;
-    int done;      /* the body is complete: terminal chunk (chunked) or EOF (close-delimited) */
-    int eof;       /* the server closed the connection */
-    tbuf body;     /* the decoded body so far */
-    char err[200]; /* the first framing violation; "" when none */
-} hstream;
-
-static void hs_free(hstream *h)
-{
-    if (!h)
-        return;
-    if (h->fd >= 0)
-        close(h->fd);
-    tbuf_free(&h->in);
-    tbuf_free(&h->body);
-    thttp_free(&h->r);
-    free(h);
-}
-
-/* Decodes whatever complete pieces of the body are in h->in. */
-static void hs_decode(hstream *h)
-{
-    while (!h->err[0]) {
-        const uint8_t *p = h->in.p + h->pos;
-        size_t left = h->in.len - h->pos;
-        if (left == 0)
-            return;
-        if (h->done) {
-            snprintf(h->err, sizeof(h->err), "%zu bytes after the end of the body", left);
-            return;
-        }
-        if (!h->chunked) {
-            tbuf_add(&h->body, p, left);
-            h->pos += left;
-            return;
-        }
-        const uint8_t *crlf = memmem(p, left, "\r\n", 2);
-        if (!crlf) {
-            if (left > 20)
-                snprintf(h->err, sizeof(h->err), "chunk size line too long");
-            return;
-        }
-        size_t n = 0, digits = (size_t)(crlf - p);
-        if (digits == 0 || digits > 16) {
-            snprintf(h->err, sizeof(h->err), "bad chunk size line");
-            return;
-        }
-        for (size_t i = 0; i < digits; i++) {
-            int c = p[i], v = c >= '0' && c <= '9'   ? c - '0'
-                              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                     : -1;
-            if (v < 0) {
-                snprintf(h->err, sizeof(h->err), "bad chunk size line");
-                return;
-            }
-            n = n * 16 + (size_t)v;
-        }
-        size_t need = digits + 2 + n + 2;
-        if (left < need)
-            return;
-        const uint8_t *d = crlf + 2;
-        if (d[n] != '\r' || d[n + 1] != '\n') {
-            snprintf(h->err, sizeof(h->err), "chunk of %zu bytes not followed by CRLF", n);
-            return;
-        }
-        h->pos += need;
-        if (n == 0) {
-            h->done = 1;
-            continue;
-        }
-        tbuf_add(&h->body, d, n);
-    }
-}
-
-/* Reads once (up to timeout_ms). Returns 1 when bytes came, 0 on timeout, -1 at EOF. */
-static int hs_pump(hstream *h, int timeout_ms)
-{
-    uint8_t buf[65536];
-
-    if (h->eof)
-        return -1;
-    if (h->pos == h->in.len)
-        h->pos = h->in.len = 0;
-    ssize_t n = t_recv(h->fd, buf, sizeof(buf), timeout_ms);
-    if (n == -2)
-        return 0;
-    if (n <= 0) {
-        h->eof = 1;
-        if (!h->chunked)
-            h->done = 1;
-        else if (!h->done && !h->err[0])
-            snprintf(h->err, sizeof(h->err),
-                     "connection closed before the terminal chunk (%zu body bytes)", h->body.len);
-        return -1;
-    }
-    tbuf_add(&h->in, buf, (size_t)n);
-    hs_decode(h);
-    return 1;
-}
-
-/* Sends a request (HTTP/1.1) on a new connection and reads the response head. Returns the stream
- * (r.status 0 when no head came) or NULL when the connection failed. */
-static hstream *hs_request(int port, const char *method, const char *path, const char *headers)
-{
-    hstream *h = calloc(1, sizeof(*h));
-    tbuf q = {0};
-
-    h->fd = t_connect(port);
-    if (h->fd < 0) {
-        free(h);
-        return NULL;
-    }
-    tbuf_adds(&q, t_fmt("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", method, path, port));
-    if (headers)
-        tbuf_adds(&q, headers);
-    tbuf_adds(&q, "\r\n");
-    t_send_all(h->fd, q.p, q.len);
-    tbuf_free(&q);
-    tbuf_add(&h->body, "", 0);
-    int64_t deadline = t_now_ms() + T_TIMEOUT;
-    for (;;) {
-        const uint8_t *end = h->in.len ? memmem(h->in.p, h->in.len, "\r\n\r\n", 4) : NULL;
-        if (end) {
-            size_t hl = (size_t)(end - h->in.p) + 4;
-            size_t copy = hl < THTTP_HEAD_MAX ? hl : THTTP_HEAD_MAX;
-            memcpy(h->r.head, h->in.p, copy);
-            h->r.head[copy] = '\0';
-            h->r.head_len = hl;
-            h->pos = hl;
-            if (strncmp(h->r.head, "HTTP/1.", 7) == 0)
-                h->r.status = atoi(h->r.head + 9);
-            const char *te = thttp_header(&h->r, "Transfer-Encoding");
-            h->chunked = te && strcasestr(te, "chunked");
-            hs_decode(h);
-            return h;
-        }
-        int64_t left = deadline - t_now_ms();
-        uint8_t buf[16384];
-        ssize_t n = t_recv(h->fd, buf, sizeof(buf), left < 0 ? 0 : (int)left);
-        if (n <= 0) {
-            h->eof = n != -2;
-            return h;
-        }
-        tbuf_add(&h->in, buf, (size_t)n);
-    }
-}
-
-static hstream *hs_get(int port, const char *path, const char *headers)
-{
-    return hs_request(port, "GET", path, headers);
-}
-
-/* Reads until the body holds at least want bytes. Returns 1, or 0 (timeout, end, violation). */
-static int hs_until(hstream *h, size_t want, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-
-    while (h->body.len < want && !h->err[0] && !h->eof) {
-        int64_t left = deadline - t_now_ms();
-        if (left <= 0)
-            return 0;
-        hs_pump(h, (int)left);
-    }
-    return h->body.len >= want && !h->err[0];
-}
-
-/* Reads until the body has ended and the server closed the connection. Returns 1, or 0. */
-static int hs_end(hstream *h, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-
-    while (!h->eof && !h->err[0]) {
-        int64_t left = deadline - t_now_ms();
-        if (left <= 0)
-            return 0;
-        hs_pump(h, (int)left);
-    }
-    return h->done && !h->err[0];
-}
-
-/* 1 when nothing at all arrives (no byte, no end) for ms. */
-static int hs_quiet(hstream *h, int ms)
-{
-    int64_t deadline = t_now_ms() + ms;
-    size_t before = h->in.len - h->pos + h->body.len;
-
-    while (t_now_ms() < deadline) {
-        int r = hs_pump(h, (int)(deadline - t_now_ms()));
-        if (r != 0)
-            return 0;
-    }
-    return before == h->in.len - h->pos + h->body.len && !h->done;
-}
-
 /* ---- helpers ----------------------------------------------------------------------------------
  */
 
@@ -611,13 +408,13 @@ static void check_read_only_followers(tsrv *s, const char *name, const char *how
     thttp_free(&r);
 
     /* ?follow */
-    hstream *h = hs_get(s->port, t_fmt("%s?follow", u), NULL);
+    ths *h = ths_get(s->port, t_fmt("%s?follow", u), NULL);
     CHECK(h);
     int st = h->r.status;
-    int ended = st == 200 && hs_end(h, T_TIMEOUT);
+    int ended = st == 200 && ths_end(h, T_TIMEOUT);
     tbuf body = {0};
     tbuf_add(&body, h->body.p, h->body.len);
-    hs_free(h);
+    ths_free(h);
     CHECKF(st == 200, "%s: GET ?follow: status %d, want 200", how, st);
     CHECKF(ended, "%s: ?follow did not end", how);
     CHECK_MEM(body.p, body.len, RO_TEXT, len);
@@ -627,16 +424,16 @@ static void check_read_only_followers(tsrv *s, const char *name, const char *how
     for (int i = 0; i < 2; i++) {
         char p[300];
         snprintf(p, sizeof(p), "%s%s", u, i == 0 ? "?follow=sse" : "");
-        h = hs_get(s->port, p, i == 0 ? NULL : SSE_ACCEPT);
+        h = ths_get(s->port, p, i == 0 ? NULL : SSE_ACCEPT);
         CHECK(h);
         st = h->r.status;
         const char *ct = thttp_header(&h->r, "Content-Type");
         int is_sse = ct && !strncmp(ct, "text/event-stream", 17);
-        ended = st == 200 && hs_end(h, T_TIMEOUT);
+        ended = st == 200 && ths_end(h, T_TIMEOUT);
         int has_data =
             t_contains(h->body.p, h->body.len, "data: read-only line one\ndata: line two\n");
         int has_end = t_contains(h->body.p, h->body.len, "event: end\n");
-        hs_free(h);
+        ths_free(h);
         CHECKF(st == 200 && is_sse, "%s: SSE (%s): status %d, want 200 text/event-stream", how,
                i == 0 ? "?follow=sse" : "Accept", st);
         CHECKF(ended && has_data && has_end, "%s: SSE (%s): ended %d, data %d, end event %d", how,
@@ -854,7 +651,7 @@ static void test_413_new_resource_creates_nothing(void)
     CHECK(s);
     memset(big, 'b', sizeof(big));
 
-    hstream *h = hs_get(s->port, "/new.log?follow&wait", NULL);
+    ths *h = ths_get(s->port, "/new.log?follow&wait", NULL);
     CHECK(h);
     CHECKF(h->r.status == 200, "?follow&wait: status %d", h->r.status);
     tws *w = tws_follow(s->port, "/new.log?wait");
@@ -868,7 +665,7 @@ static void test_413_new_resource_creates_nothing(void)
     t_sleep_ms(100);
     EXPECTF(!t_exists(tsrv_path(s, "new.log")), "the 413 created new.log (%lld bytes)",
             file_size(s, "new.log"));
-    int hq = hs_quiet(h, 1000);
+    int hq = ths_quiet(h, 1000);
     EXPECTF(hq, "the ?follow&wait follower was woken by the 413: %zu body bytes, ended %d, eof %d",
             h->body.len, h->done, h->eof);
     int wq = ws_quiet(w, 1000, seen, sizeof(seen));
@@ -879,7 +676,7 @@ static void test_413_new_resource_creates_nothing(void)
     CHECK(put_small(s->port, "/new.log", "hello\n", 6, &r) == 0);
     CHECKF(r.status == 201, "PUT after the 413: status %d, want 201", r.status);
     thttp_free(&r);
-    CHECKF(hs_end(h, T_TIMEOUT), "?follow&wait did not end: %s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "?follow&wait did not end: %s", h->err);
     CHECK_MEM(h->body.p, h->body.len, "hello\n", 6);
     tws_collect c = {0};
     CHECKF(tws_collect_until(w, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
@@ -887,7 +684,7 @@ static void test_413_new_resource_creates_nothing(void)
     CHECK_MEM(c.data.p, c.data.len, "hello\n", 6);
     tws_collect_free(&c);
     tws_free(w);
-    hs_free(h);
+    ths_free(h);
     tsrv_stop(s);
 }
 
@@ -902,11 +699,11 @@ static void test_sighup_ignored(void)
     CHECK(t_file_wait_eq(tsrv_path(s, "hup.log"), "one\n", 4, 5000));
     tws *fol = tws_follow(s->port, "/hup.log");
     CHECK(fol);
-    hstream *h = hs_get(s->port, "/hup.log?follow", NULL);
+    ths *h = ths_get(s->port, "/hup.log?follow", NULL);
     CHECK(h && h->r.status == 200);
     tws_collect c = {0};
     CHECKF(tws_collect_until(fol, &c, 4, T_TIMEOUT) == 0, "%s", c.err);
-    CHECK(hs_until(h, 4, T_TIMEOUT));
+    CHECK(ths_until(h, 4, T_TIMEOUT));
 
     CHECK(kill(s->pid, SIGHUP) == 0);
     t_sleep_ms(500);
@@ -916,18 +713,18 @@ static void test_sighup_ignored(void)
 
     CHECK(tws_send_text(app, "two\n") == 0);
     CHECKF(tws_collect_until(fol, &c, 8, T_TIMEOUT) == 0, "after SIGHUP: %s", c.err);
-    CHECKF(hs_until(h, 8, T_TIMEOUT), "after SIGHUP the ?follow follower got %zu bytes: %s",
+    CHECKF(ths_until(h, 8, T_TIMEOUT), "after SIGHUP the ?follow follower got %zu bytes: %s",
            h->body.len, h->err);
     CHECK(ws_end(app) == 0);
     CHECKF(tws_collect_until(fol, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1000);
     CHECK_MEM(c.data.p, c.data.len, "one\ntwo\n", 8);
-    CHECKF(hs_end(h, T_TIMEOUT), "?follow did not end: %s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "?follow did not end: %s", h->err);
     CHECK_MEM(h->body.p, h->body.len, "one\ntwo\n", 8);
     tws_collect_free(&c);
     tws_free(app);
     tws_free(fol);
-    hs_free(h);
+    ths_free(h);
 
     /* new connections are served; the signal was logged */
     thttp_resp r;
@@ -1059,13 +856,13 @@ static void check_sandboxed_resource(tsrv *s, const char *name, const char *body
     for (int i = 0; i < 3; i++) {
         char p[200];
         snprintf(p, sizeof(p), "%s%s", u, streams[i][0]);
-        hstream *h = hs_get(s->port, p, streams[i][1]);
+        ths *h = ths_get(s->port, p, streams[i][1]);
         CHECK(h);
         why = sandbox_problem(h->r.head);
         EXPECTF(h->r.status == 200 && !why, "GET %s %s: status %d, %s", p, one_line(streams[i][1]),
                 h->r.status, why ? why : "ok");
-        EXPECTF(hs_end(h, T_TIMEOUT), "GET %s did not end", p);
-        hs_free(h);
+        EXPECTF(ths_end(h, T_TIMEOUT), "GET %s did not end", p);
+        ths_free(h);
     }
 }
 
@@ -1093,9 +890,9 @@ static void test_resource_bytes_sandboxed(void)
     thttp_free(&r);
     const char *streams[][2] = {
         {"/live.html?follow", NULL}, {"/live.html?follow=sse", NULL}, {"/live.html", SSE_ACCEPT}};
-    hstream *hs[3];
+    ths *hs[3];
     for (int i = 0; i < 3; i++) {
-        hs[i] = hs_get(s->port, streams[i][0], streams[i][1]);
+        hs[i] = ths_get(s->port, streams[i][0], streams[i][1]);
         CHECK(hs[i]);
         why = sandbox_problem(hs[i]->r.head);
         EXPECTF(hs[i]->r.status == 200 && !why, "live GET %s %s: status %d, %s", streams[i][0],
@@ -1104,8 +901,8 @@ static void test_resource_bytes_sandboxed(void)
     CHECK(ws_end(app) == 0);
     tws_free(app);
     for (int i = 0; i < 3; i++) {
-        EXPECTF(hs_end(hs[i], T_TIMEOUT), "live GET %s did not end", streams[i][0]);
-        hs_free(hs[i]);
+        EXPECTF(ths_end(hs[i], T_TIMEOUT), "live GET %s did not end", streams[i][0]);
+        ths_free(hs[i]);
     }
 
     /* the viewer keeps its own policy (a sandbox without scripts would break it) */

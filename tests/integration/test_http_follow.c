@@ -23,221 +23,6 @@
     "q=0.8\r\n"
 #define SSE_ACCEPT "Accept: text/event-stream\r\n"
 
-/* ---- an HTTP response read as it streams -------------------------------------------------------
- */
-
-typedef struct hstream {
-    int fd;
-    thttp_resp r; /* the head (status, headers); r.body is unused */
-    tbuf in;      /* bytes after the head not decoded yet: in[pos..len) */
-    size_t pos;
-    int chunked;
-    int done;      /* the body is complete: terminal chunk (chunked) or EOF (close-delimited) */
-    int eof;       /* the server closed the connection */
-    size_t chunks; /* data chunks decoded */
-    tbuf body;     /* the decoded body so far */
-    char err[200]; /* the first framing violation; "" when none */
-} hstream;
-
-static void hs_free(hstream *h)
-{
-    if (!h)
-        return;
-    if (h->fd >= 0)
-        close(h->fd);
-    tbuf_free(&h->in);
-    tbuf_free(&h->body);
-    thttp_free(&h->r);
-    free(h);
-}
-
-/* Decodes whatever complete pieces of the body are in h->in. */
-static void hs_decode(hstream *h)
-{
-    while (!h->err[0]) {
-        const uint8_t *p = h->in.p + h->pos;
-        size_t left = h->in.len - h->pos;
-        if (left == 0)
-            return;
-        if (h->done) {
-            snprintf(h->err, sizeof(h->err), "%zu bytes after the end of the body: \"%.*s\"", left,
-                     (int)(left > 40 ? 40 : left), (const char *)p);
-            return;
-        }
-        if (!h->chunked) {
-            tbuf_add(&h->body, p, left);
-            h->pos += left;
-            return;
-        }
-        const uint8_t *crlf = memmem(p, left, "\r\n", 2);
-        if (!crlf) {
-            if (left > 20)
-                snprintf(h->err, sizeof(h->err), "chunk size line too long: \"%.20s\"",
-                         (const char *)p);
-            return;
-        }
-        size_t n = 0, digits = (size_t)(crlf - p);
-        if (digits == 0 || digits > 16) {
-            snprintf(h->err, sizeof(h->err), "bad chunk size line \"%.*s\"", (int)digits,
-                     (const char *)p);
-            return;
-        }
-        for (size_t i = 0; i < digits; i++) {
-            int c = p[i], v = c >= '0' && c <= '9'   ? c - '0'
-                              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                     : -1;
-            if (v < 0) {
-                snprintf(h->err, sizeof(h->err), "bad chunk size line \"%.*s\"", (int)digits,
-                         (const char *)p);
-                return;
-            }
-            n = n * 16 + (size_t)v;
-        }
-        size_t need = digits + 2 + n + 2;
-        if (left < need)
-            return; /* not all there yet */
-        const uint8_t *d = crlf + 2;
-        if (d[n] != '\r' || d[n + 1] != '\n') {
-            snprintf(h->err, sizeof(h->err), "chunk of %zu bytes not followed by CRLF", n);
-            return;
-        }
-        h->pos += need;
-        if (n == 0) {
-            h->done = 1; /* "0\r\n\r\n": no trailers are expected */
-            continue;
-        }
-        tbuf_add(&h->body, d, n);
-        h->chunks++;
-    }
-}
-
-/* Reads once (up to timeout_ms). Returns 1 when bytes came, 0 on timeout, -1 at EOF. */
-static int hs_pump(hstream *h, int timeout_ms)
-{
-    uint8_t buf[65536];
-
-    if (h->eof)
-        return -1;
-    if (h->pos == h->in.len)
-        h->pos = h->in.len = 0;
-    ssize_t n = t_recv(h->fd, buf, sizeof(buf), timeout_ms);
-    if (n == -2)
-        return 0;
-    if (n <= 0) {
-        h->eof = 1;
-        if (!h->chunked)
-            h->done = 1;
-        else if (!h->done && !h->err[0])
-            snprintf(h->err, sizeof(h->err),
-                     "connection closed before the terminal chunk (%zu body bytes)", h->body.len);
-        return -1;
-    }
-    tbuf_add(&h->in, buf, (size_t)n);
-    hs_decode(h);
-    return 1;
-}
-
-/* Sends a request on a new connection and reads the response head. Returns the stream (r.status
- * 0 when no head came) or NULL when the connection failed. */
-static hstream *hs_request_rcvbuf(int port, const char *method, const char *path,
-                                  const char *headers, int minor, int rcvbuf)
-{
-    hstream *h = calloc(1, sizeof(*h));
-    tbuf q = {0};
-
-    h->fd = t_connect_rcvbuf(port, rcvbuf);
-    if (h->fd < 0) {
-        free(h);
-        return NULL;
-    }
-    tbuf_adds(&q, t_fmt("%s %s HTTP/1.%d\r\nHost: 127.0.0.1:%d\r\n", method, path, minor, port));
-    if (headers)
-        tbuf_adds(&q, headers);
-    tbuf_adds(&q, "\r\n");
-    t_send_all(h->fd, q.p, q.len);
-    tbuf_free(&q);
-    tbuf_add(&h->body, "", 0);
-    int64_t deadline = t_now_ms() + T_TIMEOUT;
-    for (;;) {
-        const uint8_t *end = h->in.len ? memmem(h->in.p, h->in.len, "\r\n\r\n", 4) : NULL;
-        if (end) {
-            size_t hl = (size_t)(end - h->in.p) + 4;
-            size_t copy = hl < THTTP_HEAD_MAX ? hl : THTTP_HEAD_MAX;
-            memcpy(h->r.head, h->in.p, copy);
-            h->r.head[copy] = '\0';
-            h->r.head_len = hl;
-            h->pos = hl;
-            if (strncmp(h->r.head, "HTTP/1.", 7) == 0)
-                h->r.status = atoi(h->r.head + 9);
-            const char *te = thttp_header(&h->r, "Transfer-Encoding");
-            h->chunked = te && strcasestr(te, "chunked");
-            hs_decode(h);
-            return h;
-        }
-        int64_t left = deadline - t_now_ms();
-        uint8_t buf[16384];
-        ssize_t n = t_recv(h->fd, buf, sizeof(buf), left < 0 ? 0 : (int)left);
-        if (n <= 0) {
-            h->eof = n != -2;
-            return h;
-        }
-        tbuf_add(&h->in, buf, (size_t)n);
-    }
-}
-
-static hstream *hs_request(int port, const char *method, const char *path, const char *headers,
-                           int minor)
-{
-    return hs_request_rcvbuf(port, method, path, headers, minor, 0);
-}
-
-static hstream *hs_get(int port, const char *path, const char *headers)
-{
-    return hs_request(port, "GET", path, headers, 1);
-}
-
-/* Reads until the body holds at least want bytes. Returns 1, or 0 (timeout, end, violation). */
-static int hs_until(hstream *h, size_t want, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-
-    while (h->body.len < want && !h->err[0] && !h->eof) {
-        int64_t left = deadline - t_now_ms();
-        if (left <= 0)
-            return 0;
-        hs_pump(h, (int)left);
-    }
-    return h->body.len >= want && !h->err[0];
-}
-
-/* Reads until the body has ended and the server closed the connection. Returns 1, or 0. */
-static int hs_end(hstream *h, int timeout_ms)
-{
-    int64_t deadline = t_now_ms() + timeout_ms;
-
-    while (!h->eof && !h->err[0]) {
-        int64_t left = deadline - t_now_ms();
-        if (left <= 0)
-            return 0;
-        hs_pump(h, (int)left);
-    }
-    return h->done && !h->err[0];
-}
-
-/* 1 when nothing at all arrives for ms (the stream is open and quiet). */
-static int hs_quiet(hstream *h, int ms)
-{
-    size_t before = h->in.len - h->pos + h->body.len;
-    int r = hs_pump(h, ms);
-    return r == 0 && before == h->in.len - h->pos + h->body.len;
-}
-
-static const char *hs_header(hstream *h, const char *name)
-{
-    return thttp_header(&h->r, name);
-}
-
 /* ---- Server-Sent Events ------------------------------------------------------------------------
  */
 
@@ -513,25 +298,25 @@ static tbuf file_of(tsrv *s, const char *name)
  */
 
 /* The head every HTTP stream carries. Returns NULL when it is right, else what is wrong. */
-static const char *stream_head_problem(hstream *h, const char *ctype, long long offset, int chunked)
+static const char *stream_head_problem(ths *h, const char *ctype, long long offset, int chunked)
 {
     if (h->r.status != 200)
         return t_fmt("status %d, want 200", h->r.status);
     const char *v;
-    if (!(v = hs_header(h, "Content-Type")) || strcmp(v, ctype) != 0)
+    if (!(v = ths_header(h, "Content-Type")) || strcmp(v, ctype) != 0)
         return t_fmt("Content-Type [%s], want [%s]", v ? v : "", ctype);
-    if (!(v = hs_header(h, "Cache-Control")) || strcmp(v, "no-store") != 0)
+    if (!(v = ths_header(h, "Cache-Control")) || strcmp(v, "no-store") != 0)
         return t_fmt("Cache-Control [%s]", v ? v : "");
-    if (!(v = hs_header(h, "X-Accel-Buffering")) || strcmp(v, "no") != 0)
+    if (!(v = ths_header(h, "X-Accel-Buffering")) || strcmp(v, "no") != 0)
         return t_fmt("X-Accel-Buffering [%s]", v ? v : "");
-    if (!(v = hs_header(h, "X-Follow-Offset")) || strtoll(v, NULL, 10) != offset)
+    if (!(v = ths_header(h, "X-Follow-Offset")) || strtoll(v, NULL, 10) != offset)
         return t_fmt("X-Follow-Offset [%s], want %lld", v ? v : "", offset);
-    if (!(v = hs_header(h, "Connection")) || strcasecmp(v, "close") != 0)
+    if (!(v = ths_header(h, "Connection")) || strcasecmp(v, "close") != 0)
         return t_fmt("Connection [%s], want close", v ? v : "");
-    if (hs_header(h, "Content-Length"))
+    if (ths_header(h, "Content-Length"))
         return "a stream with a Content-Length";
     if (chunked != h->chunked)
-        return t_fmt("Transfer-Encoding [%s], want %s", hs_header(h, "Transfer-Encoding"),
+        return t_fmt("Transfer-Encoding [%s], want %s", ths_header(h, "Transfer-Encoding"),
                      chunked ? "chunked" : "none");
     return NULL;
 }
@@ -552,21 +337,21 @@ static void test_follow_live_chunked(void)
         tws *w = tws_append(s->port, t_fmt("/%s", name));
         CHECK(w);
         CHECK(ws_add(s, w, name, &want, "first line\n", 11) == 0);
-        hstream *h = hs_get(s->port, path, NULL);
+        ths *h = ths_get(s->port, path, NULL);
         CHECK(h);
         const char *bad = stream_head_problem(h, TEXT_PLAIN, 0, 1);
         CHECKF(!bad, "%s: %s\n%s", path, bad, h->r.head);
-        CHECKF(hs_until(h, 11, T_TIMEOUT), "%s: %s (%zu bytes)", path, h->err, h->body.len);
+        CHECKF(ths_until(h, 11, T_TIMEOUT), "%s: %s (%zu bytes)", path, h->err, h->body.len);
         for (int i = 0; i < 5; i++) {
             const char *line = t_fmt("line %d of %s\n", i, name);
             CHECK(ws_add(s, w, name, &want, line, strlen(line)) == 0);
             /* it arrives while the appender is still there */
-            CHECKF(hs_until(h, want.len, T_TIMEOUT), "%s line %d: %s (%zu of %zu bytes)", path, i,
+            CHECKF(ths_until(h, want.len, T_TIMEOUT), "%s line %d: %s (%zu of %zu bytes)", path, i,
                    h->err, h->body.len, want.len);
             CHECK_MEM(h->body.p, h->body.len, want.p, want.len);
         }
         CHECK(!h->done);
-        CHECK(hs_quiet(h, 100)); /* nothing more until something is appended */
+        CHECK(ths_quiet(h, 100)); /* nothing more until something is appended */
         if (q % 2 == 0) {
             CHECK(ws_end(w) == 0);
         } else {
@@ -574,10 +359,10 @@ static void test_follow_live_chunked(void)
             w->fd = -1;
         }
         tws_free(w);
-        CHECKF(hs_end(h, T_TIMEOUT), "%s: %s (done %d eof %d)", path, h->err, h->done, h->eof);
+        CHECKF(ths_end(h, T_TIMEOUT), "%s: %s (done %d eof %d)", path, h->err, h->done, h->eof);
         CHECK_MEM(h->body.p, h->body.len, want.p, want.len);
         CHECK(h->chunks >= 6);
-        hs_free(h);
+        ths_free(h);
     }
     tbuf_free(&want);
     tsrv_stop(s);
@@ -596,45 +381,45 @@ static void test_follow_not_live(void)
     CHECK(t_file_write(tsrv_path(s, "blob"), bin, sizeof(bin)) == 0);
     CHECK(t_file_write(tsrv_path(s, "notes"), "plain words\n", 12) == 0);
 
-    hstream *h = hs_get(s->port, "/done.txt?follow", NULL);
+    ths *h = ths_get(s->port, "/done.txt?follow", NULL);
     CHECK(h);
     const char *bad = stream_head_problem(h, TEXT_PLAIN, 0, 1);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     CHECK_MEM(h->body.p, h->body.len, "all of it\n", 10);
-    hs_free(h);
+    ths_free(h);
 
-    h = hs_get(s->port, "/empty.log?follow", NULL);
+    h = ths_get(s->port, "/empty.log?follow", NULL);
     CHECK(h);
     bad = stream_head_problem(h, TEXT_PLAIN, 0, 1);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     CHECK_INT(h->body.len, 0);
     CHECK_INT(h->chunks, 0);
-    hs_free(h);
+    ths_free(h);
 
     /* a name without a known extension: the type is sniffed, as for static responses */
-    h = hs_get(s->port, "/blob?follow", NULL);
+    h = ths_get(s->port, "/blob?follow", NULL);
     CHECK(h);
     bad = stream_head_problem(h, "application/octet-stream", 0, 1);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     CHECK_MEM(h->body.p, h->body.len, bin, sizeof(bin));
-    hs_free(h);
-    h = hs_get(s->port, "/notes?follow", NULL);
+    ths_free(h);
+    h = ths_get(s->port, "/notes?follow", NULL);
     CHECK(h);
     bad = stream_head_problem(h, TEXT_PLAIN, 0, 1);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    hs_free(h);
+    ths_free(h);
 
     /* HTTP/1.0: no chunked coding, the body ends with the connection */
-    h = hs_request(s->port, "GET", "/done.txt?follow", NULL, 0);
+    h = ths_request(s->port, "GET", "/done.txt?follow", NULL, 0);
     CHECK(h);
     bad = stream_head_problem(h, TEXT_PLAIN, 0, 0);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     CHECK_MEM(h->body.p, h->body.len, "all of it\n", 10);
-    hs_free(h);
+    ths_free(h);
 
     /* HEAD is never a stream: the static head, no body, at once */
     thttp_resp r;
@@ -666,21 +451,21 @@ static void test_follow_live_http10_and_head(void)
     tws *w = tws_append(s->port, "/l.txt");
     CHECK(w);
     CHECK(ws_add(s, w, "l.txt", &want, "abc\n", 4) == 0);
-    hstream *h = hs_request(s->port, "GET", "/l.txt?follow", NULL, 0);
+    ths *h = ths_request(s->port, "GET", "/l.txt?follow", NULL, 0);
     CHECK(h);
     const char *bad = stream_head_problem(h, TEXT_PLAIN, 0, 0);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECK(hs_until(h, 4, T_TIMEOUT));
+    CHECK(ths_until(h, 4, T_TIMEOUT));
     CHECK(ws_add(s, w, "l.txt", &want, "def\n", 4) == 0);
-    CHECK(hs_until(h, 8, T_TIMEOUT));
+    CHECK(ths_until(h, 8, T_TIMEOUT));
 
     /* SSE over HTTP/1.0: events until the connection ends */
-    hstream *hs = hs_request(s->port, "GET", "/l.txt?follow=sse", NULL, 0);
+    ths *hs = ths_request(s->port, "GET", "/l.txt?follow=sse", NULL, 0);
     CHECK(hs);
     bad = stream_head_problem(hs, SSE_TYPE, 0, 0);
     CHECKF(!bad, "%s\n%s", bad, hs->r.head);
     const char *ev1 = "id: 8\ndata: abc\ndata: def\ndata: \n\n";
-    CHECKF(hs_until(hs, strlen(ev1), T_TIMEOUT), "%s", hs->err);
+    CHECKF(ths_until(hs, strlen(ev1), T_TIMEOUT), "%s", hs->err);
     CHECK_MEM(hs->body.p, hs->body.len, ev1, strlen(ev1));
 
     /* HEAD while live: the snapshot's head, no body */
@@ -696,14 +481,14 @@ static void test_follow_live_http10_and_head(void)
 
     CHECK(ws_end(w) == 0);
     tws_free(w);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     CHECK_MEM(h->body.p, h->body.len, want.p, want.len);
-    CHECKF(hs_end(hs, T_TIMEOUT), "%s", hs->err);
+    CHECKF(ths_end(hs, T_TIMEOUT), "%s", hs->err);
     const char *sse10 = "id: 8\ndata: abc\ndata: def\ndata: \n\nevent: end\nid: 8\ndata: end\n\n";
     CHECKF(hs->body.len == strlen(sse10) && !memcmp(hs->body.p, sse10, hs->body.len), "[%.*s]",
            (int)hs->body.len, (const char *)hs->body.p);
-    hs_free(hs);
-    hs_free(h);
+    ths_free(hs);
+    ths_free(h);
     tbuf_free(&want);
     tsrv_stop(s);
 }
@@ -718,9 +503,9 @@ static void test_slow_http_followers(void)
     tws *w = tws_append(s->port, "/big.log");
     CHECK(w);
     CHECK(ws_add(s, w, "big.log", &want, "start\n", 6) == 0);
-    hstream *slow = hs_request_rcvbuf(s->port, "GET", "/big.log?follow", NULL, 1, 4096);
-    hstream *slow_sse = hs_request_rcvbuf(s->port, "GET", "/big.log?follow=sse", NULL, 1, 4096);
-    hstream *quitter = hs_get(s->port, "/big.log?follow", NULL);
+    ths *slow = ths_request_rcvbuf(s->port, "GET", "/big.log?follow", NULL, 1, 4096);
+    ths *slow_sse = ths_request_rcvbuf(s->port, "GET", "/big.log?follow=sse", NULL, 1, 4096);
+    ths *quitter = ths_get(s->port, "/big.log?follow", NULL);
     CHECK(slow && slow_sse && quitter);
     CHECK_INT(slow->r.status, 200);
     CHECK_INT(slow_sse->r.status, 200);
@@ -741,9 +526,9 @@ static void test_slow_http_followers(void)
     int64_t took = t_now_ms() - t0;
     CHECK(ws_end(w) == 0);
     tws_free(w);
-    CHECKF(hs_end(slow, 30000), "%s (%zu of %zu bytes)", slow->err, slow->body.len, want.len);
+    CHECKF(ths_end(slow, 30000), "%s (%zu of %zu bytes)", slow->err, slow->body.len, want.len);
     CHECK_MEM(slow->body.p, slow->body.len, want.p, want.len);
-    CHECKF(hs_end(slow_sse, 30000), "%s", slow_sse->err);
+    CHECKF(ths_end(slow_sse, 30000), "%s", slow_sse->err);
     sse_parser p = {0};
     tbuf got = {0};
     char err[200];
@@ -756,9 +541,9 @@ static void test_slow_http_followers(void)
     sse_free(&p);
     tbuf_free(&got);
     tbuf_free(&msg);
-    hs_free(slow);
-    hs_free(slow_sse);
-    hs_free(quitter);
+    ths_free(slow);
+    ths_free(slow_sse);
+    ths_free(quitter);
     tbuf_free(&want);
     tsrv_stop(s);
 }
@@ -798,7 +583,7 @@ static void test_sse_exact_framing(void)
         want.len = 0;
         tws *w = tws_append(s->port, apath);
         CHECK(w);
-        hstream *h = hs_get(s->port, t_fmt(ways[way], way), way ? SSE_ACCEPT : NULL);
+        ths *h = ths_get(s->port, t_fmt(ways[way], way), way ? SSE_ACCEPT : NULL);
         CHECK(h);
         const char *bad = stream_head_problem(h, SSE_TYPE, 0, 1);
         CHECKF(!bad, "%s\n%s", bad, h->r.head);
@@ -806,7 +591,7 @@ static void test_sse_exact_framing(void)
         for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
             CHECK(ws_add(s, w, name, &want, steps[i].data, steps[i].len) == 0);
             tbuf_adds(&expect, t_fmt(steps[i].event, (unsigned long long)want.len));
-            CHECKF(hs_until(h, expect.len, T_TIMEOUT), "step %zu: %s: [%.*s]", i, h->err,
+            CHECKF(ths_until(h, expect.len, T_TIMEOUT), "step %zu: %s: [%.*s]", i, h->err,
                    (int)h->body.len, (const char *)h->body.p);
             CHECKF(h->body.len == expect.len && !memcmp(h->body.p, expect.p, expect.len),
                    "step %zu: got [%.*s], want [%.*s]", i, (int)h->body.len,
@@ -816,11 +601,11 @@ static void test_sse_exact_framing(void)
         tws_free(w);
         tbuf_adds(&expect,
                   t_fmt("event: end\nid: %llu\ndata: end\n\n", (unsigned long long)want.len));
-        CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+        CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
         CHECKF(h->body.len == expect.len && !memcmp(h->body.p, expect.p, expect.len),
                "end: got [%.*s]", (int)h->body.len, (const char *)h->body.p);
         tbuf_free(&expect);
-        hs_free(h);
+        ths_free(h);
     }
     tbuf_free(&want);
     tsrv_stop(s);
@@ -870,10 +655,10 @@ static void test_sse_rebuilds_any_bytes(void)
     CHECK(s);
     tws *w = tws_append(s->port, "/r.bin");
     CHECK(w);
-    hstream *h = hs_get(s->port, "/r.bin", SSE_ACCEPT);
+    ths *h = ths_get(s->port, "/r.bin", SSE_ACCEPT);
     CHECK(h);
     CHECK_INT(h->r.status, 200);
-    hstream *late = NULL;
+    ths *late = NULL;
     uint64_t late_at = 0;
     for (int i = 0; i < 60; i++) {
         piece.len = 0;
@@ -889,15 +674,15 @@ static void test_sse_rebuilds_any_bytes(void)
         if (i == 30) {
             /* the id of some event seen so far: resume there */
             sse_parser p = {0};
-            CHECK(hs_until(h, 1, T_TIMEOUT));
+            CHECK(ths_until(h, 1, T_TIMEOUT));
             t_sleep_ms(20);
-            hs_pump(h, 0);
+            ths_pump(h, 0);
             sse_feed(&p, &h->body);
             CHECKF(!p.err[0] && p.n > 0, "%s", p.err);
             late_at = p.ev[t_rand() % p.n].id;
             sse_free(&p);
-            late = hs_get(s->port, "/r.bin?follow=sse",
-                          t_fmt("Last-Event-ID: %llu\r\n", (unsigned long long)late_at));
+            late = ths_get(s->port, "/r.bin?follow=sse",
+                           t_fmt("Last-Event-ID: %llu\r\n", (unsigned long long)late_at));
             CHECK(late);
             const char *bad = stream_head_problem(late, SSE_TYPE, (long long)late_at, 1);
             CHECKF(!bad, "%s\n%s", bad, late->r.head);
@@ -905,7 +690,7 @@ static void test_sse_rebuilds_any_bytes(void)
     }
     CHECK(ws_end(w) == 0);
     tws_free(w);
-    CHECKF(hs_end(h, 10000), "%s", h->err);
+    CHECKF(ths_end(h, 10000), "%s", h->err);
     sse_parser p = {0};
     sse_feed(&p, &h->body);
     CHECKF(!p.err[0], "%s", p.err);
@@ -916,7 +701,7 @@ static void test_sse_rebuilds_any_bytes(void)
     sse_free(&p);
 
     CHECK(late);
-    CHECKF(hs_end(late, 10000), "%s", late->err);
+    CHECKF(ths_end(late, 10000), "%s", late->err);
     sse_feed(&p, &late->body);
     CHECKF(!p.err[0], "%s", p.err);
     got.len = 0;
@@ -924,8 +709,8 @@ static void test_sse_rebuilds_any_bytes(void)
     CHECK_INT(end_id, want.len);
     CHECK_MEM(got.p, got.len, want.p + late_at, want.len - late_at);
     sse_free(&p);
-    hs_free(late);
-    hs_free(h);
+    ths_free(late);
+    ths_free(h);
     tbuf_free(&want);
     tbuf_free(&piece);
     tbuf_free(&got);
@@ -946,11 +731,11 @@ static void test_sse_last_event_id(void)
     CHECK(t_file_write(tsrv_path(s, "f.txt"), text, len) == 0);
 
     for (size_t k = 0; k < len; k++) {
-        hstream *h = hs_get(s->port, "/f.txt", t_fmt(SSE_ACCEPT "Last-Event-ID: %zu\r\n", k));
+        ths *h = ths_get(s->port, "/f.txt", t_fmt(SSE_ACCEPT "Last-Event-ID: %zu\r\n", k));
         CHECK(h);
         const char *bad = stream_head_problem(h, SSE_TYPE, (long long)k, 1);
         CHECKF(!bad, "Last-Event-ID %zu: %s\n%s", k, bad, h->r.head);
-        CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+        CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
         sse_parser p = {0};
         sse_feed(&p, &h->body);
         got.len = 0;
@@ -959,7 +744,7 @@ static void test_sse_last_event_id(void)
         CHECK_INT(end_id, len);
         CHECK_MEM(got.p, got.len, text + k, len - k);
         sse_free(&p);
-        hs_free(h);
+        ths_free(h);
     }
 
     /* the client has everything and nobody appends: 204, so that EventSource stops */
@@ -989,14 +774,13 @@ static void test_sse_last_event_id(void)
     /* a reconnect carries the URL it started with: Last-Event-ID wins over ?offset and ?lines */
     const char *starts[] = {"offset=now", "offset=-2", "offset=0", "lines=1"};
     for (int i = 0; i < 4; i++) {
-        hstream *h =
-            hs_get(s->port, t_fmt("/f.txt?follow=sse&%s", starts[i]), "Last-Event-ID: 4\r\n");
+        ths *h = ths_get(s->port, t_fmt("/f.txt?follow=sse&%s", starts[i]), "Last-Event-ID: 4\r\n");
         CHECK(h);
-        CHECKF(h->r.status == 200 && hs_header(h, "X-Follow-Offset") &&
-                   !strcmp(hs_header(h, "X-Follow-Offset"), "4"),
+        CHECKF(h->r.status == 200 && ths_header(h, "X-Follow-Offset") &&
+                   !strcmp(ths_header(h, "X-Follow-Offset"), "4"),
                "?%s with Last-Event-ID: 4: %d, X-Follow-Offset %s", starts[i], h->r.status,
-               hs_header(h, "X-Follow-Offset"));
-        CHECK(hs_end(h, T_TIMEOUT));
+               ths_header(h, "X-Follow-Offset"));
+        CHECK(ths_end(h, T_TIMEOUT));
         sse_parser p = {0};
         sse_feed(&p, &h->body);
         got.len = 0;
@@ -1004,35 +788,35 @@ static void test_sse_last_event_id(void)
                err);
         CHECK_MEM(got.p, got.len, text + 4, len - 4);
         sse_free(&p);
-        hs_free(h);
+        ths_free(h);
     }
 
     /* Last-Event-ID belongs to SSE: a plain ?follow ignores it */
-    hstream *h = hs_get(s->port, "/f.txt?follow", "Last-Event-ID: 4\r\n");
+    ths *h = ths_get(s->port, "/f.txt?follow", "Last-Event-ID: 4\r\n");
     CHECK(h);
-    CHECK_STR(hs_header(h, "X-Follow-Offset"), "0");
-    CHECK(hs_end(h, T_TIMEOUT));
+    CHECK_STR(ths_header(h, "X-Follow-Offset"), "0");
+    CHECK(ths_end(h, T_TIMEOUT));
     CHECK_MEM(h->body.p, h->body.len, text, len);
-    hs_free(h);
+    ths_free(h);
 
     /* at the end of a live resource: not 204 but a stream that waits for the next bytes */
     tbuf want = {0};
     tws *w = tws_append(s->port, "/f.txt");
     CHECK(w);
     tbuf_add(&want, text, len);
-    h = hs_get(s->port, "/f.txt?follow=sse", t_fmt("Last-Event-ID: %zu\r\n", len));
+    h = ths_get(s->port, "/f.txt?follow=sse", t_fmt("Last-Event-ID: %zu\r\n", len));
     CHECK(h);
     const char *bad = stream_head_problem(h, SSE_TYPE, (long long)len, 1);
     CHECKF(!bad, "%s\n%s", bad, h->r.head);
-    CHECK(hs_quiet(h, 100));
+    CHECK(ths_quiet(h, 100));
     CHECK(ws_add(s, w, "f.txt", &want, "more\n", 5) == 0);
     const char *ev = t_fmt("id: %zu\ndata: more\ndata: \n\n", len + 5);
-    CHECKF(hs_until(h, strlen(ev), T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_until(h, strlen(ev), T_TIMEOUT), "%s", h->err);
     CHECK_MEM(h->body.p, h->body.len, ev, strlen(ev));
     CHECK(ws_end(w) == 0);
     tws_free(w);
-    CHECK(hs_end(h, T_TIMEOUT));
-    hs_free(h);
+    CHECK(ths_end(h, T_TIMEOUT));
+    ths_free(h);
     tbuf_free(&want);
     tbuf_free(&got);
     tsrv_stop(s);
@@ -1050,13 +834,13 @@ static void test_sse_heartbeat(void)
     tws *w = tws_append(s->port, "/hb.txt");
     CHECK(w);
     CHECK(ws_add(s, w, "hb.txt", &want, "x\n", 2) == 0);
-    hstream *h = hs_get(s->port, "/hb.txt?follow=sse", NULL);
-    hstream *plain = hs_get(s->port, "/hb.txt?follow", NULL);
+    ths *h = ths_get(s->port, "/hb.txt?follow=sse", NULL);
+    ths *plain = ths_get(s->port, "/hb.txt?follow", NULL);
     CHECK(h && plain);
     sse_parser p = {0};
     int64_t deadline = t_now_ms() + 5000;
     while (p.comments < 3 && t_now_ms() < deadline && !h->eof) {
-        hs_pump(h, 200);
+        ths_pump(h, 200);
         sse_feed(&p, &h->body);
     }
     CHECKF(p.comments >= 3, "%zu heartbeats in 5 s: [%.*s]", p.comments, (int)h->body.len,
@@ -1064,15 +848,15 @@ static void test_sse_heartbeat(void)
     CHECK(ws_add(s, w, "hb.txt", &want, "y\n", 2) == 0);
     CHECK(ws_end(w) == 0);
     tws_free(w);
-    CHECKF(hs_end(h, T_TIMEOUT), "%s", h->err);
+    CHECKF(ths_end(h, T_TIMEOUT), "%s", h->err);
     sse_feed(&p, &h->body);
     CHECKF(!p.err[0] && sse_bytes(&p, 0, &got, &end_id, err, sizeof(err)) == 0, "%s%s", p.err, err);
     CHECK_MEM(got.p, got.len, want.p, want.len);
-    CHECKF(hs_end(plain, T_TIMEOUT), "%s", plain->err);
+    CHECKF(ths_end(plain, T_TIMEOUT), "%s", plain->err);
     CHECK_MEM(plain->body.p, plain->body.len, want.p, want.len);
     sse_free(&p);
-    hs_free(h);
-    hs_free(plain);
+    ths_free(h);
+    ths_free(plain);
     tbuf_free(&want);
     tbuf_free(&got);
     tsrv_stop(s);
@@ -1199,7 +983,7 @@ static void test_offsets_live(void)
     size_t nc = sizeof(cases) / sizeof(*cases);
     tws *ws[16];
     tws_collect c[16];
-    hstream *hf[16], *hs[16];
+    ths *hf[16], *hs[16];
     memset(c, 0, sizeof(c));
     for (size_t i = 0; i < nc; i++) {
         ws[i] = tws_connect(s->port, t_fmt("/o.txt?frames=binary&%s", cases[i].q), NULL, &r);
@@ -1209,11 +993,11 @@ static void test_offsets_live(void)
                cases[i].q, xo ? xo : "(none)");
         thttp_free(&r);
         c[i].opcode = WS_OP_BINARY;
-        hf[i] = hs_get(s->port, t_fmt("/o.txt?follow&%s", cases[i].q), NULL);
+        hf[i] = ths_get(s->port, t_fmt("/o.txt?follow&%s", cases[i].q), NULL);
         CHECK(hf[i]);
         const char *bad = stream_head_problem(hf[i], TEXT_PLAIN, (long long)cases[i].at, 1);
         CHECKF(!bad, "?follow&%s: %s", cases[i].q, bad);
-        hs[i] = hs_get(s->port, t_fmt("/o.txt?follow=sse&%s", cases[i].q), NULL);
+        hs[i] = ths_get(s->port, t_fmt("/o.txt?follow=sse&%s", cases[i].q), NULL);
         CHECK(hs[i]);
         bad = stream_head_problem(hs[i], SSE_TYPE, (long long)cases[i].at, 1);
         CHECKF(!bad, "SSE ?%s: %s", cases[i].q, bad);
@@ -1221,7 +1005,7 @@ static void test_offsets_live(void)
     for (size_t i = 0; i < nc; i++) {
         CHECKF(tws_collect_until(ws[i], &c[i], 12 - cases[i].at, T_TIMEOUT) == 0, "?%s: %s",
                cases[i].q, c[i].err);
-        CHECKF(hs_until(hf[i], 12 - cases[i].at, T_TIMEOUT), "?follow&%s: %s", cases[i].q,
+        CHECKF(ths_until(hf[i], 12 - cases[i].at, T_TIMEOUT), "?follow&%s: %s", cases[i].q,
                hf[i]->err);
     }
     CHECK(ws_add(s, w, "o.txt", &want, "l5\n", 3) == 0);
@@ -1234,11 +1018,11 @@ static void test_offsets_live(void)
         CHECK_INT(c[i].close_code, 1000);
         CHECKF(c[i].data.len == want.len - at && !memcmp(c[i].data.p, want.p + at, want.len - at),
                "WebSocket ?%s: [%.*s]", cases[i].q, (int)c[i].data.len, (const char *)c[i].data.p);
-        CHECKF(hs_end(hf[i], T_TIMEOUT), "?follow&%s: %s", cases[i].q, hf[i]->err);
+        CHECKF(ths_end(hf[i], T_TIMEOUT), "?follow&%s: %s", cases[i].q, hf[i]->err);
         CHECKF(hf[i]->body.len == want.len - at &&
                    !memcmp(hf[i]->body.p, want.p + at, want.len - at),
                "?follow&%s: [%.*s]", cases[i].q, (int)hf[i]->body.len, (const char *)hf[i]->body.p);
-        CHECKF(hs_end(hs[i], T_TIMEOUT), "SSE ?%s: %s", cases[i].q, hs[i]->err);
+        CHECKF(ths_end(hs[i], T_TIMEOUT), "SSE ?%s: %s", cases[i].q, hs[i]->err);
         sse_parser p = {0};
         tbuf got = {0};
         char err[200];
@@ -1252,8 +1036,8 @@ static void test_offsets_live(void)
         tbuf_free(&got);
         tws_collect_free(&c[i]);
         tws_free(ws[i]);
-        hs_free(hf[i]);
-        hs_free(hs[i]);
+        ths_free(hf[i]);
+        ths_free(hs[i]);
     }
 
     /* past the end of a live resource: 416, on every transport */
@@ -1308,8 +1092,8 @@ static void test_wait_ws_appender(void)
     thttp_free(&r);
     tws *f2 = tws_connect(s->port, "/later/w.txt?wait&frames=binary&offset=0", NULL, NULL);
     tws *other = tws_connect(s->port, "/later/other.txt?wait", NULL, NULL);
-    hstream *hf = hs_get(s->port, "/later/w.txt?follow&wait", NULL);
-    hstream *hs = hs_get(s->port, "/later/w.txt?wait", SSE_ACCEPT);
+    ths *hf = ths_get(s->port, "/later/w.txt?follow&wait", NULL);
+    ths *hs = ths_get(s->port, "/later/w.txt?wait", SSE_ACCEPT);
     CHECK(f1 && f2 && other && hf && hs);
     const char *bad = stream_head_problem(hf, TEXT_PLAIN, 0, 1);
     CHECKF(!bad, "?follow&wait: %s\n%s", bad, hf->r.head);
@@ -1317,7 +1101,7 @@ static void test_wait_ws_appender(void)
     CHECKF(!bad, "SSE wait: %s\n%s", bad, hs->r.head);
     tws_frame fr;
     CHECK_INT(tws_read_type(f1, WS_EV_DATA, &fr, 150), TWS_TIMEOUT); /* quiet while waiting */
-    CHECK(hs_quiet(hf, 50));
+    CHECK(ths_quiet(hf, 50));
     CHECK(!t_exists(tsrv_path(s, "later")));
 
     tws *w = tws_append(s->port, "/later/w.txt");
@@ -1326,8 +1110,8 @@ static void test_wait_ws_appender(void)
     tws_collect c1 = {0}, c2 = {.opcode = WS_OP_BINARY}, co = {0};
     CHECKF(tws_collect_until(f1, &c1, 5, T_TIMEOUT) == 0, "%s", c1.err);
     CHECKF(tws_collect_until(f2, &c2, 5, T_TIMEOUT) == 0, "%s", c2.err);
-    CHECKF(hs_until(hf, 5, T_TIMEOUT), "%s", hf->err);
-    CHECKF(hs_until(hs, 1, T_TIMEOUT), "%s", hs->err);
+    CHECKF(ths_until(hf, 5, T_TIMEOUT), "%s", hf->err);
+    CHECKF(ths_until(hs, 1, T_TIMEOUT), "%s", hs->err);
     CHECK(ws_add(s, w, "later/w.txt", &want, "grows\n", 6) == 0);
     CHECK(ws_end(w) == 0);
     tws_free(w);
@@ -1336,9 +1120,9 @@ static void test_wait_ws_appender(void)
     CHECK_INT(c1.close_code, 1000);
     CHECK_MEM(c1.data.p, c1.data.len, want.p, want.len);
     CHECK_MEM(c2.data.p, c2.data.len, want.p, want.len);
-    CHECKF(hs_end(hf, T_TIMEOUT), "%s", hf->err);
+    CHECKF(ths_end(hf, T_TIMEOUT), "%s", hf->err);
     CHECK_MEM(hf->body.p, hf->body.len, want.p, want.len);
-    CHECKF(hs_end(hs, T_TIMEOUT), "%s", hs->err);
+    CHECKF(ths_end(hs, T_TIMEOUT), "%s", hs->err);
     sse_parser p = {0};
     tbuf got = {0};
     char err[200];
@@ -1374,8 +1158,8 @@ static void test_wait_ws_appender(void)
     tws_free(f2);
     tws_free(f3);
     tws_free(other);
-    hs_free(hf);
-    hs_free(hs);
+    ths_free(hf);
+    ths_free(hs);
     tbuf_free(&want);
     tsrv_stop(s);
 }
@@ -1388,8 +1172,8 @@ static void test_wait_put_appender(void)
     thttp_resp r;
     CHECK(s);
     tws *f = tws_connect(s->port, "/p/new.log?wait", NULL, NULL);
-    hstream *hf = hs_get(s->port, "/p/new.log?follow&wait", NULL);
-    hstream *hs = hs_get(s->port, "/p/new.log?follow=sse&wait", NULL);
+    ths *hf = ths_get(s->port, "/p/new.log?follow&wait", NULL);
+    ths *hs = ths_get(s->port, "/p/new.log?follow=sse&wait", NULL);
     CHECK(f && hf && hs);
     CHECK_INT(hf->r.status, 200);
     CHECK_INT(hs->r.status, 200);
@@ -1402,7 +1186,7 @@ static void test_wait_put_appender(void)
         CHECK(put_chunk(fd, pieces[i], strlen(pieces[i])) == 0);
         total += strlen(pieces[i]);
         CHECKF(tws_collect_until(f, &c, total, T_TIMEOUT) == 0, "piece %d: %s", i, c.err);
-        CHECKF(hs_until(hf, total, T_TIMEOUT), "piece %d: %s", i, hf->err);
+        CHECKF(ths_until(hf, total, T_TIMEOUT), "piece %d: %s", i, hf->err);
     }
     CHECK(put_finish(fd, &r) == 0);
     close(fd);
@@ -1411,9 +1195,9 @@ static void test_wait_put_appender(void)
     thttp_free(&r);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_MEM(c.data.p, c.data.len, "alpha\nbeta\ngamma", 16);
-    CHECKF(hs_end(hf, T_TIMEOUT), "%s", hf->err);
+    CHECKF(ths_end(hf, T_TIMEOUT), "%s", hf->err);
     CHECK_MEM(hf->body.p, hf->body.len, "alpha\nbeta\ngamma", 16);
-    CHECKF(hs_end(hs, T_TIMEOUT), "%s", hs->err);
+    CHECKF(ths_end(hs, T_TIMEOUT), "%s", hs->err);
     sse_parser p = {0};
     tbuf got = {0};
     char err[200];
@@ -1426,8 +1210,8 @@ static void test_wait_put_appender(void)
     tbuf_free(&got);
     tws_collect_free(&c);
     tws_free(f);
-    hs_free(hf);
-    hs_free(hs);
+    ths_free(hf);
+    ths_free(hs);
     tsrv_stop(s);
 }
 
@@ -1437,25 +1221,25 @@ static void test_wait_shutdown(void)
     tsrv *s = tsrv_start(NULL);
     CHECK(s);
     tws *f = tws_connect(s->port, "/never.txt?wait", NULL, NULL);
-    hstream *hs = hs_get(s->port, "/never.txt?follow=sse&wait", NULL);
-    hstream *hf = hs_get(s->port, "/never.txt?follow&wait", NULL);
+    ths *hs = ths_get(s->port, "/never.txt?follow=sse&wait", NULL);
+    ths *hf = ths_get(s->port, "/never.txt?follow&wait", NULL);
     CHECK(f && hs && hf);
-    CHECK(hs_quiet(hs, 100));
+    CHECK(ths_quiet(hs, 100));
     tsrv_term(s);
     tws_collect c = {0};
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, 10000) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1001);
     CHECK_INT(c.bytes, 0);
-    CHECKF(hs_end(hs, 10000), "%s", hs->err);
+    CHECKF(ths_end(hs, 10000), "%s", hs->err);
     const char *ev = "event: end\nid: 0\ndata: shutdown\n\n";
     CHECKF(hs->body.len == strlen(ev) && !memcmp(hs->body.p, ev, strlen(ev)), "[%.*s]",
            (int)hs->body.len, (const char *)hs->body.p);
-    CHECKF(hs_end(hf, 10000), "%s", hf->err);
+    CHECKF(ths_end(hf, 10000), "%s", hf->err);
     CHECK_INT(hf->body.len, 0);
     tws_collect_free(&c);
     tws_free(f);
-    hs_free(hs);
-    hs_free(hf);
+    ths_free(hs);
+    ths_free(hf);
     tsrv_stop(s);
 }
 
@@ -1788,8 +1572,8 @@ static void test_followers_get_put_live(void)
         CHECK(t_file_wait_eq(tsrv_path(s, name), want.p, want.len, 5000));
         tws *ft = tws_follow(s->port, path);
         tws *fb = tws_connect(s->port, t_fmt("%s?frames=binary", path), NULL, NULL);
-        hstream *hf = hs_get(s->port, t_fmt("%s?follow", path), NULL);
-        hstream *hs = hs_get(s->port, path, SSE_ACCEPT);
+        ths *hf = ths_get(s->port, t_fmt("%s?follow", path), NULL);
+        ths *hs = ths_get(s->port, path, SSE_ACCEPT);
         CHECK(ft && fb && hf && hs);
         CHECK(thttp_get(s->port, "/", "Accept: application/json\r\n", &r) == 0);
         CHECKF(thttp_contains(&r, t_fmt("\"name\":\"%s\",\"type\":\"file\",\"size\":%zu,"
@@ -1810,7 +1594,7 @@ static void test_followers_get_put_live(void)
                    ct.err);
             CHECKF(tws_collect_until(fb, &cb, want.len, T_TIMEOUT) == 0, "%s piece %d: %s", name, i,
                    cb.err);
-            CHECKF(hs_until(hf, want.len, T_TIMEOUT), "%s piece %d: %s", name, i, hf->err);
+            CHECKF(ths_until(hf, want.len, T_TIMEOUT), "%s piece %d: %s", name, i, hf->err);
             CHECK_MEM(hf->body.p, hf->body.len, want.p, want.len);
         }
         if (sized)
@@ -1827,9 +1611,9 @@ static void test_followers_get_put_live(void)
         CHECK_INT(cb.close_code, 1000);
         CHECK_MEM(ct.data.p, ct.data.len, want.p, want.len);
         CHECK_MEM(cb.data.p, cb.data.len, want.p, want.len);
-        CHECKF(hs_end(hf, T_TIMEOUT), "%s", hf->err);
+        CHECKF(ths_end(hf, T_TIMEOUT), "%s", hf->err);
         CHECK_MEM(hf->body.p, hf->body.len, want.p, want.len);
-        CHECKF(hs_end(hs, T_TIMEOUT), "%s", hs->err);
+        CHECKF(ths_end(hs, T_TIMEOUT), "%s", hs->err);
         sse_parser p = {0};
         tbuf got = {0};
         char err[200];
@@ -1844,8 +1628,8 @@ static void test_followers_get_put_live(void)
         tws_collect_free(&cb);
         tws_free(ft);
         tws_free(fb);
-        hs_free(hf);
-        hs_free(hs);
+        ths_free(hf);
+        ths_free(hs);
         CHECK(thttp_get(s->port, "/", "Accept: application/json\r\n", &r) == 0);
         CHECKF(thttp_contains(&r, t_fmt("\"name\":\"%s\",\"type\":\"file\",\"size\":%zu,"
                                         "\"live\":false",
@@ -1871,16 +1655,16 @@ static void test_put_cut_short(void)
                                    "ten bytes!",
                                    path)) == 0);
         CHECK(t_file_wait_eq(tsrv_path(s, path + 1), "ten bytes!", 10, 5000));
-        hstream *hf = hs_get(s->port, t_fmt("%s?follow", path), NULL);
+        ths *hf = ths_get(s->port, t_fmt("%s?follow", path), NULL);
         CHECK(hf);
-        CHECK(hs_until(hf, 10, T_TIMEOUT));
+        CHECK(ths_until(hf, 10, T_TIMEOUT));
         if (rst)
             t_close_rst(fd);
         else
             close(fd);
-        CHECKF(hs_end(hf, T_TIMEOUT), "%s", hf->err);
+        CHECKF(ths_end(hf, T_TIMEOUT), "%s", hf->err);
         CHECK_MEM(hf->body.p, hf->body.len, "ten bytes!", 10);
-        hs_free(hf);
+        ths_free(hf);
         CHECK(put_sized(s->port, "PUT", path, "X-Append-Offset: 10\r\n", "+", 1, &r) == 0);
         CHECKF(r.status == 200, "PUT after a cut one: %d", r.status);
         CHECK_STR(thttp_header(&r, "X-Resource-Size"), "11");
@@ -2126,12 +1910,12 @@ static void test_viewer_routes(void)
         thttp_free(&r);
     }
     /* streams stay streams even for a browser's Accept */
-    hstream *h = hs_get(s->port, "/v.log?follow", BROWSER_ACCEPT);
+    ths *h = ths_get(s->port, "/v.log?follow", BROWSER_ACCEPT);
     CHECK(h);
-    CHECK_STR(hs_header(h, "Content-Type"), TEXT_PLAIN);
-    CHECK(hs_end(h, T_TIMEOUT));
+    CHECK_STR(ths_header(h, "Content-Type"), TEXT_PLAIN);
+    CHECK(ths_end(h, T_TIMEOUT));
     CHECK_MEM(h->body.p, h->body.len, "log text\n", 9);
-    hs_free(h);
+    ths_free(h);
     /* not text: the bytes */
     CHECK(thttp_get(s->port, "/pic.png", BROWSER_ACCEPT, &r) == 0);
     CHECK_INT(r.status, 200);
