@@ -26,18 +26,19 @@ static void on_store_event(void *arg, store_res *res, unsigned ev)
 {
     srv_res *sr = arg;
 
-    if (ev & STORE_EV_FAILED) {
-        /* Accepted bytes were dropped: the stream ends where the stored bytes do. */
-        follow_set_end(sr, store_size(res), 1);
-        if (sr->appender)
-            append_store_failed(sr->appender);
-    }
+    if (ev & (STORE_EV_GROWN | STORE_EV_CLOSED))
+        fanout_mark_dirty(sr);
     if ((ev & STORE_EV_LEASE) && !(store_state(res) & STORE_LEASED))
         follow_set_end(sr, store_accepted(res), 0); /* the writer left */
     if ((ev & STORE_EV_DRAINED) && sr->appender && !sr->appender->u.a.ended)
         conn_read_start(sr->appender);
-    if (ev & (STORE_EV_GROWN | STORE_EV_CLOSED))
-        fanout_mark_dirty(sr);
+    if (ev & STORE_EV_FAILED) {
+        /* Accepted bytes were dropped: the stream ends where the stored bytes do. The writer's
+         * session ends last: that may free sr. */
+        follow_set_end(sr, store_size(res), 1);
+        if (sr->appender)
+            append_store_failed(sr->appender);
+    }
 }
 
 srv_res *fanout_get(hfs_server *s, store_res *res)
