@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/dirlist.h"
@@ -68,10 +69,35 @@ static void tb_json(textbuf *b, const char *s)
     tb_put(b, "\"", 1);
 }
 
+/* Whether t is a time to show: the store leaves it zero when it has none. */
+static int has_time(struct timespec t)
+{
+    time_t sec = t.tv_sec;
+    struct tm tm;
+
+    return (t.tv_sec != 0 || t.tv_nsec != 0) && gmtime_r(&sec, &tm) != NULL;
+}
+
+/* t in UTC: RFC 3339 with milliseconds ("2024-05-01T12:00:03.123Z") when iso, else for people
+ * ("2024-05-01 12:00:03 UTC"). */
+static void tb_time(textbuf *b, struct timespec t, int iso)
+{
+    time_t sec = t.tv_sec;
+    struct tm tm;
+    char s[64];
+
+    if (!gmtime_r(&sec, &tm))
+        return;
+    size_t k = strftime(s, sizeof(s), iso ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    if (iso)
+        snprintf(s + k, sizeof(s) - k, ".%03dZ", (int)(t.tv_nsec / 1000000));
+    else
+        snprintf(s + k, sizeof(s) - k, " UTC");
+    tb_str(b, s);
+}
+
 static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t n)
 {
-    char num[32];
-
     tb_str(b, "{\"path\":");
     tb_json(b, r->clean);
     tb_str(b, ",\"entries\":[");
@@ -79,13 +105,18 @@ static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t 
         tb_str(b, i ? ",{\"name\":" : "{\"name\":");
         tb_json(b, e[i].name);
         if (e[i].is_dir) {
-            tb_str(b, ",\"type\":\"dir\"}");
-            continue;
+            tb_str(b, ",\"type\":\"dir\"");
+        } else {
+            tb_str(b, ",\"type\":\"file\",\"size\":");
+            tb_u64(b, e[i].size);
+            tb_str(b, e[i].live ? ",\"live\":true" : ",\"live\":false");
         }
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)e[i].size);
-        tb_str(b, ",\"type\":\"file\",\"size\":");
-        tb_str(b, num);
-        tb_str(b, e[i].live ? ",\"live\":true}" : ",\"live\":false}");
+        if (has_time(e[i].mtime)) {
+            tb_str(b, ",\"mtime\":\"");
+            tb_time(b, e[i].mtime, 1);
+            tb_str(b, "\"");
+        }
+        tb_str(b, "}");
     }
     tb_str(b, "]}\n");
 }
