@@ -5,8 +5,9 @@
  * transport (X-Follow-Offset, 416, 400, tail -n edge cases), ?wait with WebSocket and PUT
  * appenders, PUT/POST appends (201/200, sizes, expected offsets with 409/416, 100-continue, 400,
  * 405, 413, write errors, a body cut short), the single-appender rule across WebSocket and PUT,
- * followers of every kind receiving a PUT body live, directory listings (JSON with times, HTML, the
- * original <pre>) with escaping, and which requests get the viewer page. */
+ * followers of every kind receiving a PUT body live, directory listings (JSON with times, the page
+ * for browsers with its policy, the original <pre>) with escaping, and which requests get the
+ * viewer page. */
 #include "../harness.h"
 
 #include <stdlib.h>
@@ -2127,6 +2128,76 @@ static void test_listings(void)
     tsrv_stop(s);
 }
 
+/* The page browsers get for a directory: the server's own page under a strict policy that lets its
+ * script poll its own origin (and a page opened on it use WebSockets), self-contained, its holes
+ * filled with the path and rows (escaped), each row with its time; "../" below the root only. */
+static void test_listing_page(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    CHECK(s);
+    CHECK(mkdir(tsrv_path(s, "a&<b>"), 0755) == 0);
+    CHECK(mkdir(tsrv_path(s, "a&<b>/sub"), 0755) == 0);
+    CHECK(t_file_write(tsrv_path(s, "a&<b>/f.txt"), "12345", 5) == 0);
+    tws *w = tws_append(s->port, "/a&%3Cb%3E/live.log");
+    CHECK(w);
+    tbuf want = {0};
+    CHECK(ws_add(s, w, "a&<b>/live.log", &want, "abc", 3) == 0);
+
+    CHECK(thttp_get(s->port, "/a&%3Cb%3E/", BROWSER_ACCEPT, &r) == 0);
+    CHECK_INT(r.status, 200);
+    const char *csp = thttp_header(&r, "Content-Security-Policy");
+    CHECKF(csp && strstr(csp, "default-src 'none'") && strstr(csp, "connect-src 'self'") &&
+               strstr(csp, "ws:") && !strstr(csp, "sandbox"),
+           "listing CSP: %s", csp ? csp : "(none)");
+    CHECK(thttp_header(&r, "Vary") && strcasestr(thttp_header(&r, "Vary"), "Accept"));
+    /* self-contained */
+    CHECK(!thttp_contains(&r, "<link"));
+    CHECK(!thttp_contains(&r, " src="));
+    CHECK(!thttp_contains(&r, "@import"));
+    CHECK(!thttp_contains(&r, "url("));
+    CHECK(thttp_contains(&r, "<script"));
+    /* every hole filled: the path as text in the title and the header */
+    CHECK(!thttp_contains(&r, "{{"));
+    CHECK(!thttp_contains(&r, "<b>"));
+    CHECK(thttp_contains(&r, "<title>/a&amp;&lt;b&gt;/</title>"));
+    CHECK(thttp_contains(&r, ">/a&amp;&lt;b&gt;/</h1>"));
+    /* rows: "../", the directory, the file with its size and time, the live one marked */
+    CHECK(*html_row(&r, "href=\"../\""));
+    const char *row = html_row(&r, ">f.txt<");
+    CHECKF(
+        strstr(row, ">5<") && !strstr(row, "live") &&
+            strstr(row, t_fmt("<time datetime=\"%s\">", file_mtime(tsrv_path(s, "a&<b>/f.txt")))),
+        "f.txt row: %s", row);
+    row = html_row(&r, ">sub/<");
+    CHECKF(strstr(row, "class=\"dir\"") && strstr(row, "<time datetime=\"") && !strstr(row, "live"),
+           "sub row: %s", row);
+    row = html_row(&r, ">live.log<");
+    CHECKF(strstr(row, ">3<") && strstr(row, "class=\"live\""), "live.log row: %s", row);
+    thttp_free(&r);
+
+    /* the root: no "../" */
+    CHECK(thttp_get(s->port, "/", BROWSER_ACCEPT, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK(thttp_contains(&r, "<title>/</title>"));
+    CHECK(!thttp_contains(&r, "href=\"../\""));
+    CHECK(*html_row(&r, "href=\"a&amp;%3Cb%3E/\""));
+    thttp_free(&r);
+
+    /* the JSON and <pre> listings have no page policy (they are not pages) */
+    const char *others[] = {"Accept: application/json\r\n", NULL};
+    for (int i = 0; i < 2; i++) {
+        CHECK(thttp_get(s->port, "/a&%3Cb%3E/", others[i], &r) == 0);
+        CHECK_INT(r.status, 200);
+        CHECK(!thttp_header(&r, "Content-Security-Policy"));
+        thttp_free(&r);
+    }
+    CHECK(ws_end(w) == 0);
+    tws_free(w);
+    tbuf_free(&want);
+    tsrv_stop(s);
+}
+
 /* ---- the viewer page ---------------------------------------------------------------------------
  */
 
@@ -2233,6 +2304,7 @@ int main(void)
     RUN(test_put_cut_short);
     RUN(test_put_limits);
     RUN(test_listings);
+    RUN(test_listing_page);
     RUN(test_viewer_routes);
     return test_report();
 }
