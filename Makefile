@@ -47,6 +47,7 @@ LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/f
                              src/server/*.c \
                              src/client/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
+           $(BUILD)/obj/gen/listing_html.o \
            $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 CMDS    := httpfstream-server httpfstream-append httpfstream-follow
 CMD_BIN := $(CMDS:%=$(BUILD)/bin/%)
@@ -90,6 +91,15 @@ $(BUILD)/gen/viewer_html.c: src/server/viewer.html scripts/embed.sh
 	$(Q)scripts/embed.sh $< hfs_viewer_html > $@
 
 $(BUILD)/obj/gen/viewer_html.o: $(BUILD)/gen/viewer_html.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS_ALL)) -c $< -o $@
+
+# The directory listing page (the server fills in its path and rows), likewise.
+$(BUILD)/gen/listing_html.c: src/server/listing.html scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh $< hfs_listing_html > $@
+
+$(BUILD)/obj/gen/listing_html.o: $(BUILD)/gen/listing_html.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS_ALL)) -c $< -o $@
 

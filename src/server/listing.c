@@ -1,9 +1,11 @@
 /* listing.c -- directory responses: "/dir" redirects to "/dir/"; "/dir/" is listed as the original
- * server did (a <pre> of links), as an HTML table with sizes and live markers when the Accept
- * header prefers text/html, or as JSON when it prefers application/json. */
+ * server did (a <pre> of links), as a page for browsers (listing.html: a table with sizes, times
+ * and live markers that the page keeps current) when the Accept header prefers text/html, or as
+ * JSON when it prefers application/json. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/dirlist.h"
@@ -13,6 +15,15 @@
 #include "server/http_conn.h"
 #include "server/route.h"
 #include "ws/ws.h"
+
+/* src/server/listing.html, compiled in by scripts/embed.sh (see the Makefile). */
+extern const char hfs_listing_html[];
+extern const size_t hfs_listing_html_len;
+
+/* The listing page's policy: as the viewer's, its script may fetch from its own origin only. */
+#define LISTING_CSP                                                                                \
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src "      \
+    "'self' ws: wss:; img-src data:"
 
 /* A name as a relative link: escaped as a path, "./" first when it could read as a scheme. */
 static void tb_href(textbuf *b, const char *name, int is_dir)
@@ -68,10 +79,35 @@ static void tb_json(textbuf *b, const char *s)
     tb_put(b, "\"", 1);
 }
 
+/* Whether t is a time to show: the store leaves it zero when it has none. */
+static int has_time(struct timespec t)
+{
+    time_t sec = t.tv_sec;
+    struct tm tm;
+
+    return (t.tv_sec != 0 || t.tv_nsec != 0) && gmtime_r(&sec, &tm) != NULL;
+}
+
+/* t in UTC: RFC 3339 with milliseconds ("2024-05-01T12:00:03.123Z") when iso, else for people
+ * ("2024-05-01 12:00:03 UTC"). */
+static void tb_time(textbuf *b, struct timespec t, int iso)
+{
+    time_t sec = t.tv_sec;
+    struct tm tm;
+    char s[64];
+
+    if (!gmtime_r(&sec, &tm))
+        return;
+    size_t k = strftime(s, sizeof(s), iso ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    if (iso)
+        snprintf(s + k, sizeof(s) - k, ".%03dZ", (int)(t.tv_nsec / 1000000));
+    else
+        snprintf(s + k, sizeof(s) - k, " UTC");
+    tb_str(b, s);
+}
+
 static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t n)
 {
-    char num[32];
-
     tb_str(b, "{\"path\":");
     tb_json(b, r->clean);
     tb_str(b, ",\"entries\":[");
@@ -79,54 +115,76 @@ static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t 
         tb_str(b, i ? ",{\"name\":" : "{\"name\":");
         tb_json(b, e[i].name);
         if (e[i].is_dir) {
-            tb_str(b, ",\"type\":\"dir\"}");
-            continue;
+            tb_str(b, ",\"type\":\"dir\"");
+        } else {
+            tb_str(b, ",\"type\":\"file\",\"size\":");
+            tb_u64(b, e[i].size);
+            tb_str(b, e[i].live ? ",\"live\":true" : ",\"live\":false");
         }
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)e[i].size);
-        tb_str(b, ",\"type\":\"file\",\"size\":");
-        tb_str(b, num);
-        tb_str(b, e[i].live ? ",\"live\":true}" : ",\"live\":false}");
+        if (has_time(e[i].mtime)) {
+            tb_str(b, ",\"mtime\":\"");
+            tb_time(b, e[i].mtime, 1);
+            tb_str(b, "\"");
+        }
+        tb_str(b, "}");
     }
     tb_str(b, "]}\n");
 }
 
-static const char LIST_STYLE[] =
-    "body{font:14px system-ui,sans-serif;margin:2em;color:#222;background:#fff}"
-    "h1{font-size:1.2em;font-weight:600}table{border-collapse:collapse;min-width:40em}"
-    "th,td{text-align:left;padding:.3em 1em .3em 0;border-bottom:1px solid #eee}"
-    ".n{text-align:right;font-variant-numeric:tabular-nums}a{color:#0645ad;text-decoration:none}"
-    "a:hover{text-decoration:underline}.live{color:#0a0;font-weight:600}"
-    "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}"
-    "th,td{border-color:#333}}";
-
-static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t n)
+/* The table's rows: "../" (below the root), then one per entry. A row holds the word "live" only
+ * when its resource is live; the page's script reads the rows back (listing.html). */
+static void list_rows(textbuf *b, const route *r, const store_dirent *e, size_t n)
 {
-    char num[32];
-
-    tb_str(b, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-              "content=\"width=device-width\"><title>");
-    tb_html(b, r->clean);
-    tb_str(b, "</title><style>");
-    tb_str(b, LIST_STYLE);
-    tb_str(b, "</style></head><body><h1>");
-    tb_html(b, r->clean);
-    tb_str(b, "</h1><table><thead><tr><th>Name</th><th "
-              "class=\"n\">Size</th><th></th></tr></thead><tbody>\n");
     if (strcmp(r->clean, "/") != 0)
-        tb_str(b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+        tb_str(b,
+               "<tr class=\"up\"><td class=\"name\"><a href=\"../\">../</a></td>"
+               "<td class=\"size\"></td><td class=\"time\"></td><td class=\"mark\"></td></tr>\n");
     for (size_t i = 0; i < n; i++) {
-        tb_str(b, "<tr><td><a href=\"");
+        tb_str(b, e[i].is_dir ? "<tr class=\"dir\">" : "<tr>");
+        tb_str(b, "<td class=\"name\"><a href=\"");
         tb_href(b, e[i].name, e[i].is_dir);
         tb_str(b, "\">");
         tb_html(b, e[i].name);
-        tb_str(b, e[i].is_dir ? "/</a></td><td class=\"n\"></td><td></td></tr>\n" : "</a></td>");
-        if (e[i].is_dir)
-            continue;
-        snprintf(num, sizeof(num), "<td class=\"n\">%llu</td>", (unsigned long long)e[i].size);
-        tb_str(b, num);
-        tb_str(b, e[i].live ? "<td class=\"live\">&#9679; live</td></tr>\n" : "<td></td></tr>\n");
+        tb_str(b, e[i].is_dir ? "/</a></td><td class=\"size\">" : "</a></td><td class=\"size\">");
+        if (!e[i].is_dir)
+            tb_u64(b, e[i].size);
+        tb_str(b, "</td><td class=\"time\">");
+        if (has_time(e[i].mtime)) {
+            tb_str(b, "<time datetime=\"");
+            tb_time(b, e[i].mtime, 1);
+            tb_str(b, "\">");
+            tb_time(b, e[i].mtime, 0);
+            tb_str(b, "</time>");
+        }
+        tb_str(b, e[i].live ? "</td><td class=\"mark\"><span class=\"live\">live</span></td></tr>\n"
+                            : "</td><td class=\"mark\"></td></tr>\n");
     }
-    tb_str(b, "</tbody></table></body></html>\n");
+}
+
+/* The page (listing.html) with its holes filled: {{path}} (the directory's path, as text) and
+ * {{rows}}. */
+static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t n)
+{
+    const char *p = hfs_listing_html, *end = hfs_listing_html + hfs_listing_html_len;
+
+    while (p < end) {
+        const char *m = memmem(p, (size_t)(end - p), "{{", 2);
+        if (!m) {
+            tb_put(b, p, (size_t)(end - p));
+            break;
+        }
+        tb_put(b, p, (size_t)(m - p));
+        if ((size_t)(end - m) >= 8 && !memcmp(m, "{{path}}", 8)) {
+            tb_html(b, r->clean);
+            p = m + 8;
+        } else if ((size_t)(end - m) >= 8 && !memcmp(m, "{{rows}}", 8)) {
+            list_rows(b, r, e, n);
+            p = m + 8;
+        } else {
+            tb_put(b, m, 2);
+            p = m + 2;
+        }
+    }
 }
 
 /* The original's listing: "<pre>", a link per entry, "</pre>". */
@@ -173,11 +231,14 @@ int route_dir(route *r)
     if (err != STORE_OK)
         return route_store_error(r, err);
     const char *ctype = "text/html; charset=utf-8";
+    const char *headers = "Cache-Control: no-cache\r\nVary: Accept\r\n";
     if (route_accept_prefers(r, "application/json")) {
         list_json(&b, r, ents, n);
         ctype = "application/json";
     } else if (route_accept_prefers(r, "text/html")) {
         list_html(&b, r, ents, n);
+        headers = "Cache-Control: no-cache\r\nVary: Accept\r\nContent-Security-Policy: " LISTING_CSP
+                  "\r\n";
     } else {
         list_pre(&b, ents, n);
     }
@@ -186,8 +247,7 @@ int route_dir(route *r)
         free(b.p);
         return route_text(r, 503, NULL, "503 out of memory\n");
     }
-    http_respond_simple(r->c, 200, "Cache-Control: no-cache\r\nVary: Accept\r\n", ctype, b.p,
-                        b.len);
+    http_respond_simple(r->c, 200, headers, ctype, b.p, b.len);
     free(b.p);
     return 200;
 }

@@ -5,14 +5,16 @@
  * transport (X-Follow-Offset, 416, 400, tail -n edge cases), ?wait with WebSocket and PUT
  * appenders, PUT/POST appends (201/200, sizes, expected offsets with 409/416, 100-continue, 400,
  * 405, 413, write errors, a body cut short), the single-appender rule across WebSocket and PUT,
- * followers of every kind receiving a PUT body live, directory listings (JSON, HTML, the original
- * <pre>) with escaping, and which requests get the viewer page. */
+ * followers of every kind receiving a PUT body live, directory listings (JSON with times, the page
+ * for browsers with its policy, the original <pre>) with escaping, and which requests get the
+ * viewer page. */
 #include "../harness.h"
 
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -1748,6 +1750,51 @@ static const char *json_squeeze(const thttp_resp *r)
     return out;
 }
 
+/* s (a squeezed JSON listing) without its "mtime" members, which must each be RFC 3339 in UTC with
+ * milliseconds ("2024-05-01T12:00:03.123Z"); *count is how many there were, or -1 when one was
+ * malformed. */
+static const char *json_drop_mtimes(const char *s, int *count)
+{
+    static char out[8192];
+    const char *key = ",\"mtime\":\"";
+    size_t o = 0, klen = strlen(key);
+
+    *count = 0;
+    while (*s && o + 1 < sizeof(out)) {
+        if (strncmp(s, key, klen) != 0) {
+            out[o++] = *s++;
+            continue;
+        }
+        const char *t = s + klen;
+        int ok = strlen(t) > 25 && t[24] == '"' && t[4] == '-' && t[7] == '-' && t[10] == 'T' &&
+                 t[13] == ':' && t[16] == ':' && t[19] == '.' && t[23] == 'Z';
+        for (int i = 0; ok && i < 23; i++)
+            if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && i != 19)
+                ok = t[i] >= '0' && t[i] <= '9';
+        if (!ok) {
+            *count = -1;
+            break;
+        }
+        ++*count;
+        s = t + 25;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* A file's modification time as the listings give it (UTC, RFC 3339 with milliseconds). */
+static const char *file_mtime(const char *path)
+{
+    struct stat sb;
+    struct tm tm;
+    char s[40];
+
+    if (stat(path, &sb) != 0 || !gmtime_r(&sb.st_mtim.tv_sec, &tm))
+        return "(no time)";
+    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+    return t_fmt("%s.%03dZ", s, (int)(sb.st_mtim.tv_nsec / 1000000));
+}
+
 /* The HTML table row (<tr>...</tr>) that contains needle, or "". */
 static const char *html_row(const thttp_resp *r, const char *needle)
 {
@@ -1792,7 +1839,16 @@ static void test_listings(void)
                ct ? ct : "(none)");
         CHECKF(thttp_header(&r, "Vary") && strcasestr(thttp_header(&r, "Vary"), "Accept"),
                "no Vary: Accept");
-        CHECK_STR(json_squeeze(&r),
+        /* every entry has its time; without them, the entries as they always were */
+        int times;
+        const char *squeezed = json_drop_mtimes(json_squeeze(&r), &times);
+        CHECKF(times == 7, "%d well-formed mtimes in %s", times, json_squeeze(&r));
+        CHECK(thttp_contains(&r, t_fmt("\"name\":\"b.txt\",\"type\":\"file\",\"size\":5,"
+                                       "\"live\":false,\"mtime\":\"%s\"}",
+                                       file_mtime(tsrv_path(s, "d/b.txt")))));
+        CHECK(thttp_contains(&r, t_fmt("\"name\":\"sub\",\"type\":\"dir\",\"mtime\":\"%s\"}",
+                                       file_mtime(tsrv_path(s, "d/sub")))));
+        CHECK_STR(squeezed,
                   "{\"path\":\"/d/\",\"entries\":["
                   "{\"name\":\"<x>&'.txt\",\"type\":\"file\",\"size\":0,\"live\":false},"
                   "{\"name\":\"a.log\",\"type\":\"file\",\"size\":12,\"live\":true},"
@@ -1852,6 +1908,76 @@ static void test_listings(void)
     row = html_row(&r, ">a.log<");
     CHECKF(*row && !strstr(row, "live"), "a.log row after the end: %s", row);
     thttp_free(&r);
+    tbuf_free(&want);
+    tsrv_stop(s);
+}
+
+/* The page browsers get for a directory: the server's own page under a strict policy that lets its
+ * script poll its own origin (and a page opened on it use WebSockets), self-contained, its holes
+ * filled with the path and rows (escaped), each row with its time; "../" below the root only. */
+static void test_listing_page(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    CHECK(s);
+    CHECK(mkdir(tsrv_path(s, "a&<b>"), 0755) == 0);
+    CHECK(mkdir(tsrv_path(s, "a&<b>/sub"), 0755) == 0);
+    CHECK(t_file_write(tsrv_path(s, "a&<b>/f.txt"), "12345", 5) == 0);
+    tws *w = tws_append(s->port, "/a&%3Cb%3E/live.log");
+    CHECK(w);
+    tbuf want = {0};
+    CHECK(ws_add(s, w, "a&<b>/live.log", &want, "abc", 3) == 0);
+
+    CHECK(thttp_get(s->port, "/a&%3Cb%3E/", BROWSER_ACCEPT, &r) == 0);
+    CHECK_INT(r.status, 200);
+    const char *csp = thttp_header(&r, "Content-Security-Policy");
+    CHECKF(csp && strstr(csp, "default-src 'none'") && strstr(csp, "connect-src 'self'") &&
+               strstr(csp, "ws:") && !strstr(csp, "sandbox"),
+           "listing CSP: %s", csp ? csp : "(none)");
+    CHECK(thttp_header(&r, "Vary") && strcasestr(thttp_header(&r, "Vary"), "Accept"));
+    /* self-contained */
+    CHECK(!thttp_contains(&r, "<link"));
+    CHECK(!thttp_contains(&r, " src="));
+    CHECK(!thttp_contains(&r, "@import"));
+    CHECK(!thttp_contains(&r, "url("));
+    CHECK(thttp_contains(&r, "<script"));
+    /* every hole filled: the path as text in the title and the header */
+    CHECK(!thttp_contains(&r, "{{"));
+    CHECK(!thttp_contains(&r, "<b>"));
+    CHECK(thttp_contains(&r, "<title>/a&amp;&lt;b&gt;/</title>"));
+    CHECK(thttp_contains(&r, ">/a&amp;&lt;b&gt;/</h1>"));
+    /* rows: "../", the directory, the file with its size and time, the live one marked */
+    CHECK(*html_row(&r, "href=\"../\""));
+    const char *row = html_row(&r, ">f.txt<");
+    CHECKF(
+        strstr(row, ">5<") && !strstr(row, "live") &&
+            strstr(row, t_fmt("<time datetime=\"%s\">", file_mtime(tsrv_path(s, "a&<b>/f.txt")))),
+        "f.txt row: %s", row);
+    row = html_row(&r, ">sub/<");
+    CHECKF(strstr(row, "class=\"dir\"") && strstr(row, "<time datetime=\"") && !strstr(row, "live"),
+           "sub row: %s", row);
+    row = html_row(&r, ">live.log<");
+    CHECKF(strstr(row, ">3<") && strstr(row, "class=\"live\""), "live.log row: %s", row);
+    thttp_free(&r);
+
+    /* the root: no "../" */
+    CHECK(thttp_get(s->port, "/", BROWSER_ACCEPT, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK(thttp_contains(&r, "<title>/</title>"));
+    CHECK(!thttp_contains(&r, "href=\"../\""));
+    CHECK(*html_row(&r, "href=\"a&amp;%3Cb%3E/\""));
+    thttp_free(&r);
+
+    /* the JSON and <pre> listings have no page policy (they are not pages) */
+    const char *others[] = {"Accept: application/json\r\n", NULL};
+    for (int i = 0; i < 2; i++) {
+        CHECK(thttp_get(s->port, "/a&%3Cb%3E/", others[i], &r) == 0);
+        CHECK_INT(r.status, 200);
+        CHECK(!thttp_header(&r, "Content-Security-Policy"));
+        thttp_free(&r);
+    }
+    CHECK(ws_end(w) == 0);
+    tws_free(w);
     tbuf_free(&want);
     tsrv_stop(s);
 }
@@ -1962,6 +2088,7 @@ int main(void)
     RUN(test_put_cut_short);
     RUN(test_put_limits);
     RUN(test_listings);
+    RUN(test_listing_page);
     RUN(test_viewer_routes);
     return test_report();
 }

@@ -101,7 +101,8 @@ async function waitFile(srv, name, want, ms = 5000) {
 let requests = []; // every URL a page asked for (HTTP and WebSocket)
 
 async function newPage() {
-    const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
+    // dark: the viewer's colours checked below are its dark palette (it follows prefers-color-scheme)
+    const page = await browser.newPage({ viewport: { width: 900, height: 600 }, colorScheme: 'dark' });
     page.on('pageerror', (err) => pageErrors.push(String(err)));
     page.on('request', (req) => requests.push(req.url()));
     page.on('websocket', (ws) => requests.push(ws.url()));

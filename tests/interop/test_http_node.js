@@ -501,9 +501,16 @@ async function jsonListing(srv) {
     assertEq('path', j.path, '/list/');
     const byName = Object.fromEntries(j.entries.map((e) => [e.name, e]));
     assertEq('names', j.entries.map((e) => e.name).join(','), 'done.log,live.log,sub');
-    assertEq('done.log', JSON.stringify(byName['done.log']), JSON.stringify({ name: 'done.log', type: 'file', size: 3, live: false }));
-    assertEq('live.log', JSON.stringify(byName['live.log']), JSON.stringify({ name: 'live.log', type: 'file', size: 5, live: true }));
+    // each entry also has its modification time (RFC 3339, UTC, milliseconds)
+    const noTime = (e) => JSON.stringify({ ...e, mtime: undefined });
+    assertEq('done.log', noTime(byName['done.log']), JSON.stringify({ name: 'done.log', type: 'file', size: 3, live: false }));
+    assertEq('live.log', noTime(byName['live.log']), JSON.stringify({ name: 'live.log', type: 'file', size: 5, live: true }));
     assertEq('sub type', byName.sub.type, 'dir');
+    for (const e of j.entries) {
+        assert(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.mtime), `${e.name} mtime ${e.mtime}`);
+        const disk = Math.floor(require('node:fs').statSync(require('node:path').join(srv.root, 'list', e.name)).mtimeMs);
+        assert(Math.abs(Date.parse(e.mtime) - disk) <= 1 || e.live, `${e.name} mtime ${e.mtime}, on disk ${new Date(disk).toISOString()}`);
+    }
     app.end();
     await (await within('PUT', app.response)).text();
     r = await fetch(`${srv.url}/list/`, { headers: { Accept: 'application/json' } });
