@@ -142,10 +142,9 @@ $(TEST_SHIM): tests/shim/slowdisk.c
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan, then each fuzzer
 # for a few seconds over its corpus (catches regressions; `make fuzz` runs them for long).
+# tests/all.sh runs the three and ends with one line over all of them: "N passed, M failed".
 test: deps-test
-	$(MAKE) check
-	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
-	$(MAKE) fuzz-smoke
+	MAKE="$(MAKE)" tests/all.sh
 
 check: all tests
 	tests/run.sh $(BUILD)
@@ -199,7 +198,7 @@ clean:
 help:
 	@echo "make            build the library and the commands into $(BUILD)/"
 	@echo "make run        build, then serve ROOT=$(ROOT) on ADDR=$(ADDR)"
-	@echo "make test       install test tools, run every test, then again under ASan+UBSan"
+	@echo "make test       install test tools, run every test, again under ASan+UBSan, the fuzzers briefly"
 	@echo "make check      run every test against the current build (no installs)"
 	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make fuzz       every libFuzzer target for FUZZ_TIME s (fuzz-smoke: a few seconds each)"
