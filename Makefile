@@ -174,11 +174,22 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HFS_VERSION "\(.*\)"/\1/p' include/httpfstream.h)|g' \
 	    httpfstream.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
+	$(LDCONFIG_SYSTEM)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/httpfstream.h $(DESTDIR)$(PREFIX)/lib/libhttpfstream.* \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
 	rm -f $(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) $(CMDS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+	$(LDCONFIG_SYSTEM)
+
+# After (un)installing into a directory the dynamic linker searches (/usr/local/lib, /usr/lib, ...:
+# those `ldconfig -v` lists) as root and without DESTDIR, refresh its cache so that programs find
+# libhttpfstream.so.0 at once. Other prefixes: LD_LIBRARY_PATH or -Wl,-rpath (README).
+LDCONFIG_SYSTEM = @if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    for d in $$(ldconfig -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'); do \
+	        if [ "$$d" -ef "$(PREFIX)/lib" ]; then echo "ldconfig"; ldconfig; break; fi; \
+	    done; \
+	fi
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
