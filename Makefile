@@ -152,10 +152,9 @@ $(TEST_SHIM): tests/shim/slowdisk.c
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan, then each fuzzer
 # for a few seconds over its corpus (catches regressions; `make fuzz` runs them for long).
+# tests/all.sh runs the three and ends with one line over all of them: "N passed, M failed".
 test: deps-test
-	$(MAKE) check
-	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
-	$(MAKE) fuzz-smoke
+	MAKE="$(MAKE)" tests/all.sh
 
 check: all tests
 	tests/run.sh $(BUILD)
@@ -185,11 +184,22 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HFS_VERSION "\(.*\)"/\1/p' include/httpfstream.h)|g' \
 	    httpfstream.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
+	$(LDCONFIG_SYSTEM)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/httpfstream.h $(DESTDIR)$(PREFIX)/lib/libhttpfstream.* \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
 	rm -f $(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) $(CMDS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+	$(LDCONFIG_SYSTEM)
+
+# After (un)installing into a directory the dynamic linker searches (/usr/local/lib, /usr/lib, ...:
+# those `ldconfig -v` lists) as root and without DESTDIR, refresh its cache so that programs find
+# libhttpfstream.so.0 at once. Other prefixes: LD_LIBRARY_PATH or -Wl,-rpath (README).
+LDCONFIG_SYSTEM = @if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    for d in $$(ldconfig -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'); do \
+	        if [ "$$d" -ef "$(PREFIX)/lib" ]; then echo "ldconfig"; ldconfig; break; fi; \
+	    done; \
+	fi
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -209,7 +219,7 @@ clean:
 help:
 	@echo "make            build the library and the commands into $(BUILD)/"
 	@echo "make run        build, then serve ROOT=$(ROOT) on ADDR=$(ADDR)"
-	@echo "make test       install test tools, run every test, then again under ASan+UBSan"
+	@echo "make test       install test tools, run every test, again under ASan+UBSan, the fuzzers briefly"
 	@echo "make check      run every test against the current build (no installs)"
 	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make fuzz       every libFuzzer target for FUZZ_TIME s (fuzz-smoke: a few seconds each)"

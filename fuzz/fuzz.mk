@@ -26,12 +26,12 @@ fuzz-build:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SAN=1 FUZZ=1 OPT=-O1 fuzz-bins
 
 fuzz: fuzz-build
-	fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+	FUZZ_BUILD=$(FUZZ_BUILD) fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	fuzz/run.sh $(FUZZ_SMOKE) $(FUZZ_TARGETS)
+	FUZZ_BUILD=$(FUZZ_BUILD) fuzz/run.sh $(FUZZ_SMOKE) $(FUZZ_TARGETS)
 
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: fuzz-build
-	fuzz/run.sh $(FUZZ_TIME) $*
+	FUZZ_BUILD=$(FUZZ_BUILD) fuzz/run.sh $(FUZZ_TIME) $*
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-bins $(FUZZ_TARGETS:%=fuzz-%)

@@ -163,9 +163,10 @@ typedef struct hfs_client_options {
     int from;               /* follow: enum hfs_from */
     uint64_t from_n;        /* follow: the offset, bytes or lines `from` refers to */
     int wait;               /* follow: wait for a resource that has not been written yet */
-    unsigned resume;        /* follow: after a dropped connection, reconnect and go on from the
-                               next byte, up to this many times in a row (0: never). Only against
-                               servers that report offsets (X-Follow-Offset): never a byte twice */
+    unsigned resume;        /* follow: after a dropped connection or a server shutdown (CLOSE
+                               1001), reconnect and go on from the next byte, up to this many times
+                               in a row (0: never). Only against servers that report offsets
+                               (X-Follow-Offset): never a byte twice */
 } hfs_client_options;
 
 /* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */

@@ -3,6 +3,7 @@
 #   unit (build/tests/test_* from tests/unit), integration (from tests/integration),
 #   interop (tests/interop/*.js with node, *.py with Debian's python3, *.sh), end-to-end (tests/e2e).
 # Usage: tests/run.sh [BUILD_DIR] [PATTERN]   (PATTERN: only tests whose name contains it)
+# With HFS_TALLY set (tests/all.sh), the line "BUILD_DIR PASSED FAILED [names]" is added to that file.
 # Each test starts and stops its own server; this script only runs them and counts failures.
 set -u
 cd "$(dirname "$0")/.."
@@ -52,6 +53,7 @@ for t in tests/interop/test_*.sh tests/e2e/test_*.sh; do
 done
 
 rm -rf "$logs"
+[ -z "${HFS_TALLY:-}" ] || echo "$(basename "$build") $pass $fail$failed" >>"$HFS_TALLY"
 echo "== $pass passed, $fail failed ($build)"
 [ "$fail" -eq 0 ] || {
     echo "failed:$failed"

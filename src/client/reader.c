@@ -2,9 +2,10 @@
  * after a 101 or from the body of a 200, handed out where they lie in the receive buffer.
  *
  * A follow can start elsewhere than at the first byte (?offset, ?lines) and wait for a resource
- * not written yet (?wait). With opts.resume, a dropped connection is replaced by a new one that
- * asks for the next byte (?offset=N); that is only done with a server that said where its stream
- * starts (X-Follow-Offset), so no byte is ever delivered twice or skipped. */
+ * not written yet (?wait). With opts.resume, a dropped connection, or a stream the server cut with
+ * CLOSE 1001 because it was shutting down, is replaced by a new one that asks for the next byte
+ * (?offset=N); that is only done with a server that said where its stream starts
+ * (X-Follow-Offset), so no byte is ever delivered twice or skipped. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,14 +136,16 @@ int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out
     return HFS_OK;
 }
 
-/* A dropped connection: resume from the next byte if allowed, with a growing pause between tries.
- * Returns HFS_OK with a fresh session, or the original error. */
+/* A dropped connection, or CLOSE 1001 (the server went away: it sends every byte it has first):
+ * resume from the next byte if allowed, with a growing pause between tries. Returns HFS_OK with a
+ * fresh session, or the original error. */
 static int resume(hfs_reader *r)
 {
     int code = r->s->err.code;
+    int going_away = code == HFS_ERR_CLOSED && r->s->err.close_code == WS_CLOSE_GOING_AWAY;
     uint64_t at;
 
-    if (code != HFS_ERR_NETWORK || r->opts.resume == 0 || r->start == UINT64_MAX ||
+    if ((code != HFS_ERR_NETWORK && !going_away) || r->opts.resume == 0 || r->start == UINT64_MAX ||
         !r->s->resp.has_follow_offset)
         return code;
     /* A session that delivered nothing counts against the same budget as a failed attempt, so a

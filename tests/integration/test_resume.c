@@ -3,8 +3,10 @@
  * hfs_reader_offset says along the way; .wait for a resource not written yet (WebSocket and PUT
  * appenders); .resume after the server is SIGKILLed mid-stream and restarted on the same port
  * (finished, live again, and down for a while), with no byte duplicated or missing (compared with
- * the file); no resume with resume=0 or past the budget; and, against a scripted server, the exact
- * resume request (?offset=N), no resume without X-Follow-Offset, and a wrong offset refused. */
+ * the file); no resume with resume=0 or past the budget; a server shutdown (CLOSE 1001) ends a
+ * follow with that error, and is resumed like a dropped connection; and, against a scripted server,
+ * the exact resume request (?offset=N), no resume without X-Follow-Offset, and a wrong offset
+ * refused. */
 #include "../harness.h"
 #include "httpfstream.h"
 
@@ -13,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ALL SIZE_MAX
@@ -526,6 +529,67 @@ static void test_resume_gives_up(void)
     tsrv_stop(s);
 }
 
+/* SIGTERM while two readers follow a live resource: both get every byte in the file, then CLOSE
+ * 1001. Without resume that is the end: HFS_ERR_CLOSED with close code 1001, not the clean end the
+ * appender leaving gives. With resume it is like a dropped connection: the reader (blocked in a
+ * read) reconnects once the server is back on the same port and goes on from the next byte (the
+ * file grew on disk meanwhile), to the end. */
+static void test_resume_after_shutdown(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    tbuf want = {0}, got = {0};
+    hfs_client_options o;
+    hfs_reader *r0 = NULL;
+    hfs_error e;
+    reader_job j;
+    pthread_t th;
+    tws_frame f;
+    CHECK(s);
+    memset(&j, 0, sizeof(j));
+    char url[128];
+    snprintf(url, sizeof(url), "%s", tsrv_url(s, "/t.log"));
+    tws *w = tws_append(s->port, "/t.log");
+    CHECK(w);
+    CHECK(ws_add_lines(s, w, "t.log", &want, 200000, 6) == 0);
+    hfs_client_options_init(&o);
+    CHECKF(hfs_follow(url, &o, &r0, &e) == HFS_OK, "%s", e.message);
+    o.resume = 10;
+    CHECKF(hfs_follow(url, &o, &j.r, &e) == HFS_OK, "%s", e.message);
+    CHECK(read_into(r0, &got, 1000) > 0); /* following */
+    CHECK(pthread_create(&th, NULL, reader_main, &j) == 0);
+
+    tsrv_term(s);
+    ssize_t rc = read_into(r0, &got, ALL);
+    CHECKF(rc == HFS_ERR_CLOSED, "the reader without resume ended with %zd: %s", rc,
+           hfs_reader_error(r0)->message);
+    CHECK_INT(hfs_reader_error(r0)->close_code, 1001);
+    CHECK_MEM(got.p, got.len, want.p, want.len);
+    hfs_reader_close(r0);
+    CHECK_INT(tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT), WS_EV_CLOSE);
+    CHECK_INT(f.close_code, 1001);
+    tws_free(w);
+    int st = tsrv_wait_exit(s, 15000);
+    CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "server status %d after SIGTERM", st);
+
+    const char *more = "written while the server was down\n";
+    tbuf_adds(&want, more);
+    CHECK(t_file_write(tsrv_path(s, "t.log"), want.p, want.len) == 0);
+    t_sleep_ms(300); /* the reader's first reconnects find nobody */
+    CHECK(tsrv_restart(s) == 0);
+    pthread_join(th, NULL);
+    CHECKF(j.last == 0, "the reader with resume ended with %zd: %s", j.last,
+           hfs_reader_error(j.r)->message);
+    CHECK_MEM(j.got.p, j.got.len, want.p, want.len);
+    CHECK_INT(hfs_reader_offset(j.r), want.len);
+    CHECKF(log_wait(s, t_fmt("/t.log?offset=%zu\"", want.len - strlen(more)), 5000),
+           "no resume request logged");
+    hfs_reader_close(j.r);
+    tbuf_free(&j.got);
+    tbuf_free(&got);
+    tbuf_free(&want);
+    tsrv_stop(s);
+}
+
 /* ---- against a scripted server
  * -------------------------------------------------------------------
  */
@@ -676,6 +740,7 @@ int main(void)
     RUN(test_resume_while_waiting);
     RUN(test_no_resume_when_disabled);
     RUN(test_resume_gives_up);
+    RUN(test_resume_after_shutdown);
     RUN(test_scripted_resume);
     return test_report();
 }
