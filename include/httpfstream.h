@@ -198,6 +198,13 @@ uint64_t hfs_reader_offset(const hfs_reader *r);
 /* Ends the follow (a clean CLOSE when the stream is still open) and frees r. */
 void hfs_reader_close(hfs_reader *r);
 
+/* The size of the resource at url now, asked with a plain GET of its first byte
+ * (Range: bytes=0-0), which any static file server answers, the original included. Returns HFS_OK
+ * with *size set, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP, HFS_ERR_PROTOCOL (the answer did not tell the
+ * size), HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_TIMEOUT (10 s unless opts sets a timeout),
+ * HFS_ERR_INVALID, HFS_ERR_NOMEM. */
+int hfs_size(const char *url, const hfs_client_options *opts, uint64_t *size, hfs_error *err);
+
 /* Opens url for appending. Returns HFS_OK and sets *out, or HFS_ERR_CONFLICT (another appender is
  * active), HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_PROTOCOL, HFS_ERR_INVALID,
  * HFS_ERR_NOMEM. */

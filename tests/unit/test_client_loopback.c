@@ -29,12 +29,17 @@ typedef struct client_msg {
     size_t len;
 } client_msg;
 
+#define MAX_CONNS 4
+
 typedef struct fake {
     int lfd, port;
     void (*script)(struct fake *f, int fd);
+    int conns; /* connections served one after the other, the script run for each */
+    int conn;  /* the one being served, from 0 */
     pthread_t thread;
     sem_t step; /* the script tells the test it has done something */
     char request[8192];
+    char requests[MAX_CONNS][2048]; /* the request heads of each connection */
     char key[WS_KEY_LEN + 1];
     /* what the script saw */
     client_msg got[MAX_MESSAGES];
@@ -157,13 +162,23 @@ static int next_msg(fake *f, int fd, int timeout_ms)
 static void *serve(void *arg)
 {
     fake *f = arg;
-    int fd = accept(f->lfd, NULL, NULL), one = 1;
-    if (fd < 0)
-        return NULL;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    read_request(f, fd);
-    f->script(f, fd);
-    close(fd);
+    for (f->conn = 0; f->conn < f->conns; f->conn++) {
+        int fd = accept(f->lfd, NULL, NULL), one = 1;
+        if (fd < 0)
+            return NULL;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        f->request[0] = '\0';
+        f->start = f->end = 0;
+        ws_decoder_init(&f->dec, WS_ROLE_SERVER, 0);
+        read_request(f, fd);
+        if (f->conn < MAX_CONNS) {
+            size_t k = strnlen(f->request, sizeof(f->requests[0]) - 1);
+            memcpy(f->requests[f->conn], f->request, k);
+            f->requests[f->conn][k] = '\0';
+        }
+        f->script(f, fd);
+        close(fd);
+    }
     return NULL;
 }
 
@@ -179,7 +194,8 @@ static void fake_release(void)
     memset(&the_fake, 0, sizeof(the_fake));
 }
 
-static fake *fake_start(void (*script)(fake *, int))
+/* A fake serving conns connections, one after the other, with script. */
+static fake *fake_start_n(void (*script)(fake *, int), int conns)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -187,6 +203,7 @@ static fake *fake_start(void (*script)(fake *, int))
 
     fake_release();
     f->script = script;
+    f->conns = conns;
     sem_init(&f->step, 0, 0);
     ws_decoder_init(&f->dec, WS_ROLE_SERVER, 0);
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -196,6 +213,11 @@ static fake *fake_start(void (*script)(fake *, int))
     f->port = ntohs(a.sin_port);
     pthread_create(&f->thread, NULL, serve, f);
     return f;
+}
+
+static fake *fake_start(void (*script)(fake *, int))
+{
+    return fake_start_n(script, 1);
 }
 
 static void fake_stop(fake *f)
@@ -535,6 +557,52 @@ static void test_connection_refused(void)
     CHECK_INT(hfs_follow("gopher://x/", NULL, &r, &e), HFS_ERR_INVALID);
 }
 
+/* ---- a resource's size ---- */
+
+/* hfs_size from the answers a static file server gives to a one-byte range request. */
+static void test_size(void)
+{
+    static const struct {
+        const char *resp;
+        int rc, status;
+        uint64_t size;
+    } cases[] = {
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/1234\r\nContent-Length: "
+         "1\r\n\r\nx",
+         HFS_OK, 0, 1234},
+        {"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */0\r\nContent-Length: "
+         "0\r\n\r\n",
+         HFS_OK, 0, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", HFS_OK, 0, 5},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+         HFS_ERR_PROTOCOL, 200, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/*\r\nContent-Length: 1\r\n\r\nx",
+         HFS_ERR_PROTOCOL, 206, 0},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n",
+         HFS_ERR_NOT_FOUND, 404, 0},
+        {"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n", HFS_ERR_HTTP, 405, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        uint64_t size = 77;
+        hfs_error e;
+        fake *f;
+        canned = cases[i].resp;
+        f = fake_start(script_canned);
+        int rc = hfs_size(url_of(f, "/s.txt"), NULL, &size, &e);
+        fake_stop(f);
+        EXPECTF(rc == cases[i].rc, "case %zu: %d", i, rc);
+        EXPECTF(rc != HFS_OK || size == cases[i].size, "case %zu: size %llu", i,
+                (unsigned long long)size);
+        EXPECTF(rc == HFS_OK || e.http_status == cases[i].status, "case %zu: status %d", i,
+                e.http_status);
+        EXPECTF(strstr(f->request, "GET /s.txt HTTP/1.1\r\n") == f->request &&
+                    strstr(f->request, "\r\nRange: bytes=0-0\r\n") &&
+                    !strstr(f->request, "Upgrade") && !strstr(f->request, "X-Verb"),
+                "case %zu: request %s", i, f->request);
+    }
+}
+
 /* ---- append ---- */
 
 static void script_append(fake *f, int fd)
@@ -742,6 +810,7 @@ int main(void)
     RUN(test_follow_timeout);
     RUN(test_follow_binary_query);
     RUN(test_connection_refused);
+    RUN(test_size);
     RUN(test_append_writer);
     RUN(test_append_server_close);
     RUN(test_append_no_sigpipe);
