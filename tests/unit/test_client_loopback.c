@@ -557,7 +557,7 @@ static void test_connection_refused(void)
     CHECK_INT(hfs_follow("gopher://x/", NULL, &r, &e), HFS_ERR_INVALID);
 }
 
-/* ---- a resource's size ---- */
+/* ---- a size, and the start of a follow done by the client ---- */
 
 /* hfs_size from the answers a static file server gives to a one-byte range request. */
 static void test_size(void)
@@ -601,6 +601,236 @@ static void test_size(void)
                     !strstr(f->request, "Upgrade") && !strstr(f->request, "X-Verb"),
                 "case %zu: request %s", i, f->request);
     }
+}
+
+/* Follows a server that answers with canned (one connection), with o; reads everything into out and
+ * reports where the reader says it stands. */
+static int follow_with(const char *resp, const hfs_client_options *o, char *out, size_t cap,
+                       size_t *n, hfs_error *e, uint64_t *offset, uint64_t *size)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    ssize_t k = 0;
+
+    canned = resp;
+    *n = 0;
+    f = fake_start(script_canned);
+    int rc = hfs_follow(url_of(f, "/s.txt"), o, &r, e);
+    while (rc == HFS_OK && (k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+        *n += (size_t)k;
+    if (rc == HFS_OK && k < 0) {
+        rc = (int)k;
+        *e = *hfs_reader_error(r);
+    }
+    *offset = hfs_reader_offset(r);
+    *size = hfs_reader_size(r);
+    hfs_reader_close(r);
+    fake_stop(f);
+    return rc;
+}
+
+#define LEN_BODY "HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\none\ntwo\nthree\nfour\n"
+#define CHUNKED_BODY                                                                               \
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"                                        \
+    "5\r\none\nt\r\n9\r\nwo\nthree\n\r\n5\r\nfour\n\r\n0\r\n\r\n"
+
+/* A whole resource from a server that does not take a start (a 200 without X-Follow-Offset, with a
+ * length and without): the reader starts where asked by itself. */
+static void test_follow_start_on_200(void)
+{
+    static const struct {
+        int from;
+        uint64_t n;
+        const char *want;
+    } cases[] = {
+        {HFS_FROM_OFFSET, 4, "two\nthree\nfour\n"},
+        {HFS_FROM_OFFSET, 19, ""},
+        {HFS_FROM_END, 5, "four\n"},
+        {HFS_FROM_END, 100, "one\ntwo\nthree\nfour\n"},
+        {HFS_FROM_NOW, 0, ""},
+        {HFS_FROM_LINES, 2, "three\nfour\n"},
+        {HFS_FROM_LINES, 0, ""},
+    };
+    const char *bodies[] = {LEN_BODY, CHUNKED_BODY};
+    char out[64];
+    size_t n;
+    hfs_error e;
+    uint64_t offset, size;
+    hfs_client_options o;
+
+    for (size_t b = 0; b < 2; b++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+            hfs_client_options_init(&o);
+            o.from = cases[i].from;
+            o.from_n = cases[i].n;
+            int rc = follow_with(bodies[b], &o, out, sizeof(out), &n, &e, &offset, &size);
+            EXPECTF(rc == HFS_OK && n == strlen(cases[i].want) && !memcmp(out, cases[i].want, n),
+                    "body %zu case %zu: rc %d, [%.*s]", b, i, rc, (int)n, out);
+            EXPECTF(offset == 19, "body %zu case %zu: offset %llu", b, i,
+                    (unsigned long long)offset);
+            EXPECTF(size == (b == 0 ? 19 : UINT64_MAX), "body %zu case %zu: size %llu", b, i,
+                    (unsigned long long)size);
+        }
+        /* Past the end: 416 as our server says it, at once when the length is known, else at the
+         * end of the body. */
+        hfs_client_options_init(&o);
+        o.from = HFS_FROM_OFFSET;
+        o.from_n = 20;
+        CHECK_INT(follow_with(bodies[b], &o, out, sizeof(out), &n, &e, &offset, &size),
+                  HFS_ERR_HTTP);
+        CHECK_INT(n, 0);
+        CHECK_INT(e.http_status, 416);
+        CHECK(strstr(e.message, "/s.txt: the start (byte 20) is past the end of the resource "
+                                "(19 bytes)"));
+    }
+    /* A server that says where it starts is taken at its word: nothing is dropped twice. */
+    hfs_client_options_init(&o);
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 4;
+    CHECK_INT(follow_with("HTTP/1.1 200 OK\r\nX-Follow-Offset: 4\r\nContent-Length: 15\r\n\r\n"
+                          "two\nthree\nfour\n",
+                          &o, out, sizeof(out), &n, &e, &offset, &size),
+              HFS_OK);
+    CHECK_MEM(out, n, "two\nthree\nfour\n", 15);
+    CHECK_INT(offset, 19);
+    CHECK_INT(size, 19);
+    /* Our server's 416 names the size it sends. */
+    CHECK_INT(follow_with("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */19\r\n"
+                          "Content-Length: 0\r\n\r\n",
+                          &o, out, sizeof(out), &n, &e, &offset, &size),
+              HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 416);
+    CHECK(strstr(e.message, "HTTP status 416: the start is past the end of the resource (19 "
+                            "bytes)"));
+}
+
+static const char *size_answer; /* the second connection's answer in script_live */
+
+/* The original's live stream: a 101 without X-Follow-Offset, the resource from byte 0, then the
+ * size request on a second connection. */
+static void script_live(fake *f, int fd)
+{
+    if (f->conn == 1) {
+        canned = size_answer;
+        script_canned(f, fd);
+        return;
+    }
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "old 1\n", 6);
+    send_frame(fd, WS_OP_TEXT, 1, "old 2\nnew\n", 10);
+    send_close(fd, 1000, NULL);
+}
+
+/* Follows script_live with a start; reads everything into out. */
+static int follow_live(const hfs_client_options *o, char *out, size_t cap, size_t *n, hfs_error *e,
+                       uint64_t *size)
+{
+    fake *f = fake_start_n(script_live, 2);
+    hfs_reader *r = NULL;
+    ssize_t k = 0;
+
+    *n = 0;
+    int rc = hfs_follow(url_of(f, "/live.txt"), o, &r, e);
+    while (rc == HFS_OK && (k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+        *n += (size_t)k;
+    if (rc == HFS_OK && k < 0)
+        rc = (int)k;
+    *size = hfs_reader_size(r);
+    hfs_reader_close(r);
+    fake_stop(f);
+    return rc;
+}
+
+/* A live stream from a server that does not take a start: the size is asked once (a one-byte range
+ * request), and the start counted back from it; without that size only an offset can be honoured,
+ * and the rest fail saying why. */
+static void test_follow_start_live(void)
+{
+    static const struct {
+        int from;
+        uint64_t n;
+        const char *want;
+    } cases[] = {
+        {HFS_FROM_LINES, 1, "old 2\nnew\n"},
+        {HFS_FROM_END, 3, " 2\nnew\n"},
+        {HFS_FROM_NOW, 0, "new\n"},
+        {HFS_FROM_OFFSET, 3, " 1\nold 2\nnew\n"},
+        {HFS_FROM_LINES, 5, "old 1\nold 2\nnew\n"},
+    };
+    char out[64];
+    size_t n;
+    hfs_error e;
+    uint64_t size;
+    hfs_client_options o;
+
+    size_answer = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/12\r\n"
+                  "Content-Length: 1\r\n\r\no";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        hfs_client_options_init(&o);
+        o.from = cases[i].from;
+        o.from_n = cases[i].n;
+        int rc = follow_live(&o, out, sizeof(out), &n, &e, &size);
+        EXPECTF(rc == HFS_OK && n == strlen(cases[i].want) && !memcmp(out, cases[i].want, n),
+                "case %zu: rc %d, [%.*s]", i, rc, (int)n, out);
+        EXPECTF(size == 12, "case %zu: size %llu", i, (unsigned long long)size);
+        EXPECTF(strstr(the_fake.requests[1], "\r\nRange: bytes=0-0\r\n"), "case %zu: %s", i,
+                the_fake.requests[1]);
+    }
+    hfs_client_options_init(&o);
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 13;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 416);
+    CHECK(strstr(e.message, "past the end of the resource (12 bytes)"));
+
+    size_answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    o.from = HFS_FROM_LINES;
+    o.from_n = 1;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_PROTOCOL);
+    CHECK(strstr(e.message, "/live.txt: cannot honour the last 1 line: the server does not take "
+                            "a start (no X-Follow-Offset) and the resource's size could not be "
+                            "had (the server did not tell the resource's size"));
+    o.from = HFS_FROM_NOW;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_PROTOCOL);
+    CHECK(strstr(e.message, "cannot honour a start at the end (now)"));
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 6;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_OK);
+    CHECK_MEM(out, n, "old 2\nnew\n", 10);
+    CHECK_INT(size, UINT64_MAX);
+}
+
+/* -wait with a server that answers 404 instead of waiting: asked again, 100 then 200 ms later. */
+static void script_404_twice(fake *f, int fd)
+{
+    canned = f->conn < 2
+                 ? "HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n"
+                 : "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n";
+    script_canned(f, fd);
+}
+
+static void test_follow_wait_polls(void)
+{
+    fake *f = fake_start_n(script_404_twice, 3);
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    struct timespec t0, t1;
+    char buf[16];
+
+    hfs_client_options_init(&o);
+    o.wait = 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(hfs_follow(url_of(f, "/w.txt"), &o, &r, NULL), HFS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 3);
+    CHECK_MEM(buf, 3, "hi\n", 3);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECKF(ms >= 290 && ms < 3000, "%ld ms", ms);
+    CHECK(strstr(f->requests[0], "GET /w.txt?wait HTTP/1.1\r\n") == f->requests[0]);
+    CHECK(strstr(f->requests[2], "GET /w.txt?wait HTTP/1.1\r\n") == f->requests[2]);
 }
 
 /* ---- append ---- */
@@ -811,6 +1041,9 @@ int main(void)
     RUN(test_follow_binary_query);
     RUN(test_connection_refused);
     RUN(test_size);
+    RUN(test_follow_start_on_200);
+    RUN(test_follow_start_live);
+    RUN(test_follow_wait_polls);
     RUN(test_append_writer);
     RUN(test_append_server_close);
     RUN(test_append_no_sigpipe);
