@@ -155,20 +155,29 @@ enum hfs_from {
     HFS_FROM_LINES = 4,  /* the last from_n lines */
 };
 
+/* Reports how far a transfer has got (hfs_client_options.progress): the bytes hfs_append has sent,
+ * or hfs_reader_read has handed out, so far. */
+typedef void (*hfs_progress_fn)(void *data, uint64_t bytes);
+
 typedef struct hfs_client_options {
     const char *ca_file; /* PEM file of trusted CAs for https; NULL: the system's default store */
     int insecure;        /* 1: do not verify the server certificate (testing only) */
-    int connect_timeout_ms; /* 0: the system's default */
-    int binary;             /* follow: ask for BINARY frames (frames=binary) */
-    int from;               /* follow: enum hfs_from; done by the client when the server does not
-                               take it (see hfs_follow) */
-    uint64_t from_n;        /* follow: the offset, bytes or lines `from` refers to */
-    int wait;               /* follow: wait for a resource that has not been written yet; a server
-                               that answers 404 instead is asked again, 100 ms doubling to 2 s
-                               apart, for as long as it takes */
-    unsigned resume;        /* follow: after a dropped connection, reconnect and go on from the
-                               next byte, up to this many times in a row (0: never). Only against
-                               servers that report offsets (X-Follow-Offset): never a byte twice */
+    int connect_timeout_ms;   /* 0: the system's default */
+    int binary;               /* follow: ask for BINARY frames (frames=binary) */
+    int from;                 /* follow: enum hfs_from; done by the client when the server does not
+                                 take it (see hfs_follow) */
+    uint64_t from_n;          /* follow: the offset, bytes or lines `from` refers to */
+    int wait;                 /* follow: wait for a resource that has not been written yet; a server
+                                 that answers 404 instead is asked again, 100 ms doubling to 2 s
+                                 apart, for as long as it takes */
+    unsigned resume;          /* follow: after a dropped connection, reconnect and go on from the
+                                 next byte, up to this many times in a row (0: never). Only against
+                                 servers that report offsets (X-Follow-Offset): never a byte twice */
+    hfs_progress_fn progress; /* NULL: none. Called from inside hfs_append and hfs_reader_read, on
+                                 their thread, at most every progress_ms: as bytes move, and while
+                                 they wait for bytes */
+    void *progress_data;      /* passed to progress */
+    unsigned progress_ms;     /* 0: 250 */
 } hfs_client_options;
 
 /* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */
@@ -243,8 +252,9 @@ const hfs_error *hfs_writer_error(const hfs_writer *w);
 int hfs_writer_close(hfs_writer *w, hfs_error *err);
 
 /* Appends everything read from fd until EOF, sending bytes as soon as they can be read (a line
- * typed at a terminal goes out at once). Stores the byte count in *sent when not NULL. Returns as
- * hfs_open_append and hfs_writer_write, or HFS_ERR_IO when reading fd fails. */
+ * typed at a terminal goes out at once). Stores the byte count in *sent when not NULL. Reports to
+ * opts.progress while it runs. Returns as hfs_open_append and hfs_writer_write, or HFS_ERR_IO when
+ * reading fd fails. */
 int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t *sent,
                hfs_error *err);
 

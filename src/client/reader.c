@@ -24,6 +24,7 @@
 #define CLI_READER_CLOSE_WAIT_MS 500  /* how long hfs_reader_close waits for the server's CLOSE */
 #define CLI_WAIT_FIRST_MS        100  /* -wait against a server that answers 404: first pause */
 #define CLI_WAIT_MAX_MS          2000 /* ... doubling up to this */
+#define CLI_PROGRESS_MS          250  /* opts.progress_ms 0 */
 
 struct hfs_reader {
     cli_session *s;
@@ -36,10 +37,11 @@ struct hfs_reader {
     unsigned idle_resumes; /* resumed sessions in a row that delivered nothing */
     hfs_client_options opts;
     char *url;
-    cli_start st;     /* the start, when done here (the server did not say where it starts) */
-    int st_ended;     /* the stream ended while st held bytes back: end after handing them */
-    int resume_noted; /* the error message says why it was not resumed */
-    uint64_t size;    /* the resource's size as known, UINT64_MAX when not */
+    cli_start st;          /* the start, when done here (the server did not say where it starts) */
+    int st_ended;          /* the stream ended while st held bytes back: end after handing them */
+    int resume_noted;      /* the error message says why it was not resumed */
+    uint64_t size;         /* the resource's size as known, UINT64_MAX when not */
+    int64_t next_progress; /* when opts.progress is due */
 };
 
 static const hfs_error no_reader = {.code = HFS_ERR_INVALID, .message = "no reader"};
@@ -273,6 +275,7 @@ int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out
         free(r);
         return rc;
     }
+    r->next_progress = cli_now_ms() + (r->opts.progress_ms ? r->opts.progress_ms : CLI_PROGRESS_MS);
     *out = r;
     return HFS_OK;
 }
@@ -400,6 +403,20 @@ static int next_bytes(hfs_reader *r, int64_t deadline)
     return HFS_OK;
 }
 
+/* Calls opts.progress when it is due (or now, with force). */
+static void report_progress(hfs_reader *r, int force)
+{
+    int64_t now;
+
+    if (!r->opts.progress)
+        return;
+    now = cli_now_ms();
+    if (!force && now < r->next_progress)
+        return;
+    r->opts.progress(r->opts.progress_data, r->bytes);
+    r->next_progress = now + (r->opts.progress_ms ? r->opts.progress_ms : CLI_PROGRESS_MS);
+}
+
 /* Moves up to len pending bytes to buf; returns how many. */
 static size_t take(hfs_reader *r, uint8_t *buf, size_t len)
 {
@@ -414,7 +431,8 @@ static size_t take(hfs_reader *r, uint8_t *buf, size_t len)
 
 /* Blocks for the first bytes, then adds whatever is already received (several frames at once), so
  * that a caller copying to a file or pipe makes few large writes. The end of the stream or an error
- * met after some bytes is reported by the next call. */
+ * met after some bytes is reported by the next call. With opts.progress, the wait for the first
+ * bytes is cut into slices of progress_ms, and progress is called after each. */
 ssize_t hfs_reader_read(hfs_reader *r, void *buf, size_t len)
 {
     int64_t deadline = CLI_NO_DEADLINE;
@@ -432,14 +450,18 @@ ssize_t hfs_reader_read(hfs_reader *r, void *buf, size_t len)
         }
         if (n > 0 && r->s->start == r->s->end)
             break; /* nothing buffered: do not spend a system call looking */
-        int rc = next_bytes(r, deadline);
+        int waiting = n == 0 && r->opts.progress;
+        int rc = next_bytes(r, waiting ? r->next_progress : deadline);
         if (rc == 1)
             r->ended = 1;
+        else if (rc == HFS_ERR_TIMEOUT && waiting)
+            report_progress(r, 1);
         else if (rc == HFS_ERR_TIMEOUT || (rc < 0 && n > 0))
             break; /* report the bytes; the next call meets the error (or resumes) */
         else if (rc < 0 && resume(r) != HFS_OK)
             return rc;
     }
+    report_progress(r, 0);
     return (ssize_t)n;
 }
 

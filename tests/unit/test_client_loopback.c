@@ -833,6 +833,60 @@ static void test_follow_wait_polls(void)
     CHECK(strstr(f->requests[2], "GET /w.txt?wait HTTP/1.1\r\n") == f->requests[2]);
 }
 
+/* ---- progress ---- */
+
+typedef struct seen_progress {
+    int calls, backwards;
+    uint64_t last;
+} seen_progress;
+
+static void on_progress(void *data, uint64_t bytes)
+{
+    seen_progress *p = data;
+
+    p->backwards += bytes < p->last;
+    p->last = bytes;
+    p->calls++;
+}
+
+static void script_slow_stream(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "a", 1);
+    usleep(300000);
+    send_frame(fd, WS_OP_TEXT, 1, "bc", 2);
+    usleep(300000);
+    send_close(fd, 1000, NULL);
+    next_msg(f, fd, 2000);
+}
+
+/* While a reader waits for bytes, progress is called every progress_ms, with the bytes so far. */
+static void test_follow_progress(void)
+{
+    fake *f = fake_start(script_slow_stream);
+    seen_progress seen = {0};
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    char all[8];
+    size_t n = 0;
+    ssize_t k;
+
+    hfs_client_options_init(&o);
+    o.progress = on_progress;
+    o.progress_data = &seen;
+    o.progress_ms = 50;
+    CHECK_INT(hfs_follow(url_of(f, "/p"), &o, &r, NULL), HFS_OK);
+    while ((k = hfs_reader_read(r, all + n, sizeof(all) - n)) > 0)
+        n += (size_t)k;
+    CHECK_INT(k, 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK_MEM(all, n, "abc", 3);
+    CHECKF(seen.calls >= 5 && seen.calls <= 20, "%d calls", seen.calls);
+    CHECK_INT(seen.backwards, 0);
+    CHECK(seen.last >= 1 && seen.last <= 3);
+}
+
 /* ---- append ---- */
 
 static void script_append(fake *f, int fd)
@@ -1002,6 +1056,34 @@ static void test_append_from_fd(void)
     CHECK(got_is(f, 2, WS_EV_CLOSE, NULL));
 }
 
+/* hfs_append calls progress every progress_ms while it waits for its input, with the bytes sent. */
+static void test_append_progress(void)
+{
+    fake *f;
+    int p[2];
+    pthread_t t;
+    uint64_t sent = 0;
+    seen_progress seen = {0};
+    hfs_client_options o;
+
+    CHECK_INT(pipe(p), 0);
+    feeder fd_feeder = {.fd = p[1], .gap_ms = 400};
+    hfs_client_options_init(&o);
+    o.progress = on_progress;
+    o.progress_data = &seen;
+    o.progress_ms = 50;
+    f = fake_start(script_collect);
+    pthread_create(&t, NULL, feed_pipe, &fd_feeder);
+    CHECK_INT(hfs_append(url_of(f, "/p"), p[0], &o, &sent, NULL), HFS_OK);
+    pthread_join(t, NULL);
+    close(p[0]);
+    fake_stop(f);
+    CHECK_INT(sent, 8);
+    CHECKF(seen.calls >= 4 && seen.calls <= 20, "%d calls", seen.calls);
+    CHECK_INT(seen.backwards, 0);
+    CHECK_INT(seen.last, 4); /* "one\n" sent, "two\n" not yet: the last call was while it waited */
+}
+
 static void script_close_while_idle(fake *f, int fd)
 {
     send_101(f, fd);
@@ -1044,11 +1126,13 @@ int main(void)
     RUN(test_follow_start_on_200);
     RUN(test_follow_start_live);
     RUN(test_follow_wait_polls);
+    RUN(test_follow_progress);
     RUN(test_append_writer);
     RUN(test_append_server_close);
     RUN(test_append_no_sigpipe);
     RUN(test_append_conflict);
     RUN(test_append_from_fd);
+    RUN(test_append_progress);
     RUN(test_append_server_close_while_idle);
     fake_release();
     return test_report();
