@@ -155,18 +155,30 @@ enum hfs_from {
     HFS_FROM_LINES = 4,  /* the last from_n lines */
 };
 
+/* Reports how far a transfer has got (hfs_client_options.progress): the bytes hfs_append has sent,
+ * or hfs_reader_read has handed out, so far. */
+typedef void (*hfs_progress_fn)(void *data, uint64_t bytes);
+
 typedef struct hfs_client_options {
     const char *ca_file; /* PEM file of trusted CAs for https; NULL: the system's default store */
     int insecure;        /* 1: do not verify the server certificate (testing only) */
-    int connect_timeout_ms; /* 0: the system's default */
-    int binary;             /* follow: ask for BINARY frames (frames=binary) */
-    int from;               /* follow: enum hfs_from */
-    uint64_t from_n;        /* follow: the offset, bytes or lines `from` refers to */
-    int wait;               /* follow: wait for a resource that has not been written yet */
-    unsigned resume;        /* follow: after a dropped connection or a server shutdown (CLOSE
-                               1001), reconnect and go on from the next byte, up to this many times
-                               in a row (0: never). Only against servers that report offsets
-                               (X-Follow-Offset): never a byte twice */
+    int connect_timeout_ms;   /* 0: the system's default */
+    int binary;               /* follow: ask for BINARY frames (frames=binary) */
+    int from;                 /* follow: enum hfs_from; done by the client when the server does not
+                                 take it (see hfs_follow) */
+    uint64_t from_n;          /* follow: the offset, bytes or lines `from` refers to */
+    int wait;                 /* follow: wait for a resource that has not been written yet; a server
+                                 that answers 404 instead is asked again, 100 ms doubling to 2 s
+                                 apart, for as long as it takes */
+    unsigned resume;          /* follow: after a dropped connection or a server shutdown (CLOSE
+                                 1001), reconnect and go on from the next byte, up to this many
+                                 times in a row (0: never). Only against servers that report offsets
+                                 (X-Follow-Offset): never a byte twice */
+    hfs_progress_fn progress; /* NULL: none. Called from inside hfs_append and hfs_reader_read, on
+                                 their thread, at most every progress_ms: as bytes move, and while
+                                 they wait for bytes */
+    void *progress_data;      /* passed to progress */
+    unsigned progress_ms;     /* 0: 250 */
 } hfs_client_options;
 
 /* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */
@@ -178,7 +190,17 @@ typedef struct hfs_writer hfs_writer;
 /* Starts following url ("http://host[:port]/path" or "https://..."). opts may be NULL.
  * Returns HFS_OK and sets *out, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS,
  * HFS_ERR_PROTOCOL, HFS_ERR_INVALID, HFS_ERR_NOMEM (details in *err when err is not NULL).
- * A resource with no active appender is read whole from the HTTP 200 body. */
+ * A resource with no active appender is read whole from the HTTP 200 body.
+ *
+ * A start other than HFS_FROM_START (opts.from) is asked of the server. One that does not say where
+ * its stream starts (no X-Follow-Offset, like the original) sends the resource from its first
+ * byte, and the reader honours the start itself: it drops the bytes before an offset; for bytes or
+ * lines before the end, or now, it takes the end from the 200's Content-Length, or for a live
+ * stream asks the resource's size once (hfs_size) and counts back from that size, keeping at most
+ * the last 64 MiB to find the last lines. If that size cannot be had, it fails with
+ * HFS_ERR_PROTOCOL rather than start elsewhere. A start past the end fails with HFS_ERR_HTTP and
+ * http_status 416, as from a server that takes offsets (found by hfs_reader_read when the stream
+ * ends short of it, if the size was not known before). */
 int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out, hfs_error *err);
 
 /* Blocks until bytes arrive. Returns how many were copied into buf (1..len), 0 at the end of the
@@ -193,11 +215,24 @@ const hfs_error *hfs_reader_error(const hfs_reader *r);
 uint64_t hfs_reader_bytes(const hfs_reader *r);
 
 /* The resource offset of the next byte hfs_reader_read will deliver: where the follow started plus
- * the bytes delivered. UINT64_MAX when the server did not say where the stream started. */
+ * the bytes delivered. UINT64_MAX while that is not known (a start counted back from an end not
+ * reached yet). */
 uint64_t hfs_reader_offset(const hfs_reader *r);
+
+/* The resource's size as far as r knows it, UINT64_MAX when it does not: for a resource with no
+ * appender (read from an HTTP 200 with a length), where its bytes end; for a live stream, its size
+ * when the follow started if r had to ask for it (see hfs_follow). */
+uint64_t hfs_reader_size(const hfs_reader *r);
 
 /* Ends the follow (a clean CLOSE when the stream is still open) and frees r. */
 void hfs_reader_close(hfs_reader *r);
+
+/* The size of the resource at url now, asked with a plain GET of its first byte
+ * (Range: bytes=0-0), which any static file server answers, the original included. Returns HFS_OK
+ * with *size set, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP, HFS_ERR_PROTOCOL (the answer did not tell the
+ * size), HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_TIMEOUT (10 s unless opts sets a timeout),
+ * HFS_ERR_INVALID, HFS_ERR_NOMEM. */
+int hfs_size(const char *url, const hfs_client_options *opts, uint64_t *size, hfs_error *err);
 
 /* Opens url for appending. Returns HFS_OK and sets *out, or HFS_ERR_CONFLICT (another appender is
  * active), HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_PROTOCOL, HFS_ERR_INVALID,
@@ -218,8 +253,9 @@ const hfs_error *hfs_writer_error(const hfs_writer *w);
 int hfs_writer_close(hfs_writer *w, hfs_error *err);
 
 /* Appends everything read from fd until EOF, sending bytes as soon as they can be read (a line
- * typed at a terminal goes out at once). Stores the byte count in *sent when not NULL. Returns as
- * hfs_open_append and hfs_writer_write, or HFS_ERR_IO when reading fd fails. */
+ * typed at a terminal goes out at once). Stores the byte count in *sent when not NULL. Reports to
+ * opts.progress while it runs. Returns as hfs_open_append and hfs_writer_write, or HFS_ERR_IO when
+ * reading fd fails. */
 int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t *sent,
                hfs_error *err);
 

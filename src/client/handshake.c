@@ -1,11 +1,12 @@
-/* handshake.c -- the client's WebSocket handshake: the GET + Upgrade request, and the response
- * parsed with llhttp in HTTP_RESPONSE mode.
+/* handshake.c -- the client's WebSocket handshake: the GET + Upgrade request (and the plain GET of
+ * one byte that asks a resource's size), and the response parsed with llhttp in HTTP_RESPONSE mode.
  *
  * The parser pauses at every event the caller acts on, so body bytes are handed out where they lie
  * in the caller's buffer (no copy): on_headers_complete pauses (HEADERS), or for a 101 returns 2,
  * which makes llhttp stop with HPE_PAUSED_UPGRADE right after the headers (UPGRADE); on_body pauses
  * (BODY); on_message_complete pauses (END). 1xx responses other than 101 are skipped. Only the
- * handful of headers the 101 check needs are kept. */
+ * handful of headers the 101 check needs are kept, with those that say where a stream starts
+ * (X-Follow-Offset) and how long a body or a resource is (Content-Length, Content-Range). */
 #include "client/handshake.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ static int on_message_begin(llhttp_t *p)
     r->upgrade_ok = r->connection_ok = 0;
     r->accept_count = r->extension_count = r->protocol_count = 0;
     r->accept[0] = '\0';
+    r->has_length = r->has_range_total = 0;
     r->name_len = r->value_len = 0;
     r->current = CLI_H_OTHER;
     return 0;
@@ -57,6 +59,7 @@ static int on_header_field_complete(llhttp_t *p)
         {"sec-websocket-extensions", CLI_H_EXTENSIONS},
         {"sec-websocket-protocol", CLI_H_PROTOCOL},
         {"x-follow-offset", CLI_H_FOLLOW_OFFSET},
+        {"content-range", CLI_H_CONTENT_RANGE},
     };
     cli_response *r = resp_of(p);
 
@@ -100,20 +103,40 @@ static int has_token(const char *v, const char *token)
     return 0;
 }
 
+/* A decimal number filling all of s into *v; returns 0, or -1 for anything else. */
+static int parse_decimal(const char *s, uint64_t *v)
+{
+    char *end;
+    unsigned long long n;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *v = n;
+    return 0;
+}
+
 /* X-Follow-Offset: a decimal offset; anything else is ignored (and then nothing is resumed). */
 static void parse_offset(cli_response *r)
 {
-    char *end;
-    unsigned long long v;
+    if (parse_decimal(r->value, &r->follow_offset) == 0)
+        r->has_follow_offset = 1;
+}
 
-    if (r->value[0] < '0' || r->value[0] > '9')
+/* Content-Range: keeps the complete length after the slash ("bytes 0-0/N"; a 416 has an asterisk
+ * for the range); an unknown length (an asterisk after the slash) or anything malformed is
+ * ignored. */
+static void parse_content_range(cli_response *r)
+{
+    const char *slash = strrchr(r->value, '/');
+
+    if (strncasecmp(r->value, "bytes ", 6) != 0 || !slash)
         return;
-    errno = 0;
-    v = strtoull(r->value, &end, 10);
-    if (errno || *end)
-        return;
-    r->has_follow_offset = 1;
-    r->follow_offset = v;
+    if (parse_decimal(slash + 1, &r->range_total) == 0)
+        r->has_range_total = 1;
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -137,6 +160,8 @@ static int on_header_value_complete(llhttp_t *p)
         memcpy(r->accept, r->value, WS_ACCEPT_LEN + 1);
     else if (r->current == CLI_H_FOLLOW_OFFSET)
         parse_offset(r);
+    else if (r->current == CLI_H_CONTENT_RANGE)
+        parse_content_range(r);
     r->current = CLI_H_OTHER;
     return 0;
 }
@@ -153,6 +178,10 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (r->status < 200)
         return 0; /* interim: the real response follows */
+    if (p->flags & F_CONTENT_LENGTH) {
+        r->has_length = 1;
+        r->length = p->content_length;
+    }
     r->headers_done = 1;
     r->event = CLI_HTTP_HEADERS;
     return HPE_PAUSED;
@@ -285,6 +314,24 @@ char *cli_handshake_request(const cli_url *u, const char *verb, const char *key,
                      "User-Agent: httpfstream/" HFS_VERSION "\r\n"
                      "\r\n",
                      u->target, u->authority, key, verb, u->origin);
+
+    if (n < 0)
+        return NULL;
+    *len = (size_t)n;
+    return req;
+}
+
+char *cli_size_request(const cli_url *u, size_t *len)
+{
+    char *req = NULL;
+    int n = asprintf(&req,
+                     "GET %s HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "Range: bytes=0-0\r\n"
+                     "User-Agent: httpfstream/" HFS_VERSION "\r\n"
+                     "Connection: close\r\n"
+                     "\r\n",
+                     u->target, u->authority);
 
     if (n < 0)
         return NULL;

@@ -1,6 +1,6 @@
-/* handshake.h -- the WebSocket handshake request a client sends, and an incremental parser (llhttp,
- * HTTP_RESPONSE mode) for the server's answer: a 101 to validate, or a status with a body. Pure
- * bytes in, events out: no sockets. */
+/* handshake.h -- the WebSocket handshake request a client sends (and the one-byte GET that asks a
+ * resource's size), and an incremental parser (llhttp, HTTP_RESPONSE mode) for the server's answer:
+ * a 101 to validate, or a status with a body. Pure bytes in, events out: no sockets. */
 #ifndef HFS_CLIENT_HANDSHAKE_H
 #define HFS_CLIENT_HANDSHAKE_H
 
@@ -33,7 +33,8 @@ enum cli_header {
     CLI_H_ACCEPT,
     CLI_H_EXTENSIONS,
     CLI_H_PROTOCOL,
-    CLI_H_FOLLOW_OFFSET
+    CLI_H_FOLLOW_OFFSET,
+    CLI_H_CONTENT_RANGE
 };
 
 typedef struct cli_response {
@@ -50,6 +51,11 @@ typedef struct cli_response {
     char accept[WS_ACCEPT_LEN + 1];
     int has_follow_offset;  /* an X-Follow-Offset header was seen */
     uint64_t follow_offset; /* its value: where the stream starts in the resource */
+    int has_length;         /* a final response other than 101 with a Content-Length */
+    uint64_t length;        /* its value: how long the body is */
+    int has_range_total;    /* a Content-Range header with the complete length after its slash
+                               ("bytes 0-0/N"; a 416 has an asterisk for the range) */
+    uint64_t range_total;   /* that N: the resource's size */
     /* private */
     llhttp_t parser;
     cli_http_event event; /* set by the callbacks */
@@ -81,5 +87,10 @@ int cli_handshake_key(char key[WS_KEY_LEN + 1]);
 /* The handshake request for u with X-Verb verb, as a new string (its length in *len), or NULL when
  * out of memory. */
 char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, size_t *len);
+
+/* A plain GET of u asking for its first byte only (Range: bytes=0-0, Connection: close), whose
+ * answer tells the resource's size (see cli_response.range_total), as a new string (its length in
+ * *len), or NULL when out of memory. */
+char *cli_size_request(const cli_url *u, size_t *len);
 
 #endif

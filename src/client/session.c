@@ -73,10 +73,12 @@ static ssize_t fill(cli_session *s, int64_t deadline)
 
 /* ---- opening ---- */
 
+/* Sends the handshake with X-Verb verb and key, or with verb NULL the one-byte GET. */
 static int send_request(cli_session *s, const char *verb, const char *key, int64_t deadline)
 {
     size_t len = 0;
-    char *req = cli_handshake_request(&s->url, verb, key, &len);
+    char *req =
+        verb ? cli_handshake_request(&s->url, verb, key, &len) : cli_size_request(&s->url, &len);
     hfs_error e = {.code = HFS_OK};
     int rc;
 
@@ -122,7 +124,7 @@ static int handshake(cli_session *s, const char *verb, int64_t deadline)
     rc = send_request(s, verb, key, deadline);
     if (rc == HFS_OK)
         rc = read_headers(s, deadline);
-    if (rc != HFS_OK || s->resp.status != 101)
+    if (rc != HFS_OK || s->resp.status != 101 || !verb)
         return rc;
     why = cli_response_check_upgrade(&s->resp, key);
     if (why)

@@ -40,9 +40,14 @@ void cli_options_default(hfs_client_options *o);
  * URL's query: "frames=binary&offset=10") and
  * reads the response's headers. Returns HFS_OK with *out set, s->resp.status the HTTP status and
  * s->websocket 1 after a valid 101; any status is HFS_OK here, the caller judges it. Else an
- * hfs_err with details in *err and nothing to free. o may be NULL. */
+ * hfs_err with details in *err and nothing to free. o may be NULL. With verb NULL the request is
+ * the plain GET of the first byte (cli_size_request) instead of a handshake. */
 int cli_session_open(cli_session **out, const char *url, const hfs_client_options *o,
                      const char *verb, const char *query, size_t buf_bytes, hfs_error *err);
+
+/* The size of the resource at url (hfs_size): HFS_OK with *size set, or an error with details in
+ * *err. */
+int cli_size(const char *url, const hfs_client_options *o, uint64_t *size, hfs_error *err);
 
 /* Records a failure unless one is recorded already; returns code. */
 int cli_session_fail(cli_session *s, int code, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include "httpfstream.h"
 
 #define CLI_WRITER_CLOSE_WAIT_MS 5000 /* how long hfs_writer_close waits for the server's CLOSE */
+#define CLI_APPEND_PROGRESS_MS   250  /* opts.progress_ms 0 */
 /* hfs_append sends at most this much per message. */
 #define CLI_APPEND_READ_BYTES ((size_t)64 * 1024)
 
@@ -169,21 +170,50 @@ static ssize_t read_input(int fd, uint8_t *buf, size_t len, int *io_errno)
     return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? HFS_ERR_TIMEOUT : HFS_ERR_IO;
 }
 
+/* opts.progress of hfs_append, and when it is due next. */
+typedef struct pump_progress {
+    hfs_progress_fn fn; /* NULL: none */
+    void *data;
+    int64_t interval, next;
+} pump_progress;
+
+/* The poll() timeout until progress is due (-1: none). */
+static int progress_wait(const pump_progress *pp)
+{
+    if (!pp->fn)
+        return -1;
+    int64_t left = pp->next - cli_now_ms();
+    return left <= 0 ? 0 : (int)left;
+}
+
+/* Calls the progress function when it is due. */
+static void progress_due(pump_progress *pp, uint64_t sent)
+{
+    int64_t now;
+
+    if (!pp->fn || (now = cli_now_ms()) < pp->next)
+        return;
+    pp->fn(pp->data, sent);
+    pp->next = now + pp->interval;
+}
+
 /* Copies fd to w until EOF. buf has WS_HEADER_MAX writable bytes before it, for the frame header.
  * Returns HFS_OK at EOF, HFS_ERR_IO (with *io_errno) when fd fails, or the session's error. */
-static int pump(hfs_writer *w, int fd, uint8_t *buf, uint64_t *sent, int *io_errno)
+static int pump(hfs_writer *w, int fd, uint8_t *buf, uint64_t *sent, int *io_errno,
+                pump_progress *pp)
 {
     struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
                           {.fd = cli_conn_fd(w->s->conn), .events = POLLIN}};
 
     for (;;) {
-        int n = poll(p, 2, cli_conn_has_buffered(w->s->conn) ? 0 : -1);
+        int n = poll(p, 2, cli_conn_has_buffered(w->s->conn) ? 0 : progress_wait(pp));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             *io_errno = errno;
             return HFS_ERR_IO;
         }
+        progress_due(pp, *sent);
         if ((p[1].revents || cli_conn_has_buffered(w->s->conn)) && drain(w->s) != HFS_OK)
             return w->s->err.code;
         if (p[0].revents & POLLNVAL) {
@@ -210,6 +240,7 @@ int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t
     hfs_writer *w = NULL;
     uint8_t *buf;
     int rc, io_errno = 0;
+    pump_progress pp = {.fn = opts ? opts->progress : NULL};
 
     if (sent)
         *sent = 0;
@@ -218,10 +249,15 @@ int hfs_append(const char *url, int fd, const hfs_client_options *opts, uint64_t
     rc = hfs_open_append(url, opts, &w, err);
     if (rc != HFS_OK || !w)
         return rc != HFS_OK ? rc : HFS_ERR_NOMEM;
+    if (pp.fn) {
+        pp.data = opts->progress_data;
+        pp.interval = opts->progress_ms ? opts->progress_ms : CLI_APPEND_PROGRESS_MS;
+        pp.next = cli_now_ms() + pp.interval;
+    }
     buf = malloc(WS_HEADER_MAX + CLI_APPEND_READ_BYTES);
     if (!buf)
         cli_session_fail(w->s, HFS_ERR_NOMEM, "out of memory");
-    rc = buf ? pump(w, fd, buf + WS_HEADER_MAX, &count, &io_errno) : HFS_ERR_NOMEM;
+    rc = buf ? pump(w, fd, buf + WS_HEADER_MAX, &count, &io_errno, &pp) : HFS_ERR_NOMEM;
     free(buf);
     if (sent)
         *sent = count;

@@ -1,6 +1,7 @@
 /* append.c -- httpfstream-append: sends stdin to a resource as it arrives (a line typed at a
  * terminal goes out at once) and ends the session cleanly at end of input or at the first Ctrl-C.
- */
+ * With -v and stderr a terminal (stdin not: a file or a pipe), a progress line: bytes sent, rate,
+ * time. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,12 @@ static void on_interrupt(int sig)
     dup2(devnull_fd, STDIN_FILENO);
 }
 
+/* hfs_client_options.progress: redraws the line. */
+static void meter_draw(void *data, uint64_t bytes)
+{
+    cmd_progress_draw(data, bytes, NULL);
+}
+
 static void catch_interrupt(void)
 {
     struct sigaction sa;
@@ -43,7 +50,8 @@ int main(int argc, char **argv)
     int verbose = 0, insecure = 0;
     const char *cacert = NULL;
     const cmd_flag flags[] = {
-        {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the append to stderr"},
+        {"v", CMD_FLAG_BOOL, &verbose, NULL,
+         "log the start and the end to stderr; on a terminal, show progress"},
         {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
         {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
         {NULL, 0, NULL, NULL, NULL},
@@ -51,6 +59,7 @@ int main(int argc, char **argv)
     hfs_client_options opts;
     hfs_error err;
     uint64_t sent = 0;
+    cmd_progress line;
     int i = cmd_parse(argc, argv, flags, SYNOPSIS);
 
     if (i < 0)
@@ -66,9 +75,19 @@ int main(int argc, char **argv)
     hfs_client_options_init(&opts);
     opts.insecure = insecure;
     opts.ca_file = cacert;
+    /* A progress line only where someone watches it, and not while they type the input. */
+    int meter = verbose && isatty(STDERR_FILENO) && !isatty(STDIN_FILENO);
+    if (meter) {
+        cmd_progress_init(&line, stderr, "sent");
+        opts.progress = meter_draw;
+        opts.progress_data = &line;
+    }
     if (verbose)
         fprintf(stderr, "appending to %s\n", url);
-    if (hfs_append(url, STDIN_FILENO, &opts, &sent, &err) != HFS_OK) {
+    int rc = hfs_append(url, STDIN_FILENO, &opts, &sent, &err);
+    if (meter)
+        cmd_progress_finish(&line, sent, NULL);
+    if (rc != HFS_OK) {
         fprintf(stderr, "%s: %s\n", PROG, err.message);
         return 1;
     }

@@ -1,4 +1,5 @@
-/* cmdline.c -- Go-style flag parsing shared by the three commands (see cmdline.h). */
+/* cmdline.c -- Go-style flag parsing shared by the three commands, and the clients' progress line
+ * (see cmdline.h). */
 #include "cmd/cmdline.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const cmd_flag *find_flag(const cmd_flag *flags, const char *name, size_t len)
 {
@@ -166,4 +168,106 @@ int cmd_parse(int argc, char **argv, const cmd_flag *flags, const char *synopsis
             return usage_error(flags, synopsis, "bad value for flag %s", a);
     }
     return i;
+}
+
+/* ---- the progress line ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cmd_format_bytes(char *buf, size_t cap, double bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    unsigned u = 0;
+
+    while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(*units)) {
+        bytes /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%.0f B", bytes);
+    else
+        snprintf(buf, cap, "%.1f %s", bytes, units[u]);
+}
+
+/* "0:07", "12:34", "1:02:03". */
+static void format_elapsed(char *buf, size_t cap, int64_t ms)
+{
+    unsigned long long s = ms > 0 ? (unsigned long long)ms / 1000 : 0;
+
+    if (s >= 3600)
+        snprintf(buf, cap, "%llu:%02llu:%02llu", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, cap, "%llu:%02llu", s / 60, s % 60);
+}
+
+static void add_sample(cmd_progress *p, int64_t t, uint64_t bytes)
+{
+    p->samples[p->next].t = t;
+    p->samples[p->next].bytes = bytes;
+    p->next = (p->next + 1) % CMD_PROGRESS_SAMPLES;
+    if (p->nsamples < CMD_PROGRESS_SAMPLES)
+        p->nsamples++;
+}
+
+void cmd_progress_init(cmd_progress *p, void *out, const char *what)
+{
+    memset(p, 0, sizeof(*p));
+    p->out = out;
+    p->what = what;
+    p->t0 = now_ms();
+    add_sample(p, p->t0, 0);
+}
+
+/* Bytes per second over the samples kept (the last few seconds), this draw's included. */
+static double recent_rate(cmd_progress *p, int64_t now, uint64_t bytes)
+{
+    unsigned oldest = p->nsamples < CMD_PROGRESS_SAMPLES ? 0 : p->next;
+    int64_t t = p->samples[oldest].t;
+    uint64_t b = p->samples[oldest].bytes;
+
+    add_sample(p, now, bytes);
+    return now > t && bytes >= b ? (double)(bytes - b) * 1000.0 / (double)(now - t) : 0;
+}
+
+static void draw(cmd_progress *p, uint64_t bytes, const char *extra, int final)
+{
+    int64_t now = now_ms();
+    double rate = final ? (now > p->t0 ? (double)bytes * 1000.0 / (double)(now - p->t0) : 0)
+                        : recent_rate(p, now, bytes);
+    char size[32], speed[32], elapsed[32], line[256];
+    int has_extra = extra && *extra;
+
+    cmd_format_bytes(size, sizeof(size), (double)bytes);
+    cmd_format_bytes(speed, sizeof(speed), rate);
+    format_elapsed(elapsed, sizeof(elapsed), now - p->t0);
+    int n = snprintf(line, sizeof(line), "\r%10s %s  %10s/s  %s%s%s", size, p->what, speed, elapsed,
+                     has_extra ? "  " : "", has_extra ? extra : "");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 2;
+    /* Blank what a longer line before left, then the newline that ends the last one. */
+    while (len < p->width && len + 2 < sizeof(line))
+        line[len++] = ' ';
+    if (final)
+        line[len++] = '\n';
+    line[len] = '\0';
+    fputs(line, p->out);
+    fflush(p->out);
+    p->width = len;
+}
+
+void cmd_progress_draw(cmd_progress *p, uint64_t bytes, const char *extra)
+{
+    draw(p, bytes, extra, 0);
+}
+
+void cmd_progress_finish(cmd_progress *p, uint64_t bytes, const char *extra)
+{
+    if (p->width == 0 && bytes == 0)
+        return; /* nothing was drawn and nothing moved (refused at once): no line */
+    draw(p, bytes, extra, 1);
 }

@@ -1,9 +1,11 @@
 /* cmdline.h -- Go-style flag parsing shared by the three commands: -flag=value, -flag value,
- * --flag=value, --flag value, boolean -flag / -flag=false, -h / -help / --help, "--" ends flags. */
+ * --flag=value, --flag value, boolean -flag / -flag=false, -h / -help / --help, "--" ends flags.
+ * And the clients' progress line on a terminal. */
 #ifndef HFS_CMDLINE_H
 #define HFS_CMDLINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum cmd_flag_kind {
     CMD_FLAG_BOOL,   /* int *: set to 1 (or 0 with =false) */
@@ -28,5 +30,39 @@ int cmd_parse(int argc, char **argv, const cmd_flag *flags, const char *synopsis
 
 /* Prints "usage: synopsis" and one line per flag to f (a FILE *). */
 void cmd_usage(void *f, const cmd_flag *flags, const char *synopsis);
+
+/* ---- the progress line ----
+ * In the spirit of curl and rsync: "  1.5 MiB sent  512.0 KiB/s  0:03" (and whatever the caller
+ * adds), redrawn in place on a terminal with a carriage return each time the caller draws (at most
+ * a few times a second), and ended with a newline. The rate is that of the last few seconds while
+ * the transfer runs, and the average over all of it on the final line. */
+
+#define CMD_PROGRESS_SAMPLES 12 /* draws the rate is measured over (3 s at 4 a second) */
+
+typedef struct cmd_progress {
+    /* private */
+    void *out;        /* FILE * */
+    const char *what; /* "sent", "received" */
+    int64_t t0;       /* ms, when it started */
+    struct {
+        int64_t t;
+        uint64_t bytes;
+    } samples[CMD_PROGRESS_SAMPLES];
+    unsigned nsamples, next;
+    size_t width; /* of the line last drawn, to blank what a shorter one leaves */
+} cmd_progress;
+
+/* Starts p's clock; what names the direction of the bytes ("sent"). out is a FILE *. */
+void cmd_progress_init(cmd_progress *p, void *out, const char *what);
+
+/* Redraws the line with bytes so far and extra (may be NULL or "") after the time. */
+void cmd_progress_draw(cmd_progress *p, uint64_t bytes, const char *extra);
+
+/* Draws the final line (the average rate) and ends it with a newline; nothing when no line was
+ * drawn before and bytes is 0. */
+void cmd_progress_finish(cmd_progress *p, uint64_t bytes, const char *extra);
+
+/* "512 B", "1.5 KiB", "12.0 MiB": bytes in binary units, into buf. */
+void cmd_format_bytes(char *buf, size_t cap, double bytes);
 
 #endif

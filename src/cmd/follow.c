@@ -1,5 +1,7 @@
 /* follow.c -- httpfstream-follow: writes a followed resource to stdout as its bytes arrive, and
- * exits when the appender has gone and every byte has been written. */
+ * exits when the appender has gone and every byte has been written. With -v and stderr a terminal
+ * (stdout not), a progress line: bytes received, rate, time, and how far behind the resource's
+ * size it still is when that size is known. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,8 +32,65 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* The progress line of -v on a terminal. */
+typedef struct meter {
+    int on;
+    cmd_progress line;
+    hfs_reader *r;
+    uint64_t size; /* the resource's size when the follow started, UINT64_MAX when unknown */
+} meter;
+
+/* How far behind the size the resource had at the start the follower still is ("" if unknown). */
+static void lag_text(const meter *m, char *buf, size_t cap)
+{
+    uint64_t at = hfs_reader_offset(m->r);
+    char amount[32];
+
+    buf[0] = '\0';
+    if (m->size == UINT64_MAX || at == UINT64_MAX)
+        return;
+    if (at >= m->size) {
+        snprintf(buf, cap, "caught up");
+        return;
+    }
+    cmd_format_bytes(amount, sizeof(amount), (double)(m->size - at));
+    snprintf(buf, cap, "%s behind", amount);
+}
+
+/* hfs_client_options.progress: redraws the line. */
+static void meter_draw(void *data, uint64_t bytes)
+{
+    meter *m = data;
+    char lag[64];
+
+    lag_text(m, lag, sizeof(lag));
+    cmd_progress_draw(&m->line, bytes, lag);
+}
+
+/* Starts the line once the follow has started: the size it is measured against is the one the
+ * reader knows, or else asked once now (a failure leaves it unknown: no lag shown). */
+static void meter_start(meter *m, hfs_reader *r, const char *url, const hfs_client_options *o)
+{
+    if (!m->on)
+        return;
+    m->r = r;
+    m->size = hfs_reader_size(r);
+    if (m->size == UINT64_MAX && hfs_size(url, o, &m->size, NULL) != HFS_OK)
+        m->size = UINT64_MAX;
+    cmd_progress_init(&m->line, stderr, "received");
+}
+
+/* Ends the line (with the average rate) before anything else is printed. */
+static void meter_end(meter *m)
+{
+    if (!m->on)
+        return;
+    cmd_progress_finish(&m->line, hfs_reader_bytes(m->r), NULL);
+    m->on = 0;
+}
+
 /* Copies r to stdout until the stream ends. Returns the exit status. */
-static int copy_out(hfs_reader *r, const char *url, int verbose)
+static int copy_out(hfs_reader *r, const char *url, int verbose, meter *m)
 {
     static char buf[64 * 1024];
 
@@ -40,11 +99,13 @@ static int copy_out(hfs_reader *r, const char *url, int verbose)
         if (n == 0)
             break;
         if (n < 0) {
+            meter_end(m);
             fprintf(stderr, "%s: %s\n", PROG, hfs_reader_error(r)->message);
             return 1;
         }
         if (write_all(STDOUT_FILENO, buf, (size_t)n) == 0)
             continue;
+        meter_end(m);
         if (errno == EPIPE) {
             /* Whoever read our output has had enough (`| head`): not an error. */
             if (verbose)
@@ -55,6 +116,7 @@ static int copy_out(hfs_reader *r, const char *url, int verbose)
         fprintf(stderr, "%s: %s: writing to stdout: %s\n", PROG, url, strerror(errno));
         return 1;
     }
+    meter_end(m);
     if (verbose)
         fprintf(stderr, "finished following (read %llu bytes)\n",
                 (unsigned long long)hfs_reader_bytes(r));
@@ -98,7 +160,8 @@ int main(int argc, char **argv)
     const char *cacert = NULL, *offset = NULL;
     long lines = LINES_UNSET, resume = 0;
     const cmd_flag flags[] = {
-        {"v", CMD_FLAG_BOOL, &verbose, NULL, "log the start and the end of the stream to stderr"},
+        {"v", CMD_FLAG_BOOL, &verbose, NULL,
+         "log the start and the end to stderr; on a terminal, show progress"},
         {"binary", CMD_FLAG_BOOL, &binary, NULL, "ask the server for BINARY frames"},
         {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
         {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
@@ -113,6 +176,7 @@ int main(int argc, char **argv)
     hfs_client_options opts;
     hfs_reader *r = NULL;
     hfs_error err;
+    meter m = {0};
     int i = cmd_parse(argc, argv, flags, SYNOPSIS);
 
     if (i < 0)
@@ -135,13 +199,20 @@ int main(int argc, char **argv)
     opts.binary = binary;
     opts.insecure = insecure;
     opts.ca_file = cacert;
+    /* A progress line only where someone watches it, and not amid the followed bytes. */
+    m.on = verbose && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO);
+    if (m.on) {
+        opts.progress = meter_draw;
+        opts.progress_data = &m;
+    }
     if (verbose)
         fprintf(stderr, "following %s\n", url);
     if (hfs_follow(url, &opts, &r, &err) != HFS_OK) {
         fprintf(stderr, "%s: %s\n", PROG, err.message);
         return 1;
     }
-    int status = copy_out(r, url, verbose);
+    meter_start(&m, r, url, &opts);
+    int status = copy_out(r, url, verbose, &m);
     hfs_reader_close(r);
     return status;
 }

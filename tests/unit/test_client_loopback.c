@@ -29,12 +29,17 @@ typedef struct client_msg {
     size_t len;
 } client_msg;
 
+#define MAX_CONNS 4
+
 typedef struct fake {
     int lfd, port;
     void (*script)(struct fake *f, int fd);
+    int conns; /* connections served one after the other, the script run for each */
+    int conn;  /* the one being served, from 0 */
     pthread_t thread;
     sem_t step; /* the script tells the test it has done something */
     char request[8192];
+    char requests[MAX_CONNS][2048]; /* the request heads of each connection */
     char key[WS_KEY_LEN + 1];
     /* what the script saw */
     client_msg got[MAX_MESSAGES];
@@ -157,13 +162,23 @@ static int next_msg(fake *f, int fd, int timeout_ms)
 static void *serve(void *arg)
 {
     fake *f = arg;
-    int fd = accept(f->lfd, NULL, NULL), one = 1;
-    if (fd < 0)
-        return NULL;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    read_request(f, fd);
-    f->script(f, fd);
-    close(fd);
+    for (f->conn = 0; f->conn < f->conns; f->conn++) {
+        int fd = accept(f->lfd, NULL, NULL), one = 1;
+        if (fd < 0)
+            return NULL;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        f->request[0] = '\0';
+        f->start = f->end = 0;
+        ws_decoder_init(&f->dec, WS_ROLE_SERVER, 0);
+        read_request(f, fd);
+        if (f->conn < MAX_CONNS) {
+            size_t k = strnlen(f->request, sizeof(f->requests[0]) - 1);
+            memcpy(f->requests[f->conn], f->request, k);
+            f->requests[f->conn][k] = '\0';
+        }
+        f->script(f, fd);
+        close(fd);
+    }
     return NULL;
 }
 
@@ -179,7 +194,8 @@ static void fake_release(void)
     memset(&the_fake, 0, sizeof(the_fake));
 }
 
-static fake *fake_start(void (*script)(fake *, int))
+/* A fake serving conns connections, one after the other, with script. */
+static fake *fake_start_n(void (*script)(fake *, int), int conns)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -187,6 +203,7 @@ static fake *fake_start(void (*script)(fake *, int))
 
     fake_release();
     f->script = script;
+    f->conns = conns;
     sem_init(&f->step, 0, 0);
     ws_decoder_init(&f->dec, WS_ROLE_SERVER, 0);
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -196,6 +213,11 @@ static fake *fake_start(void (*script)(fake *, int))
     f->port = ntohs(a.sin_port);
     pthread_create(&f->thread, NULL, serve, f);
     return f;
+}
+
+static fake *fake_start(void (*script)(fake *, int))
+{
+    return fake_start_n(script, 1);
 }
 
 static void fake_stop(fake *f)
@@ -535,6 +557,336 @@ static void test_connection_refused(void)
     CHECK_INT(hfs_follow("gopher://x/", NULL, &r, &e), HFS_ERR_INVALID);
 }
 
+/* ---- a size, and the start of a follow done by the client ---- */
+
+/* hfs_size from the answers a static file server gives to a one-byte range request. */
+static void test_size(void)
+{
+    static const struct {
+        const char *resp;
+        int rc, status;
+        uint64_t size;
+    } cases[] = {
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/1234\r\nContent-Length: "
+         "1\r\n\r\nx",
+         HFS_OK, 0, 1234},
+        {"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */0\r\nContent-Length: "
+         "0\r\n\r\n",
+         HFS_OK, 0, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", HFS_OK, 0, 5},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+         HFS_ERR_PROTOCOL, 200, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/*\r\nContent-Length: 1\r\n\r\nx",
+         HFS_ERR_PROTOCOL, 206, 0},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n",
+         HFS_ERR_NOT_FOUND, 404, 0},
+        {"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n", HFS_ERR_HTTP, 405, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        uint64_t size = 77;
+        hfs_error e;
+        fake *f;
+        canned = cases[i].resp;
+        f = fake_start(script_canned);
+        int rc = hfs_size(url_of(f, "/s.txt"), NULL, &size, &e);
+        fake_stop(f);
+        EXPECTF(rc == cases[i].rc, "case %zu: %d", i, rc);
+        EXPECTF(rc != HFS_OK || size == cases[i].size, "case %zu: size %llu", i,
+                (unsigned long long)size);
+        EXPECTF(rc == HFS_OK || e.http_status == cases[i].status, "case %zu: status %d", i,
+                e.http_status);
+        EXPECTF(strstr(f->request, "GET /s.txt HTTP/1.1\r\n") == f->request &&
+                    strstr(f->request, "\r\nRange: bytes=0-0\r\n") &&
+                    !strstr(f->request, "Upgrade") && !strstr(f->request, "X-Verb"),
+                "case %zu: request %s", i, f->request);
+    }
+}
+
+/* Follows a server that answers with canned (one connection), with o; reads everything into out and
+ * reports where the reader says it stands. */
+static int follow_with(const char *resp, const hfs_client_options *o, char *out, size_t cap,
+                       size_t *n, hfs_error *e, uint64_t *offset, uint64_t *size)
+{
+    fake *f;
+    hfs_reader *r = NULL;
+    ssize_t k = 0;
+
+    canned = resp;
+    *n = 0;
+    f = fake_start(script_canned);
+    int rc = hfs_follow(url_of(f, "/s.txt"), o, &r, e);
+    while (rc == HFS_OK && (k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+        *n += (size_t)k;
+    if (rc == HFS_OK && k < 0) {
+        rc = (int)k;
+        *e = *hfs_reader_error(r);
+    }
+    *offset = hfs_reader_offset(r);
+    *size = hfs_reader_size(r);
+    hfs_reader_close(r);
+    fake_stop(f);
+    return rc;
+}
+
+#define LEN_BODY "HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\none\ntwo\nthree\nfour\n"
+#define CHUNKED_BODY                                                                               \
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"                                        \
+    "5\r\none\nt\r\n9\r\nwo\nthree\n\r\n5\r\nfour\n\r\n0\r\n\r\n"
+
+/* A whole resource from a server that does not take a start (a 200 without X-Follow-Offset, with a
+ * length and without): the reader starts where asked by itself. */
+static void test_follow_start_on_200(void)
+{
+    static const struct {
+        int from;
+        uint64_t n;
+        const char *want;
+    } cases[] = {
+        {HFS_FROM_OFFSET, 4, "two\nthree\nfour\n"},
+        {HFS_FROM_OFFSET, 19, ""},
+        {HFS_FROM_END, 5, "four\n"},
+        {HFS_FROM_END, 100, "one\ntwo\nthree\nfour\n"},
+        {HFS_FROM_NOW, 0, ""},
+        {HFS_FROM_LINES, 2, "three\nfour\n"},
+        {HFS_FROM_LINES, 0, ""},
+    };
+    const char *bodies[] = {LEN_BODY, CHUNKED_BODY};
+    char out[64];
+    size_t n;
+    hfs_error e;
+    uint64_t offset, size;
+    hfs_client_options o;
+
+    for (size_t b = 0; b < 2; b++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+            hfs_client_options_init(&o);
+            o.from = cases[i].from;
+            o.from_n = cases[i].n;
+            int rc = follow_with(bodies[b], &o, out, sizeof(out), &n, &e, &offset, &size);
+            EXPECTF(rc == HFS_OK && n == strlen(cases[i].want) && !memcmp(out, cases[i].want, n),
+                    "body %zu case %zu: rc %d, [%.*s]", b, i, rc, (int)n, out);
+            EXPECTF(offset == 19, "body %zu case %zu: offset %llu", b, i,
+                    (unsigned long long)offset);
+            EXPECTF(size == (b == 0 ? 19 : UINT64_MAX), "body %zu case %zu: size %llu", b, i,
+                    (unsigned long long)size);
+        }
+        /* Past the end: 416 as our server says it, at once when the length is known, else at the
+         * end of the body. */
+        hfs_client_options_init(&o);
+        o.from = HFS_FROM_OFFSET;
+        o.from_n = 20;
+        CHECK_INT(follow_with(bodies[b], &o, out, sizeof(out), &n, &e, &offset, &size),
+                  HFS_ERR_HTTP);
+        CHECK_INT(n, 0);
+        CHECK_INT(e.http_status, 416);
+        CHECK(strstr(e.message, "/s.txt: the start (byte 20) is past the end of the resource "
+                                "(19 bytes)"));
+    }
+    /* A server that says where it starts is taken at its word: nothing is dropped twice. */
+    hfs_client_options_init(&o);
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 4;
+    CHECK_INT(follow_with("HTTP/1.1 200 OK\r\nX-Follow-Offset: 4\r\nContent-Length: 15\r\n\r\n"
+                          "two\nthree\nfour\n",
+                          &o, out, sizeof(out), &n, &e, &offset, &size),
+              HFS_OK);
+    CHECK_MEM(out, n, "two\nthree\nfour\n", 15);
+    CHECK_INT(offset, 19);
+    CHECK_INT(size, 19);
+    /* Our server's 416 names the size it sends. */
+    CHECK_INT(follow_with("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */19\r\n"
+                          "Content-Length: 0\r\n\r\n",
+                          &o, out, sizeof(out), &n, &e, &offset, &size),
+              HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 416);
+    CHECK(strstr(e.message, "HTTP status 416: the start is past the end of the resource (19 "
+                            "bytes)"));
+}
+
+static const char *size_answer; /* the second connection's answer in script_live */
+
+/* The original's live stream: a 101 without X-Follow-Offset, the resource from byte 0, then the
+ * size request on a second connection. */
+static void script_live(fake *f, int fd)
+{
+    if (f->conn == 1) {
+        canned = size_answer;
+        script_canned(f, fd);
+        return;
+    }
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "old 1\n", 6);
+    send_frame(fd, WS_OP_TEXT, 1, "old 2\nnew\n", 10);
+    send_close(fd, 1000, NULL);
+}
+
+/* Follows script_live with a start; reads everything into out. */
+static int follow_live(const hfs_client_options *o, char *out, size_t cap, size_t *n, hfs_error *e,
+                       uint64_t *size)
+{
+    fake *f = fake_start_n(script_live, 2);
+    hfs_reader *r = NULL;
+    ssize_t k = 0;
+
+    *n = 0;
+    int rc = hfs_follow(url_of(f, "/live.txt"), o, &r, e);
+    while (rc == HFS_OK && (k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+        *n += (size_t)k;
+    if (rc == HFS_OK && k < 0)
+        rc = (int)k;
+    *size = hfs_reader_size(r);
+    hfs_reader_close(r);
+    fake_stop(f);
+    return rc;
+}
+
+/* A live stream from a server that does not take a start: the size is asked once (a one-byte range
+ * request), and the start counted back from it; without that size only an offset can be honoured,
+ * and the rest fail saying why. */
+static void test_follow_start_live(void)
+{
+    static const struct {
+        int from;
+        uint64_t n;
+        const char *want;
+    } cases[] = {
+        {HFS_FROM_LINES, 1, "old 2\nnew\n"},
+        {HFS_FROM_END, 3, " 2\nnew\n"},
+        {HFS_FROM_NOW, 0, "new\n"},
+        {HFS_FROM_OFFSET, 3, " 1\nold 2\nnew\n"},
+        {HFS_FROM_LINES, 5, "old 1\nold 2\nnew\n"},
+    };
+    char out[64];
+    size_t n;
+    hfs_error e;
+    uint64_t size;
+    hfs_client_options o;
+
+    size_answer = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/12\r\n"
+                  "Content-Length: 1\r\n\r\no";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        hfs_client_options_init(&o);
+        o.from = cases[i].from;
+        o.from_n = cases[i].n;
+        int rc = follow_live(&o, out, sizeof(out), &n, &e, &size);
+        EXPECTF(rc == HFS_OK && n == strlen(cases[i].want) && !memcmp(out, cases[i].want, n),
+                "case %zu: rc %d, [%.*s]", i, rc, (int)n, out);
+        EXPECTF(size == 12, "case %zu: size %llu", i, (unsigned long long)size);
+        EXPECTF(strstr(the_fake.requests[1], "\r\nRange: bytes=0-0\r\n"), "case %zu: %s", i,
+                the_fake.requests[1]);
+    }
+    hfs_client_options_init(&o);
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 13;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 416);
+    CHECK(strstr(e.message, "past the end of the resource (12 bytes)"));
+
+    size_answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    o.from = HFS_FROM_LINES;
+    o.from_n = 1;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_PROTOCOL);
+    CHECK(strstr(e.message, "/live.txt: cannot honour the last 1 line: the server does not take "
+                            "a start (no X-Follow-Offset) and the resource's size could not be "
+                            "had (the server did not tell the resource's size"));
+    o.from = HFS_FROM_NOW;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_ERR_PROTOCOL);
+    CHECK(strstr(e.message, "cannot honour a start at the end (now)"));
+    o.from = HFS_FROM_OFFSET;
+    o.from_n = 6;
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_OK);
+    CHECK_MEM(out, n, "old 2\nnew\n", 10);
+    CHECK_INT(size, UINT64_MAX);
+}
+
+/* -wait with a server that answers 404 instead of waiting: asked again, 100 then 200 ms later. */
+static void script_404_twice(fake *f, int fd)
+{
+    canned = f->conn < 2
+                 ? "HTTP/1.1 404 Not Found\r\nContent-Length: 19\r\n\r\n404 page not found\n"
+                 : "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n";
+    script_canned(f, fd);
+}
+
+static void test_follow_wait_polls(void)
+{
+    fake *f = fake_start_n(script_404_twice, 3);
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    struct timespec t0, t1;
+    char buf[16];
+
+    hfs_client_options_init(&o);
+    o.wait = 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(hfs_follow(url_of(f, "/w.txt"), &o, &r, NULL), HFS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 3);
+    CHECK_MEM(buf, 3, "hi\n", 3);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECKF(ms >= 290 && ms < 3000, "%ld ms", ms);
+    CHECK(strstr(f->requests[0], "GET /w.txt?wait HTTP/1.1\r\n") == f->requests[0]);
+    CHECK(strstr(f->requests[2], "GET /w.txt?wait HTTP/1.1\r\n") == f->requests[2]);
+}
+
+/* ---- progress ---- */
+
+typedef struct seen_progress {
+    int calls, backwards;
+    uint64_t last;
+} seen_progress;
+
+static void on_progress(void *data, uint64_t bytes)
+{
+    seen_progress *p = data;
+
+    p->backwards += bytes < p->last;
+    p->last = bytes;
+    p->calls++;
+}
+
+static void script_slow_stream(fake *f, int fd)
+{
+    send_101(f, fd);
+    send_frame(fd, WS_OP_TEXT, 1, "a", 1);
+    usleep(300000);
+    send_frame(fd, WS_OP_TEXT, 1, "bc", 2);
+    usleep(300000);
+    send_close(fd, 1000, NULL);
+    next_msg(f, fd, 2000);
+}
+
+/* While a reader waits for bytes, progress is called every progress_ms, with the bytes so far. */
+static void test_follow_progress(void)
+{
+    fake *f = fake_start(script_slow_stream);
+    seen_progress seen = {0};
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    char all[8];
+    size_t n = 0;
+    ssize_t k;
+
+    hfs_client_options_init(&o);
+    o.progress = on_progress;
+    o.progress_data = &seen;
+    o.progress_ms = 50;
+    CHECK_INT(hfs_follow(url_of(f, "/p"), &o, &r, NULL), HFS_OK);
+    while ((k = hfs_reader_read(r, all + n, sizeof(all) - n)) > 0)
+        n += (size_t)k;
+    CHECK_INT(k, 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECK_MEM(all, n, "abc", 3);
+    CHECKF(seen.calls >= 5 && seen.calls <= 20, "%d calls", seen.calls);
+    CHECK_INT(seen.backwards, 0);
+    CHECK(seen.last >= 1 && seen.last <= 3);
+}
+
 /* ---- append ---- */
 
 static void script_append(fake *f, int fd)
@@ -704,6 +1056,34 @@ static void test_append_from_fd(void)
     CHECK(got_is(f, 2, WS_EV_CLOSE, NULL));
 }
 
+/* hfs_append calls progress every progress_ms while it waits for its input, with the bytes sent. */
+static void test_append_progress(void)
+{
+    fake *f;
+    int p[2];
+    pthread_t t;
+    uint64_t sent = 0;
+    seen_progress seen = {0};
+    hfs_client_options o;
+
+    CHECK_INT(pipe(p), 0);
+    feeder fd_feeder = {.fd = p[1], .gap_ms = 400};
+    hfs_client_options_init(&o);
+    o.progress = on_progress;
+    o.progress_data = &seen;
+    o.progress_ms = 50;
+    f = fake_start(script_collect);
+    pthread_create(&t, NULL, feed_pipe, &fd_feeder);
+    CHECK_INT(hfs_append(url_of(f, "/p"), p[0], &o, &sent, NULL), HFS_OK);
+    pthread_join(t, NULL);
+    close(p[0]);
+    fake_stop(f);
+    CHECK_INT(sent, 8);
+    CHECKF(seen.calls >= 4 && seen.calls <= 20, "%d calls", seen.calls);
+    CHECK_INT(seen.backwards, 0);
+    CHECK_INT(seen.last, 4); /* "one\n" sent, "two\n" not yet: the last call was while it waited */
+}
+
 static void script_close_while_idle(fake *f, int fd)
 {
     send_101(f, fd);
@@ -742,11 +1122,17 @@ int main(void)
     RUN(test_follow_timeout);
     RUN(test_follow_binary_query);
     RUN(test_connection_refused);
+    RUN(test_size);
+    RUN(test_follow_start_on_200);
+    RUN(test_follow_start_live);
+    RUN(test_follow_wait_polls);
+    RUN(test_follow_progress);
     RUN(test_append_writer);
     RUN(test_append_server_close);
     RUN(test_append_no_sigpipe);
     RUN(test_append_conflict);
     RUN(test_append_from_fd);
+    RUN(test_append_progress);
     RUN(test_append_server_close_while_idle);
     fake_release();
     return test_report();

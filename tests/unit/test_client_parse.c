@@ -1,6 +1,6 @@
-/* test_client_parse.c -- the client's handshake: the request it sends and the response parser (101
- * checks, status, bodies by Content-Length, chunked and until close), each response fed whole and
- * then 1 byte at a time. */
+/* test_client_parse.c -- the client's handshake: the requests it sends (the handshake and the size
+ * request) and the response parser (101 checks, status, bodies by Content-Length, chunked and until
+ * close, the lengths it keeps), each response fed whole and then 1 byte at a time. */
 #include "../harness.h"
 #include "client/handshake.h"
 
@@ -310,6 +310,80 @@ static void test_request(void)
     cli_url_free(&u);
 }
 
+/* What a follow and a size request learn from the headers: a body's Content-Length, and the
+ * complete length in a Content-Range (206, and 416 with an asterisk for the range); an unknown or
+ * malformed one gives nothing. Fed whole and 1 byte at a time. */
+static void test_lengths(void)
+{
+    static const struct {
+        const char *resp;
+        int has_length;
+        uint64_t length;
+        int has_total;
+        uint64_t total;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", 1, 11, 0, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/1234\r\nContent-Length: "
+         "1\r\n\r\nx",
+         1, 1, 1, 1234},
+        {"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */0\r\n"
+         "Content-Length: 0\r\n\r\n",
+         1, 0, 1, 0},
+        {"HTTP/1.1 206 Partial Content\r\ncontent-range: BYTES 0-0/18446744073709551615\r\n"
+         "Content-Length: 1\r\n\r\nx",
+         1, 1, 1, UINT64_MAX},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/*\r\nContent-Length: 1\r\n\r\nx",
+         1, 1, 0, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/12x\r\nContent-Length: "
+         "1\r\n\r\nx",
+         1, 1, 0, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/99999999999999999999\r\n"
+         "Content-Length: 1\r\n\r\nx",
+         1, 1, 0, 0},
+        {"HTTP/1.1 206 Partial Content\r\nContent-Range: items 0-0/12\r\nContent-Length: "
+         "1\r\n\r\nx",
+         1, 1, 0, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 0, 0, 0},
+        {"HTTP/1.1 100 Continue\r\nContent-Range: bytes 0-0/5\r\n\r\n"
+         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+         1, 2, 0, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        for (size_t j = 0; j < sizeof(steps) / sizeof(*steps); j++) {
+            cli_response r;
+            parse_result p;
+            parse(&r, cases[i].resp, steps[j], 0, &p);
+            EXPECTF(p.headers == 1 && p.error == 0, "case %zu step %zu", i, steps[j]);
+            EXPECTF(r.has_length == cases[i].has_length &&
+                        (!r.has_length || r.length == cases[i].length),
+                    "case %zu step %zu: length %d %llu", i, steps[j], r.has_length,
+                    (unsigned long long)r.length);
+            EXPECTF(r.has_range_total == cases[i].has_total &&
+                        (!r.has_range_total || r.range_total == cases[i].total),
+                    "case %zu step %zu: total %d %llu", i, steps[j], r.has_range_total,
+                    (unsigned long long)r.range_total);
+        }
+    }
+}
+
+/* The size request: a plain GET of the first byte, no handshake, the connection not kept. */
+static void test_size_request(void)
+{
+    cli_url u;
+    hfs_error e;
+    size_t len = 0;
+
+    CHECK_INT(cli_url_parse(&u, "http://example.com/a/b.txt?x=1", &e), HFS_OK);
+    char *req = cli_size_request(&u, &len);
+    CHECK(req);
+    CHECK_INT(len, strlen(req));
+    CHECK_STR(req, "GET /a/b.txt?x=1 HTTP/1.1\r\nHost: example.com\r\nRange: bytes=0-0\r\n"
+                   "User-Agent: httpfstream/" HFS_VERSION "\r\nConnection: close\r\n\r\n");
+    free(req);
+    cli_url_free(&u);
+}
+
 int main(void)
 {
     RUN(test_rfc6455_example_accept);
@@ -326,5 +400,7 @@ int main(void)
     RUN(test_garbage);
     RUN(test_header_limit);
     RUN(test_request);
+    RUN(test_lengths);
+    RUN(test_size_request);
     return test_report();
 }
