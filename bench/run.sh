@@ -6,6 +6,8 @@
 #
 # Environment: QUICK=1 (one run each, shorter windows), RUNS=N (default 3), PEERS="hfs bare
 # nchan" (which targets to run), PIN=0 (do not pin), KEEP=1 (keep the scratch folder).
+# Writes build/bench/results-STAMP.txt (raw RESULT lines), .md (the table) and charts-STAMP/*.svg
+# (bench/charts.sh, when gnuplot is installed).
 #
 # CPUs: the server under test (our server, or nginx with one worker) is pinned to CPU 0 and the
 # load generator to CPU 1; the bare peer's writer and drainer are pinned the same way. Each row
@@ -414,6 +416,11 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 cp "$RES" "$BUILD/bench/results-$stamp.txt"
 print_table | tee "$BUILD/bench/results-$stamp.md"
 log "run.sh: raw results in $BUILD/bench/results-$stamp.txt, table in $BUILD/bench/results-$stamp.md"
+# The table as SVG charts (bench/charts.sh, with gnuplot): a missing gnuplot or a chart that
+# cannot be drawn is noted, never a reason for the bench to fail.
+LABEL="results-$stamp.txt ($(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?')): medians of $RUNS run(s)" \
+    "$HERE/charts.sh" "$BUILD/bench/results-$stamp.txt" "$BUILD/bench/charts-$stamp" ||
+    log "run.sh: charts not (all) drawn, see above; the results stand"
 if grep -q 'verify=FAIL' "$RES"; then
     log "run.sh: some runs FAILED verification (see above)"
     exit 1
