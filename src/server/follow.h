@@ -15,7 +15,8 @@ typedef struct batch_cursor batch_cursor;
 /* How a follower's bytes travel. */
 typedef struct follow_transport {
     const char *name;
-    int websocket; /* speaks WebSocket (control frames, the closing handshake) */
+    int websocket;      /* speaks WebSocket (control frames, the closing handshake) */
+    unsigned ws_opcode; /* WebSocket: the data frames' opcode, WS_OP_TEXT or WS_OP_BINARY */
     /* Frames up to avail payload bytes from the cursor into the batch being built (batch.h);
      * stream_end: these are the stream's last bytes. Returns 0, or -1 when out of memory. */
     int (*frame)(conn *c, batch_cursor *cur, uint64_t avail, int stream_end);

@@ -11,7 +11,7 @@ static int frame_ws(conn *c, batch_cursor *cur, uint64_t avail, int stream_end)
 {
     fbatch *b = batch_current(c);
     size_t frame_max = c->srv->opt.frame_max;
-    unsigned opcode = c->u.f.tp == &follow_ws_binary ? WS_OP_BINARY : WS_OP_TEXT;
+    unsigned opcode = c->u.f.tp->ws_opcode;
     uint64_t left = avail;
     int frames = 0;
 
@@ -77,6 +77,7 @@ static void input_ws(conn *c, uint8_t *p, size_t n)
 const follow_transport follow_ws_text = {
     .name = "websocket",
     .websocket = 1,
+    .ws_opcode = WS_OP_TEXT,
     .frame = frame_ws,
     .heartbeat = ws_heartbeat,
     .finish = finish_ws,
@@ -87,6 +88,7 @@ const follow_transport follow_ws_text = {
 const follow_transport follow_ws_binary = {
     .name = "websocket-binary",
     .websocket = 1,
+    .ws_opcode = WS_OP_BINARY,
     .frame = frame_ws,
     .heartbeat = ws_heartbeat,
     .finish = finish_ws,
