@@ -1,8 +1,8 @@
 /* follow_route.c -- every kind of FOLLOW request, decided from the request:
- * - a WebSocket handshake: the original's stream (TEXT); with no appender, the whole file as a
- *   plain 200 (the original's behaviour). A client that asks for a frame type (?frames=binary|text,
- *   or the subprotocol binary or text) always gets 101: the stream, which for a resource with no
- *   appender is the whole file, then CLOSE 1000;
+ * - a WebSocket handshake: the original's stream (TEXT, at most 4 KiB per frame for the original's
+ *   client); with no appender, the whole file as a plain 200 (the original's behaviour). A client
+ *   that asks for a frame type (?frames=binary|text, or the subprotocol binary or text) always
+ *   gets 101: the stream, which for a resource with no appender is the whole file, then CLOSE 1000;
  * - ?follow: the stream as a plain HTTP response body (chunked), ended when the appender leaves;
  * - Accept: text/event-stream or ?follow=sse: the stream as Server-Sent Events;
  * - otherwise a static response (200/206/304/416, HEAD), or for a browser (Accept prefers
@@ -61,10 +61,15 @@ static int parse_offset(const char *v, int *type, uint64_t *n)
 /* The frames of a WebSocket follower. It may ask for a frame type with the subprotocol "binary" or
  * "text" (binary when both are offered; the one chosen is echoed in the 101), else with
  * ?frames=binary or ?frames=text (other values ask for nothing). Without one it is a client of the
- * original's protocol: TEXT frames. */
+ * original's protocol: TEXT frames. TEXT frames hold at most 4 KiB for a follower that sends
+ * X-Verb: FOLLOW, as the original's client does (which drops what does not fit its reader's
+ * buffer). */
 static const follow_transport *ws_frames(const route *r, follow_req *fr)
 {
     char v[16];
+    size_t n;
+    const char *verb = http_header_get(r->req, "X-Verb", &n);
+    int original = verb && n == 6 && memcmp(verb, "FOLLOW", 6) == 0;
 
     fr->frames_protocol = 1;
     if (route_offers_binary(r))
@@ -78,7 +83,7 @@ static const follow_transport *ws_frames(const route *r, follow_req *fr)
     }
     if (fr->frames && !strcmp(fr->frames, "binary"))
         return &follow_ws_binary;
-    return &follow_ws_text;
+    return original ? &follow_ws_original : &follow_ws_text;
 }
 
 static int parse_follow_req(route *r, follow_req *fr)

@@ -1,4 +1,8 @@
 /* test_frames.c -- what a WebSocket follower gets depending on what it asks for, over raw frames:
+ * - a reader built like the original's Go client (each message read with one Read of a 4,096-byte
+ *   buffer, as under a bufio.Reader, the rest of the message dropped) gets every byte when it sends
+ *   X-Verb: FOLLOW, as that client does: its frames hold at most 4 KiB, or -frame-max if lower;
+ *   other followers keep -frame-max (8 KiB by default);
  * - a follower that asks for a frame type (?frames=binary|text, or the subprotocol binary or text,
  *   echoed) gets 101 even when the resource has no writer: the whole file (from ?offset), then
  *   CLOSE 1000; one that asks for none still gets the original's 200 with the file; a missing
@@ -7,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define GO_READ_BUF 4096 /* bufio.Reader's default size */
 
 /* Sends one TEXT message and waits until the server has written it (the file holds want+msg). */
 static int append_msg(tsrv *s, tws *w, const char *file, tbuf *want, const void *p, size_t n)
@@ -97,6 +103,120 @@ static int read_stream(tws *f, msg_reader *m, int timeout_ms)
             continue; /* PING, PONG */
         }
     }
+}
+
+/* The Go client's handshake: its verb as a header. */
+static tws *go_follow(tsrv *s, const char *path)
+{
+    thttp_resp r;
+    tws *f = tws_connect(s->port, path, "X-Verb: FOLLOW\r\n", &r);
+    if (!f)
+        fprintf(stderr, "X-Verb: FOLLOW %s: HTTP %d\n", path, r.status);
+    thttp_free(&r);
+    return f;
+}
+
+/* A live resource written in 16 KiB appends, some before the followers join (they get a backlog)
+ * and some after: a reader like the Go client with X-Verb: FOLLOW keeps every byte; the same
+ * reader without the header (frames of up to 8 KiB) does not, which is why the cap exists. */
+static void test_go_reader_gets_every_byte(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    tbuf want = {0}, chunk = {0};
+    CHECK(s);
+    tws *w = tws_append(s->port, "/go.log");
+    CHECK(w);
+    lines(&chunk, 16384, 1);
+    CHECK(append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
+    CHECK(append_msg(s, w, "go.log", &want, chunk.p, 9000) == 0);
+    tws *go = go_follow(s, "/go.log");
+    CHECK(go);
+    tws *plain = tws_follow(s->port, "/go.log");
+    CHECK(plain);
+    for (unsigned i = 2; i < 4; i++) {
+        chunk.len = 0;
+        lines(&chunk, 16384, i);
+        CHECK(append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
+    }
+    CHECK(append_msg(s, w, "go.log", &want, "end\n", 4) == 0);
+    CHECK(end_append(w) == 0);
+    tws_free(w);
+
+    msg_reader g = {.buf = GO_READ_BUF}, p = {.buf = GO_READ_BUF};
+    CHECKF(read_stream(go, &g, 10000) == 0, "X-Verb: FOLLOW: %s", g.err);
+    CHECK_INT(g.close_code, 1000);
+    CHECK_INT(g.opcode, WS_OP_TEXT);
+    CHECKF(g.max_frame <= 4096, "X-Verb: FOLLOW got a frame of %zu bytes", g.max_frame);
+    CHECKF(g.short_reads == 0, "%zu messages did not fit a 4,096-byte read", g.short_reads);
+    CHECK_MEM(g.data.p, g.data.len, want.p, want.len);
+
+    CHECKF(read_stream(plain, &p, 10000) == 0, "no verb: %s", p.err);
+    CHECK_INT(p.close_code, 1000);
+    CHECK_INT(p.received, want.len);
+    CHECKF(p.max_frame > 4096 && p.max_frame <= 8192, "no verb: largest frame %zu", p.max_frame);
+    CHECKF(p.data.len < want.len, "a 4,096-byte reader without the verb kept %zu of %zu bytes",
+           p.data.len, want.len);
+    printf("# a Go-like reader kept %zu of %zu bytes with X-Verb: FOLLOW, %zu without\n",
+           g.data.len, want.len, p.data.len);
+    tws_free(go);
+    tws_free(plain);
+    tbuf_free(&g.data);
+    tbuf_free(&p.data);
+    tbuf_free(&want);
+    tbuf_free(&chunk);
+    tsrv_stop(s);
+}
+
+/* The 4 KiB cap of X-Verb: FOLLOW followers goes under a lower -frame-max and stays under a higher
+ * one, while other followers get -frame-max; a finished resource asked for with ?frames=text by
+ * such a follower comes in frames of 4 KiB too. */
+static void check_caps(const char *flag, size_t go_max, size_t plain_max)
+{
+    const char *flags[] = {flag, NULL};
+    tsrv *s = tsrv_start(flags);
+    tbuf want = {0};
+    CHECK(s);
+    lines(&want, 200000, 7);
+    CHECK(t_file_write(tsrv_path(s, "big.log"), want.p, want.len) == 0);
+    tws *w = tws_append(s->port, "/big.log");
+    CHECK(w);
+    tws *go = go_follow(s, "/big.log");
+    CHECK(go);
+    tws *plain = tws_follow(s->port, "/big.log");
+    CHECK(plain);
+    CHECK(end_append(w) == 0);
+    tws_free(w);
+    tws *go_done = go_follow(s, "/big.log?frames=text");
+    CHECK(go_done);
+
+    msg_reader g = {0}, p = {0}, d = {0};
+    CHECKF(read_stream(go, &g, 10000) == 0, "%s X-Verb: FOLLOW: %s", flag, g.err);
+    CHECKF(read_stream(plain, &p, 10000) == 0, "%s no verb: %s", flag, p.err);
+    CHECKF(read_stream(go_done, &d, 10000) == 0, "%s finished, ?frames=text: %s", flag, d.err);
+    CHECK_MEM(g.data.p, g.data.len, want.p, want.len);
+    CHECK_MEM(p.data.p, p.data.len, want.p, want.len);
+    CHECK_MEM(d.data.p, d.data.len, want.p, want.len);
+    CHECKF(g.max_frame == go_max, "%s: X-Verb: FOLLOW largest frame %zu, want %zu", flag,
+           g.max_frame, go_max);
+    CHECKF(d.max_frame == go_max, "%s: finished ?frames=text largest frame %zu, want %zu", flag,
+           d.max_frame, go_max);
+    CHECKF(p.max_frame == plain_max, "%s: no verb largest frame %zu, want %zu", flag, p.max_frame,
+           plain_max);
+    tws_free(go);
+    tws_free(plain);
+    tws_free(go_done);
+    tbuf_free(&g.data);
+    tbuf_free(&p.data);
+    tbuf_free(&d.data);
+    tbuf_free(&want);
+    tsrv_stop(s);
+}
+
+static void test_go_cap_and_frame_max(void)
+{
+    check_caps("-frame-max=8192", 4096, 8192);
+    check_caps("-frame-max=2k", 2048, 2048);
+    check_caps("-frame-max=64k", 4096, 65536);
 }
 
 /* Handshakes that ask for a frame type, to a resource with no writer: 101, the whole file, CLOSE
@@ -236,6 +356,8 @@ static void test_frame_type_offsets_empty_wait(void)
 
 int main(void)
 {
+    RUN(test_go_reader_gets_every_byte);
+    RUN(test_go_cap_and_frame_max);
     RUN(test_frame_type_asked_gets_101);
     RUN(test_no_frame_type_gets_200);
     RUN(test_frame_type_offsets_empty_wait);
