@@ -165,8 +165,9 @@ int64_t batch_build(conn *c, uint64_t limit, int stream_end)
 
     if (want > SRV_BATCH_MAX)
         want = SRV_BATCH_MAX;
-    if (want > (uint64_t)s->opt.frame_max * SRV_BATCH_FRAMES && f->tp->websocket)
-        want = (uint64_t)s->opt.frame_max * SRV_BATCH_FRAMES;
+    uint64_t frames_max = (uint64_t)follow_frame_max(f->tp, s->opt.frame_max) * SRV_BATCH_FRAMES;
+    if (want > frames_max && f->tp->websocket)
+        want = frames_max;
     size_t ns = store_peek(f->sr->res, f->offset, want, sl, SRV_BATCH_SLICES);
     if (ns == 0) {
         ssize_t got = store_read(f->sr->res, s->scratch, (size_t)want, f->offset);

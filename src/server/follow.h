@@ -15,7 +15,10 @@ typedef struct batch_cursor batch_cursor;
 /* How a follower's bytes travel. */
 typedef struct follow_transport {
     const char *name;
-    int websocket; /* speaks WebSocket (control frames, the closing handshake) */
+    int websocket;      /* speaks WebSocket (control frames, the closing handshake) */
+    unsigned ws_opcode; /* WebSocket: the data frames' opcode, WS_OP_TEXT or WS_OP_BINARY */
+    size_t frame_cap;   /* WebSocket: at most this many payload bytes per frame, nor more than
+                           -frame-max (0: -frame-max alone) */
     /* Frames up to avail payload bytes from the cursor into the batch being built (batch.h);
      * stream_end: these are the stream's last bytes. Returns 0, or -1 when out of memory. */
     int (*frame)(conn *c, batch_cursor *cur, uint64_t avail, int stream_end);
@@ -25,7 +28,20 @@ typedef struct follow_transport {
     void (*on_input)(conn *c, uint8_t *p, size_t n); /* what the follower sends (NULL: dropped) */
 } follow_transport;
 
-extern const follow_transport follow_ws_text, follow_ws_binary, follow_http, follow_sse;
+/* WebSocket TEXT frames, BINARY frames, and TEXT frames of at most FOLLOW_ORIGINAL_FRAME_MAX bytes
+ * for the original's client (it sends X-Verb: FOLLOW); chunked HTTP; Server-Sent Events. */
+extern const follow_transport follow_ws_text, follow_ws_binary, follow_ws_original, follow_http,
+    follow_sse;
+
+/* The original's client reads a message with one Read of the caller's buffer and drops whatever did
+ * not fit; readers on top of it (bufio.Reader) read 4,096 bytes at a time. */
+#define FOLLOW_ORIGINAL_FRAME_MAX 4096
+
+/* The largest payload of one of tp's frames when the server's cap is server_max. */
+static inline size_t follow_frame_max(const follow_transport *tp, size_t server_max)
+{
+    return tp->frame_cap && tp->frame_cap < server_max ? tp->frame_cap : server_max;
+}
 
 /* What route.c decided for a new follower. */
 typedef struct follow_params {

@@ -1,6 +1,8 @@
 /* follow_route.c -- every kind of FOLLOW request, decided from the request:
- * - a WebSocket handshake: the original's stream (TEXT, or BINARY on request); with no appender,
- *   the whole file as a plain 200 (the original's behaviour);
+ * - a WebSocket handshake: the original's stream (TEXT, at most 4 KiB per frame for the original's
+ *   client); with no appender, the whole file as a plain 200 (the original's behaviour). A client
+ *   that asks for a frame type (?frames=binary|text, or the subprotocol binary or text) always
+ *   gets 101: the stream, which for a resource with no appender is the whole file, then CLOSE 1000;
  * - ?follow: the stream as a plain HTTP response body (chunked), ended when the appender leaves;
  * - Accept: text/event-stream or ?follow=sse: the stream as Server-Sent Events;
  * - otherwise a static response (200/206/304/416, HEAD), or for a browser (Accept prefers
@@ -28,6 +30,8 @@ enum offset_type { OFF_NONE, OFF_ABS, OFF_FROM_END, OFF_NOW, OFF_LINES };
 
 typedef struct follow_req {
     const follow_transport *tp; /* NULL: a static response */
+    const char *frames;         /* WebSocket: the frame type asked for, "binary" or "text"; NULL */
+    int frames_protocol;        /* ... asked as a subprotocol, so echoed in the 101 */
     int wait;
     int view;
     int off_type;
@@ -54,6 +58,34 @@ static int parse_offset(const char *v, int *type, uint64_t *n)
     return 0;
 }
 
+/* The frames of a WebSocket follower. It may ask for a frame type with the subprotocol "binary" or
+ * "text" (binary when both are offered; the one chosen is echoed in the 101), else with
+ * ?frames=binary or ?frames=text (other values ask for nothing). Without one it is a client of the
+ * original's protocol: TEXT frames. TEXT frames hold at most 4 KiB for a follower that sends
+ * X-Verb: FOLLOW, as the original's client does (which drops what does not fit its reader's
+ * buffer). */
+static const follow_transport *ws_frames(const route *r, follow_req *fr)
+{
+    char v[16];
+    size_t n;
+    const char *verb = http_header_get(r->req, "X-Verb", &n);
+    int original = verb && n == 6 && memcmp(verb, "FOLLOW", 6) == 0;
+
+    fr->frames_protocol = 1;
+    if (route_offers_binary(r))
+        fr->frames = "binary";
+    else if (http_header_has_token(r->req, "Sec-WebSocket-Protocol", "text"))
+        fr->frames = "text";
+    else {
+        fr->frames_protocol = 0;
+        if (route_query(r, "frames", v, sizeof(v)) && (!strcmp(v, "binary") || !strcmp(v, "text")))
+            fr->frames = !strcmp(v, "binary") ? "binary" : "text";
+    }
+    if (fr->frames && !strcmp(fr->frames, "binary"))
+        return &follow_ws_binary;
+    return original ? &follow_ws_original : &follow_ws_text;
+}
+
 static int parse_follow_req(route *r, follow_req *fr)
 {
     char v[40];
@@ -63,10 +95,7 @@ static int parse_follow_req(route *r, follow_req *fr)
     int follow = route_query(r, "follow", v, sizeof(v));
     int sse = (follow && !strcmp(v, "sse")) || route_accept_prefers(r, "text/event-stream");
     if (r->ws)
-        fr->tp = route_offers_binary(r) ||
-                         (route_query(r, "frames", v, sizeof(v)) && !strcmp(v, "binary"))
-                     ? &follow_ws_binary
-                     : &follow_ws_text;
+        fr->tp = ws_frames(r, fr);
     else if (r->req->method == HTTP_HEAD)
         fr->tp = NULL;
     else
@@ -146,7 +175,7 @@ static int resolve_offset(route *r, const follow_req *fr, store_res *res, uint64
         break;
     case OFF_FROM_END:
         *off = fr->off_n < size ? size - fr->off_n : 0;
-        if (fr->tp == &follow_ws_text)
+        if (fr->tp && fr->tp->websocket && fr->tp->ws_opcode == WS_OP_TEXT)
             *off = char_boundary(res, *off, size);
         break;
     case OFF_NOW:
@@ -217,7 +246,7 @@ static int start_follower(route *r, const follow_req *fr, store_res *res, uint64
 static int follow_ws(route *r, const follow_req *fr, store_res *res, uint64_t off)
 {
     const char *extra;
-    char hdr[64];
+    char hdr[96];
     int status = route_handshake_check(r, &extra);
 
     if (status) {
@@ -225,8 +254,10 @@ static int follow_ws(route *r, const follow_req *fr, store_res *res, uint64_t of
             store_res_unref(res);
         return route_handshake_refused(r, status, extra);
     }
-    snprintf(hdr, sizeof(hdr), "X-Follow-Offset: %llu\r\n", (unsigned long long)off);
-    if (ws_handshake_response(r->c, r->req, route_offers_binary(r), hdr) < 0) {
+    int k = snprintf(hdr, sizeof(hdr), "X-Follow-Offset: %llu\r\n", (unsigned long long)off);
+    if (fr->frames_protocol)
+        snprintf(hdr + k, sizeof(hdr) - (size_t)k, "Sec-WebSocket-Protocol: %s\r\n", fr->frames);
+    if (ws_handshake_response(r->c, r->req, 0, hdr) < 0) {
         if (res)
             store_res_unref(res);
         conn_close(r->c);
@@ -355,8 +386,8 @@ int route_follow(route *r)
         store_res_unref(res);
         return 416;
     }
-    if (!fr.tp || (fr.tp->websocket && !live))
-        return respond_static(r, res, &fr, off);
+    if (!fr.tp || (fr.tp->websocket && !live && !fr.frames))
+        return respond_static(r, res, &fr, off); /* (the original's answer to a handshake) */
     if (fr.tp->websocket)
         return follow_ws(r, &fr, res, off);
     if (!live && fr.last_event_id && off >= store_accepted(res)) {

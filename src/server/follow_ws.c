@@ -1,8 +1,8 @@
 /* follow_ws.c -- the WebSocket transport of followers: unfragmented frames of at most frame_max
- * payload bytes, TEXT (the original's) or BINARY; a TEXT frame never ends inside a UTF-8 character
- * (up to 3 bytes wait for the rest). PINGs keep it alive; the end is CLOSE 1000 (1001 while the
- * server shuts down); what the follower sends is decoded for PING, CLOSE and errors, and dropped.
- */
+ * payload bytes, TEXT (the original's) or BINARY; the original's own client gets TEXT frames of at
+ * most 4 KiB (follow.h); a TEXT frame never ends inside a UTF-8 character (up to 3 bytes wait for
+ * the rest). PINGs keep it alive; the end is CLOSE 1000 (1001 while the server shuts down); what
+ * the follower sends is decoded for PING, CLOSE and errors, and dropped. */
 #include "server/batch.h"
 #include "server/conn.h"
 #include "server/ws_conn.h"
@@ -10,8 +10,8 @@
 static int frame_ws(conn *c, batch_cursor *cur, uint64_t avail, int stream_end)
 {
     fbatch *b = batch_current(c);
-    size_t frame_max = c->srv->opt.frame_max;
-    unsigned opcode = c->u.f.tp == &follow_ws_binary ? WS_OP_BINARY : WS_OP_TEXT;
+    size_t frame_max = follow_frame_max(c->u.f.tp, c->srv->opt.frame_max);
+    unsigned opcode = c->u.f.tp->ws_opcode;
     uint64_t left = avail;
     int frames = 0;
 
@@ -77,6 +77,7 @@ static void input_ws(conn *c, uint8_t *p, size_t n)
 const follow_transport follow_ws_text = {
     .name = "websocket",
     .websocket = 1,
+    .ws_opcode = WS_OP_TEXT,
     .frame = frame_ws,
     .heartbeat = ws_heartbeat,
     .finish = finish_ws,
@@ -87,6 +88,19 @@ const follow_transport follow_ws_text = {
 const follow_transport follow_ws_binary = {
     .name = "websocket-binary",
     .websocket = 1,
+    .ws_opcode = WS_OP_BINARY,
+    .frame = frame_ws,
+    .heartbeat = ws_heartbeat,
+    .finish = finish_ws,
+    .fail = fail_ws,
+    .on_input = input_ws,
+};
+
+const follow_transport follow_ws_original = {
+    .name = "websocket-original",
+    .websocket = 1,
+    .ws_opcode = WS_OP_TEXT,
+    .frame_cap = FOLLOW_ORIGINAL_FRAME_MAX,
     .frame = frame_ws,
     .heartbeat = ws_heartbeat,
     .finish = finish_ws,

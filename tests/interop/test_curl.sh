@@ -120,7 +120,7 @@ expect_eq "X-Verb: APPEND status" "$(code "$HFS_URL/new/h.txt" -H 'X-Verb: APPEN
 [ ! -e "$root/new" ] || fail "a 426 created $root/new"
 expect_eq "?verb=append (lower case) is FOLLOW" "$(code "$HFS_URL/a.txt?verb=append")" 200
 
-check "a WebSocket handshake (curl headers) to a non-live resource gets 200 with the whole body, never 101"
+check "a WebSocket handshake (curl headers) that asks for no frame type, to a non-live resource, gets 200 with the whole body, never 101"
 ws_h() {
     u=$1
     shift
@@ -130,8 +130,8 @@ ws_h() {
 expect_eq "handshake status" "$(ws_h "$HFS_URL/a.txt")" 200
 cmp -s "$tmp/ws.b" "$root/a.txt" || fail "handshake body differs: $(cat "$tmp/ws.b")"
 expect_eq "handshake Content-Length" "$(hdr ws Content-Length)" "$size"
-expect_eq "handshake with subprotocol binary" "$(ws_h "$HFS_URL/a.txt" -H 'Sec-WebSocket-Protocol: binary')" 200
-expect_eq "handshake with ?frames=binary" "$(ws_h "$HFS_URL/a.txt?frames=binary")" 200
+expect_eq "handshake with an unknown subprotocol" "$(ws_h "$HFS_URL/a.txt" -H 'Sec-WebSocket-Protocol: chat')" 200
+expect_eq "handshake with an unknown ?frames" "$(ws_h "$HFS_URL/a.txt?frames=bogus")" 200
 expect_eq "handshake to a missing resource" "$(ws_h "$HFS_URL/never.txt")" 404
 expect_eq "handshake 404 body" "$(cat "$tmp/ws.b")" "404 page not found"
 

@@ -1,6 +1,7 @@
 // test_ws_node.js -- interoperability with the `ws` package (a strict, widely used Node WebSocket client)
 // and Node's built-in fetch. Checks APPEND and FOLLOW as specified in PROTOCOL.md: text and binary
-// followers, text and binary (and fragmented) appends, close codes, 403/200/404 handshake answers, ping/pong,
+// followers, text and binary (and fragmented) appends, close codes, 403/200/404 handshake answers (101 for a finished
+// resource when a frame type is asked for), ping/pong,
 // UTF-8 never split inside a character in text frames, the message size limit (1009), and the static
 // responses for plain GETs.
 'use strict';
@@ -189,15 +190,28 @@ async function main() {
     assertEq('file on disk', fs.readFileSync(path.join(srv.root, 'live/dir/text.txt')), want);
     assert(fol.errors.length === 0 && folBin.errors.length === 0, 'a follower saw a ws error');
 
-    check('a ws follower of a resource without appender gets HTTP 200 with the whole file (never 101)');
-    for (const u of [url, `${url}?frames=binary`]) {
+    check('a ws follower of a resource without appender that asks for no frame type gets HTTP 200 with the whole file');
+    for (const u of [url, `${url}?frames=bogus`]) {
         r = await refused(u);
         assertEq(`status for ${u}`, r.status, 200);
         assertEq(`body for ${u}`, r.body, want);
         assertEq(`content-length for ${u}`, r.headers['content-length'], String(want.length));
     }
-    r = await refused(url, { protocols: ['binary'] });
-    assertEq('status with subprotocol binary', r.status, 200);
+
+    check('one that asks for a frame type (query or subprotocol) gets 101, the whole file, then CLOSE 1000');
+    for (const [u, opts, protocol, binary] of [
+        [`${url}?frames=binary`, {}, '', true],
+        [`${url}?frames=text`, {}, '', false],
+        [url, { protocols: ['binary'] }, 'binary', true],
+        [url, { protocols: ['text'] }, 'text', false],
+    ]) {
+        const what = `${u} ${JSON.stringify(opts)}`;
+        const rec = await open(u, opts);
+        assertEq(`${what}: subprotocol chosen by the server`, rec.ws.protocol, protocol);
+        assertEq(`${what}: close code`, (await closeOf(what, rec)).code, 1000);
+        assertEq(`${what}: bytes`, received(rec), want);
+        (binary ? allBinary : allText)(what, rec);
+    }
 
     check('a ws follower of a never-written resource gets HTTP 404 "404 page not found"');
     for (const u of [`${ws}/never/written.txt`, `${ws}/never/written.txt?frames=binary`]) {

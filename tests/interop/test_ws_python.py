@@ -149,12 +149,22 @@ async def main():
 
         check("a follower of a resource without appender gets HTTP 200 (InvalidStatusCode), of a missing one 404")
         await expect_status(url, 200)
-        await expect_status(url, 200, subprotocols=["binary"])
+        await expect_status(url + "?frames=bogus", 200)
         e = await expect_status(f"{srv.ws_url}/py/missing.txt", 404)
         expect_eq("404 content-type", e.headers.get("Content-Type"), "text/plain; charset=utf-8")
         status, headers, body = http_get(srv.url + "/py/live.txt")
         expect_eq("plain GET status", status, 200)
         expect_eq("plain GET body", body, want)
+
+        check("one that asks for a frame type (subprotocol or query) gets 101, the whole file, then CLOSE 1000")
+        for u, protos, chosen, kind in ((url, ["text"], "text", str), (url, ["binary"], "binary", bytes),
+                                        (url + "?frames=text", None, None, str),
+                                        (url + "?frames=binary", None, None, bytes)):
+            r = Reader(await connect(u, subprotocols=protos, max_size=None))
+            expect_eq(f"{u} {protos}: subprotocol chosen by the server", r.ws.subprotocol, chosen)
+            expect_eq(f"{u} {protos}: close code", await r.closed(u), 1000)
+            expect_eq(f"{u} {protos}: bytes", r.data(), want)
+            all_types(u, r, kind)
 
         check("valid multi-byte text appended one byte per message arrives as valid str messages")
         text = "aé€𝄞üñ漢字😀z\u07ff\u0800\uffff\U00010000\U0010ffffend"
