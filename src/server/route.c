@@ -225,7 +225,12 @@ static int route_append_ws(route *r)
     int err = store_acquire(r->c->srv->st, r->rel, &res);
     if (err != STORE_OK)
         return route_store_error(r, err);
-    if (ws_handshake_response(r->c, r->req, route_offers_binary(r), NULL) < 0) {
+    /* An appender may offer a subprotocol as followers do: the one chosen is echoed (a browser
+     * refuses a handshake that does not echo one it offered). */
+    int binary = route_offers_binary(r);
+    int text = !binary && http_header_has_token(r->req, "Sec-WebSocket-Protocol", "text");
+    if (ws_handshake_response(r->c, r->req, binary,
+                              text ? "Sec-WebSocket-Protocol: text\r\n" : NULL) < 0) {
         store_release(res);
         conn_close(r->c);
         return 101;

@@ -354,6 +354,33 @@ static void test_frame_type_offsets_empty_wait(void)
     tsrv_stop(s);
 }
 
+/* An appender that offers a subprotocol gets the one chosen echoed, text as well as binary (a
+ * browser fails a handshake that echoes none it offered), and its bytes are appended. */
+static void test_appender_subprotocol_echoed(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    CHECK(s);
+    const char *protos[] = {"text", "binary"};
+    for (int i = 0; i < 2; i++) {
+        thttp_resp r;
+        const char *path = t_fmt("/sub-%s.log", protos[i]);
+        tws *w =
+            tws_connect(s->port, path,
+                        t_fmt("X-Verb: APPEND\r\nSec-WebSocket-Protocol: %s\r\n", protos[i]), &r);
+        CHECKF(w, "%s: status %d", protos[i], r.status);
+        const char *v = thttp_header(&r, "Sec-WebSocket-Protocol");
+        CHECKF(v && !strcmp(v, protos[i]), "%s: echoed %s", protos[i], v ? v : "(none)");
+        thttp_free(&r);
+        CHECK_INT(tws_send_text(w, "x\n"), 0);
+        CHECK_INT(tws_send_close(w, 1000), 0);
+        char why[128];
+        CHECK_INT(tws_read_close(w, why, sizeof(why), T_TIMEOUT), 1000);
+        tws_free(w);
+        CHECK(t_file_wait_eq(tsrv_path(s, path + 1), "x\n", 2, T_TIMEOUT));
+    }
+    tsrv_stop(s);
+}
+
 int main(void)
 {
     RUN(test_go_reader_gets_every_byte);
@@ -361,5 +388,6 @@ int main(void)
     RUN(test_frame_type_asked_gets_101);
     RUN(test_no_frame_type_gets_200);
     RUN(test_frame_type_offsets_empty_wait);
+    RUN(test_appender_subprotocol_echoed);
     return test_report();
 }

@@ -358,6 +358,11 @@ const CURL_CASES = [
                 fail(`the listing is not JSON (${err.message}): ${p.stdout().toString()}`);
             }
             assertEq('listing path', j.path, '/');
+            // Every entry carries its modification time (RFC 3339, UTC); the rest is exact.
+            for (const e of j.entries) {
+                if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.mtime || '')) fail(`listing mtime of ${e.name}: ${e.mtime}`);
+                delete e.mtime;
+            }
             assertEq('listing entries', JSON.stringify(j.entries),
                 JSON.stringify([{ name: 'build.log', type: 'file', size: A.length, live: false }, { name: 'job', type: 'dir' }]));
         },
