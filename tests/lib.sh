@@ -4,6 +4,8 @@
 #                                (it sets the EXIT trap: a test with its own cleanup adds it to
 #                                HFS_CLEANUP, which runs first).
 #   hfs_stop                     SIGTERM, wait, and fail unless it exited 0 with no sanitizer report.
+#   hfs_restart                  starts that server again on the same root and port (after a stop or
+#                                kill -9) and waits until it listens.
 #   fail MESSAGE                 prints and exits 1.   expect_eq WHAT GOT WANT
 #   check WHAT                   announces a check.    alive PID WHAT   fails if PID has ended
 #   wait_exit PID SECONDS WHAT   waits for a background process to end by itself; sets $rc to its
@@ -110,4 +112,29 @@ hfs_start() {
     HFS_URL=http://127.0.0.1:$HFS_PORT
     HFS_ROOT=$HFS_ROOT
     export HFS_URL HFS_PORT
+}
+
+# hfs_restart: starts the server hfs_start started again, on the same root and port (after it was
+# stopped or killed), its log appended to the first one (hfs_stop checks it); waits until it
+# listens.
+hfs_restart() {
+    ! grep -q "Sanitizer\|runtime error" "$HFS_LOG" || fail "sanitizer report: $(cat "$HFS_LOG")"
+    i=0
+    while :; do
+        before=$(grep -c "listening on" "$HFS_LOG")
+        "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http="127.0.0.1:$HFS_PORT" 2>>"$HFS_LOG" &
+        HFS_PID=$!
+        n=0
+        while [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] && kill -0 "$HFS_PID" 2>/dev/null; do
+            n=$((n + 1))
+            [ $n -le 100 ] || fail "restarted server did not listen: $(cat "$HFS_LOG")"
+            sleep 0.05
+        done
+        [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] || break
+        wait "$HFS_PID" 2>/dev/null # bind failed (the old socket still around): try again
+        HFS_PID=""
+        i=$((i + 1))
+        [ $i -lt 50 ] || fail "could not restart the server on port $HFS_PORT: $(cat "$HFS_LOG")"
+        sleep 0.1
+    done
 }

@@ -138,30 +138,6 @@ for p in "$npid now" "$lpid n1" "$gpid neg"; do
     expect_eq "follower ${p#* } exit status ($(cat "$tmp/${p#* }.err"))" "$rc" 0
 done
 
-# restart_server: starts the server again on the same root and port (after a kill -9), its log appended to the
-# first one (hfs_stop checks it), and waits until it listens.
-restart_server() {
-    ! grep -q "Sanitizer\|runtime error" "$HFS_LOG" || fail "sanitizer report: $(cat "$HFS_LOG")"
-    i=0
-    while :; do
-        before=$(grep -c "listening on" "$HFS_LOG")
-        "$HFS_BIN/httpfstream-server" -root="$root" -http="127.0.0.1:$HFS_PORT" 2>>"$HFS_LOG" &
-        HFS_PID=$!
-        n=0
-        while [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] && kill -0 "$HFS_PID" 2>/dev/null; do
-            n=$((n + 1))
-            [ $n -le 100 ] || fail "restarted server did not listen: $(cat "$HFS_LOG")"
-            sleep 0.05
-        done
-        [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] || break
-        wait "$HFS_PID" 2>/dev/null # bind failed (the old socket still around): try again
-        HFS_PID=""
-        i=$((i + 1))
-        [ $i -lt 50 ] || fail "could not restart the server on port $HFS_PORT: $(cat "$HFS_LOG")"
-        sleep 0.1
-    done
-}
-
 check "-resume=10: the server is killed and restarted (same port) while the follower waits; it goes on from its next byte"
 url=$HFS_URL/resume.txt
 mkfifo "$tmp/in3" "$tmp/in4"
@@ -192,7 +168,7 @@ sleep 0.3 # the -resume follower's first reconnects find nobody
 alive "$rpid" "the -resume follower while the server is down ($(cat "$tmp/r.err"))"
 exec 3>&-
 wait_exit "$apid" 5 "the appender of the dead server" # its exit status is not the point here
-restart_server
+hfs_restart
 wait_exit "$rpid" 10 "the -resume follower after the server came back"
 expect_eq "-resume follower exit status ($(cat "$tmp/r.err"))" "$rc" 0
 cmp -s "$tmp/r.out" "$tmp/r.want" || fail "-resume follower output [$(cat "$tmp/r.out")], want [$(cat "$tmp/r.want")]"
@@ -219,7 +195,7 @@ printf 'grown again\n' >>"$root/resume.txt"
 printf 'grown again\n' >>"$tmp/r3.want"
 exec 4>&-
 wait_exit "$apid" 5 "the appender of the dead server"
-restart_server
+hfs_restart
 wait_exit "$rpid" 10 "the -resume follower"
 expect_eq "-resume follower exit status ($(cat "$tmp/r3.err"))" "$rc" 0
 cmp -s "$tmp/r3.out" "$tmp/r3.want" || fail "-resume follower output [$(cat "$tmp/r3.out")], want [$(cat "$tmp/r3.want")]"

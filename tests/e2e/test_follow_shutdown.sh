@@ -28,30 +28,6 @@ root=$HFS_ROOT/root
 F=$HFS_BIN/httpfstream-follow
 A=$HFS_BIN/httpfstream-append
 
-# restart_server: starts the server again on the same root and port, its log appended to the first
-# one (hfs_stop checks it), and waits until it listens.
-restart_server() {
-    ! grep -q "Sanitizer\|runtime error" "$HFS_LOG" || fail "sanitizer report: $(cat "$HFS_LOG")"
-    i=0
-    while :; do
-        before=$(grep -c "listening on" "$HFS_LOG")
-        "$HFS_BIN/httpfstream-server" -root="$root" -http="127.0.0.1:$HFS_PORT" 2>>"$HFS_LOG" &
-        HFS_PID=$!
-        n=0
-        while [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] && kill -0 "$HFS_PID" 2>/dev/null; do
-            n=$((n + 1))
-            [ $n -le 100 ] || fail "restarted server did not listen: $(cat "$HFS_LOG")"
-            sleep 0.05
-        done
-        [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] || break
-        wait "$HFS_PID" 2>/dev/null # bind failed (the old socket still around): try again
-        HFS_PID=""
-        i=$((i + 1))
-        [ $i -lt 50 ] || fail "could not restart the server on port $HFS_PORT: $(cat "$HFS_LOG")"
-        sleep 0.1
-    done
-}
-
 check "SIGTERM while an appender and two followers are attached: every byte, then the server exits 0"
 url=$HFS_URL/job/live.log
 mkfifo "$tmp/in"
@@ -88,7 +64,7 @@ sleep 0.3 # its first reconnects find nobody
 alive "$rpid" "the -resume follower while the server is down ($(cat "$tmp/r.err"))"
 printf 'written while the server was down\n' >>"$root/job/live.log"
 printf 'written while the server was down\n' >>"$tmp/want"
-restart_server
+hfs_restart
 wait_exit "$rpid" 15 "the -resume follower after the server came back"
 expect_eq "-resume follower exit status ($(cat "$tmp/r.err"))" "$rc" 0
 cmp -s "$tmp/r.out" "$tmp/want" || fail "-resume follower output [$(cat "$tmp/r.out")], want [$(cat "$tmp/want")]"
