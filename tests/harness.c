@@ -1769,3 +1769,20 @@ const char *ths_header(ths *h, const char *name)
 {
     return thttp_header(&h->r, name);
 }
+
+int tws_append_msg(tsrv *s, tws *w, const char *file, tbuf *want, const void *p, size_t n)
+{
+    if (tws_send(w, WS_OP_TEXT, 1, p, n) < 0)
+        return -1;
+    tbuf_add(want, p, n);
+    return t_file_wait_eq(tsrv_path(s, file), want->p, want->len, 5000) ? 0 : -1;
+}
+
+int tws_end_append(tws *w)
+{
+    tws_frame f;
+
+    if (tws_send_close(w, 1000) < 0)
+        return -1;
+    return tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT) == WS_EV_CLOSE ? 0 : -1;
+}

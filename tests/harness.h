@@ -360,6 +360,11 @@ int tws_read_type(tws *w, int want, tws_frame *f, int timeout_ms);
 void tws_free(tws *w); /* closes the socket; NULL is ok */
 /* Reads the server's CLOSE: its code (0 when none came in time), its reason into reason. */
 unsigned tws_read_close(tws *w, char *reason, size_t cap, int timeout_ms);
+/* Sends one TEXT message of n bytes at p on an appender and waits until the server has written it
+ * to the file (which then holds want + the message; want gets the message). 0, or -1. */
+int tws_append_msg(tsrv *s, tws *w, const char *file, tbuf *want, const void *p, size_t n);
+/* Ends an appender with CLOSE 1000 and waits for the echo. 0, or -1. */
+int tws_end_append(tws *w);
 /* An appender, retrying while the previous session's end is being processed (403); NULL with a
  * note on stderr when it never gets in. */
 tws *tws_append_retry(int port, const char *path, int timeout_ms);

@@ -74,36 +74,26 @@ static void input_ws(conn *c, uint8_t *p, size_t n)
     }
 }
 
+/* What every WebSocket transport shares; they differ in opcode and frame cap. */
+#define WS_TRANSPORT                                                                               \
+    .websocket = 1, .frame = frame_ws, .heartbeat = ws_heartbeat, .finish = finish_ws,             \
+    .fail = fail_ws, .on_input = input_ws
+
 const follow_transport follow_ws_text = {
     .name = "websocket",
-    .websocket = 1,
     .ws_opcode = WS_OP_TEXT,
-    .frame = frame_ws,
-    .heartbeat = ws_heartbeat,
-    .finish = finish_ws,
-    .fail = fail_ws,
-    .on_input = input_ws,
+    WS_TRANSPORT,
 };
 
 const follow_transport follow_ws_binary = {
     .name = "websocket-binary",
-    .websocket = 1,
     .ws_opcode = WS_OP_BINARY,
-    .frame = frame_ws,
-    .heartbeat = ws_heartbeat,
-    .finish = finish_ws,
-    .fail = fail_ws,
-    .on_input = input_ws,
+    WS_TRANSPORT,
 };
 
 const follow_transport follow_ws_original = {
     .name = "websocket-original",
-    .websocket = 1,
     .ws_opcode = WS_OP_TEXT,
     .frame_cap = FOLLOW_ORIGINAL_FRAME_MAX,
-    .frame = frame_ws,
-    .heartbeat = ws_heartbeat,
-    .finish = finish_ws,
-    .fail = fail_ws,
-    .on_input = input_ws,
+    WS_TRANSPORT,
 };

@@ -10,24 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Sends one TEXT message and waits until the server has written it (the file holds want+msg). */
-static int append_msg(tsrv *s, tws *w, const char *file, tbuf *want, const void *p, size_t n)
-{
-    if (tws_send(w, WS_OP_TEXT, 1, p, n) < 0)
-        return -1;
-    tbuf_add(want, p, n);
-    return t_file_wait_eq(tsrv_path(s, file), want->p, want->len, 5000) ? 0 : -1;
-}
-
-/* Ends an appender with CLOSE 1000 and waits for the echo. */
-static int end_append(tws *w)
-{
-    tws_frame f;
-    if (tws_send_close(w, 1000) < 0)
-        return -1;
-    return tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT) == WS_EV_CLOSE ? 0 : -1;
-}
-
 /* Valid UTF-8 text mixing 1- to 4-byte characters. */
 static void utf8_text(tbuf *b, size_t n)
 {
@@ -64,7 +46,7 @@ static void test_live_follow(void)
         want.len = 0;
         tws *w = tws_append(s->port, path);
         CHECK(w);
-        CHECK(append_msg(s, w, path + 1, &want, "hello ", 6) == 0);
+        CHECK(tws_append_msg(s, w, path + 1, &want, "hello ", 6) == 0);
         tws *f = tws_connect(s->port, path, NULL, &r);
         CHECKF(f, "follower got %d, want 101", r.status);
         CHECKF(!thttp_header(&r, "Sec-WebSocket-Protocol"), "unasked subprotocol %s",
@@ -72,11 +54,11 @@ static void test_live_follow(void)
         thttp_free(&r);
         tws_collect c = {.utf8 = 1};
         CHECKF(tws_collect_until(f, &c, 6, T_TIMEOUT) == 0, "%s", c.err);
-        CHECK(append_msg(s, w, path + 1, &want, "world", 5) == 0);
-        CHECK(append_msg(s, w, path + 1, &want, "!", 1) == 0);
+        CHECK(tws_append_msg(s, w, path + 1, &want, "world", 5) == 0);
+        CHECK(tws_append_msg(s, w, path + 1, &want, "!", 1) == 0);
         CHECKF(tws_collect_until(f, &c, 12, T_TIMEOUT) == 0, "%s", c.err);
         if (end == 0) {
-            CHECK(end_append(w) == 0);
+            CHECK(tws_end_append(w) == 0);
         } else {
             t_close_rst(w->fd);
             w->fd = -1;
@@ -115,12 +97,12 @@ static void test_followers_join_at_different_points(void)
         f[i] = tws_follow(s->port, "/j.txt");
         CHECK(f[i]);
         c[i].utf8 = 1;
-        CHECK(append_msg(s, w, "j.txt", &want, t_fmt("[msg %d]", i), 7) == 0);
+        CHECK(tws_append_msg(s, w, "j.txt", &want, t_fmt("[msg %d]", i), 7) == 0);
     }
     /* let every follower catch up before the end (so the last data and the CLOSE are apart) */
     for (int i = 0; i < 4; i++)
         CHECKF(tws_collect_until(f[i], &c[i], want.len, T_TIMEOUT) == 0, "%d: %s", i, c[i].err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     for (int i = 0; i < 4; i++) {
         CHECKF(tws_collect_until(f[i], &c[i], SIZE_MAX, T_TIMEOUT) == 0, "%d: %s", i, c[i].err);
@@ -187,10 +169,10 @@ static void check_frames(const char *const *flags, size_t frame_max)
     tws_collect c = {.utf8 = 1, .frame_max = frame_max};
     CHECKF(tws_collect_until(f, &c, old.len, 10000) == 0, "%s", c.err);
     CHECK(c.frames >= old.len / frame_max);
-    CHECK(append_msg(s, w, "fr.txt", &want, more.p, more.len) == 0);
-    CHECK(append_msg(s, w, "fr.txt", &want, "\xf0\x9f\x98\x80", 4) == 0);
+    CHECK(tws_append_msg(s, w, "fr.txt", &want, more.p, more.len) == 0);
+    CHECK(tws_append_msg(s, w, "fr.txt", &want, "\xf0\x9f\x98\x80", 4) == 0);
     CHECKF(tws_collect_until(f, &c, want.len, 10000) == 0, "%s", c.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1000);
@@ -238,7 +220,7 @@ static void test_utf8_split_everywhere(void)
                            "\xed\x9f\xbf"};
     tws *w = tws_append(s->port, "/u.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "u.txt", &want, "<", 1) == 0);
+    CHECK(tws_append_msg(s, w, "u.txt", &want, "<", 1) == 0);
     tws *f = tws_follow(s->port, "/u.txt");
     CHECK(f);
     tws_collect c = {.utf8 = 1};
@@ -259,7 +241,7 @@ static void test_utf8_split_everywhere(void)
                 if (pos == k)
                     tbuf_adds(&piece, "y");
                 size_t complete = want.len;
-                CHECK(append_msg(s, w, "u.txt", &want, piece.p, piece.len) == 0);
+                CHECK(tws_append_msg(s, w, "u.txt", &want, piece.p, piece.len) == 0);
                 piece.len = 0;
                 /* the follower gets everything but the unfinished character, and nothing of it */
                 size_t held = pos < k ? pos : 0;
@@ -275,7 +257,7 @@ static void test_utf8_split_everywhere(void)
         }
     }
     CHECKF(tws_collect_until(f, &c, want.len, T_TIMEOUT) == 0, "%s", c.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1000);
@@ -298,15 +280,15 @@ static void test_text_frames_carry_any_bytes(void)
     tws *f = tws_follow(s->port, "/any.txt");
     CHECK(f);
     tws_collect c = {0};
-    CHECK(append_msg(s, w, "any.txt", &want,
-                     "a\xff\xfe"
-                     "b\xc0\x80",
-                     6) == 0);
+    CHECK(tws_append_msg(s, w, "any.txt", &want,
+                         "a\xff\xfe"
+                         "b\xc0\x80",
+                         6) == 0);
     CHECKF(tws_collect_until(f, &c, want.len, T_TIMEOUT) == 0, "%s", c.err);
-    CHECK(append_msg(s, w, "any.txt", &want, "z\xe2\x82", 3) == 0); /* unfinished */
+    CHECK(tws_append_msg(s, w, "any.txt", &want, "z\xe2\x82", 3) == 0); /* unfinished */
     CHECKF(tws_collect_until(f, &c, want.len - 2, T_TIMEOUT) == 0, "%s", c.err);
     CHECK(settle(f, &c, 30) == 0);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1000);
@@ -327,7 +309,7 @@ static void test_binary_frames(void)
     t_rand_fill(bin, sizeof(bin));
     tws *w = tws_append(s->port, "/b.bin");
     CHECK(w);
-    CHECK(append_msg(s, w, "b.bin", &want, bin, 5000) == 0);
+    CHECK(tws_append_msg(s, w, "b.bin", &want, bin, 5000) == 0);
 
     tws *fq = tws_connect(s->port, "/b.bin?frames=binary", NULL, &r);
     CHECKF(fq, "?frames=binary: %d", r.status);
@@ -339,14 +321,14 @@ static void test_binary_frames(void)
     tws *ft = tws_follow(s->port, "/b.bin");
     CHECK(ft);
 
-    CHECK(append_msg(s, w, "b.bin", &want, bin + 5000, sizeof(bin) - 5000) == 0);
+    CHECK(tws_append_msg(s, w, "b.bin", &want, bin + 5000, sizeof(bin) - 5000) == 0);
     tws_collect cq = {.opcode = WS_OP_BINARY}, cp = {.opcode = WS_OP_BINARY},
                 ct = {.opcode = WS_OP_TEXT};
     CHECKF(tws_collect_until(fq, &cq, want.len, T_TIMEOUT) == 0, "query: %s", cq.err);
     CHECKF(tws_collect_until(fp, &cp, want.len, T_TIMEOUT) == 0, "protocol: %s", cp.err);
     /* random bytes may end like an unfinished character: TEXT may hold back up to 3 bytes */
     CHECKF(tws_collect_until(ft, &ct, want.len - 3, T_TIMEOUT) == 0, "text: %s", ct.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     tws *fs[3] = {fq, fp, ft};
     tws_collect *cs[3] = {&cq, &cp, &ct};
@@ -369,7 +351,7 @@ static void test_keepalive_pings(void)
     CHECK(s);
     tws *w = tws_append(s->port, "/idle.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "idle.txt", &want, "x", 1) == 0);
+    CHECK(tws_append_msg(s, w, "idle.txt", &want, "x", 1) == 0);
     tws *f = tws_follow(s->port, "/idle.txt");
     CHECK(f);
     tws_collect c = {.answer_pings = 1};
@@ -379,9 +361,9 @@ static void test_keepalive_pings(void)
     CHECKF(c.pings >= 3, "%zu PINGs in 5 s with -ping=200ms", c.pings);
     CHECK_INT(c.bytes, 1);
     /* the stream still works afterwards */
-    CHECK(append_msg(s, w, "idle.txt", &want, "y", 1) == 0);
+    CHECK(tws_append_msg(s, w, "idle.txt", &want, "y", 1) == 0);
     CHECKF(tws_collect_until(f, &c, 2, T_TIMEOUT) == 0, "%s", c.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_MEM(c.data.p, c.data.len, "xy", 2);
@@ -418,7 +400,7 @@ static void test_what_followers_send(void)
     CHECK(s);
     tws *w = tws_append(s->port, "/fs.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "fs.txt", &want, "one;", 4) == 0);
+    CHECK(tws_append_msg(s, w, "fs.txt", &want, "one;", 4) == 0);
     tws *f = tws_follow(s->port, "/fs.txt");
     CHECK(f);
     tws *other = tws_follow(s->port, "/fs.txt");
@@ -438,7 +420,7 @@ static void test_what_followers_send(void)
     CHECK(tws_send(f, WS_OP_PONG, 1, "p", 1) == 0);
     CHECK(tws_send(f, WS_OP_PING, 1, "", 0) == 0);
     CHECK_INT(tws_read_type(f, WS_EV_PONG, &fr, T_TIMEOUT), WS_EV_PONG);
-    CHECK(append_msg(s, w, "fs.txt", &want, "two;", 4) == 0);
+    CHECK(tws_append_msg(s, w, "fs.txt", &want, "two;", 4) == 0);
     CHECKF(tws_collect_until(f, &c, 8, T_TIMEOUT) == 0, "%s", c.err);
     CHECK_MEM(c.data.p, c.data.len, "one;two;", 8);
 
@@ -450,9 +432,9 @@ static void test_what_followers_send(void)
     tws_free(f);
 
     /* the appender and the other follower carry on */
-    CHECK(append_msg(s, w, "fs.txt", &want, "three;", 6) == 0);
+    CHECK(tws_append_msg(s, w, "fs.txt", &want, "three;", 6) == 0);
     CHECKF(tws_collect_until(other, &co, want.len, T_TIMEOUT) == 0, "%s", co.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(other, &co, SIZE_MAX, T_TIMEOUT) == 0, "%s", co.err);
     CHECK_MEM(co.data.p, co.data.len, want.p, want.len);
@@ -478,7 +460,7 @@ static void test_plain_get_snapshot(void)
     CHECK_INT(r.body.len, 0);
     thttp_free(&r);
     for (int i = 0; i < 3; i++) {
-        CHECK(append_msg(s, w, "snap.txt", &want, t_fmt("part%d\n", i), 6) == 0);
+        CHECK(tws_append_msg(s, w, "snap.txt", &want, t_fmt("part%d\n", i), 6) == 0);
         CHECK(thttp_get(s->port, "/snap.txt", NULL, &r) == 0);
         CHECK_INT(r.status, 200);
         CHECK_STR(thttp_header(&r, "Content-Length"), t_fmt("%zu", want.len));
@@ -489,7 +471,7 @@ static void test_plain_get_snapshot(void)
     CHECK_INT(r.status, 200);
     CHECK_INT(r.body.len, 0);
     thttp_free(&r);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     tbuf_free(&want);
     tsrv_stop(s);
@@ -506,7 +488,7 @@ static void test_upgrade_after_pipelined_get(void)
     CHECK(s);
     tws *w = tws_append(s->port, "/pipe.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "pipe.txt", &want, "before\n", 7) == 0);
+    CHECK(tws_append_msg(s, w, "pipe.txt", &want, "before\n", 7) == 0);
     int fd = t_connect(s->port);
     CHECK(fd >= 0);
     CHECK(t_send_str(fd, "GET /pipe.txt HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -543,7 +525,7 @@ static void test_upgrade_after_pipelined_get(void)
     shutdown(fd, SHUT_WR);
     CHECKF(t_wait_eof(fd, T_TIMEOUT), "the server did not end the follower after its half-close");
     close(fd);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     tbuf_free(&want);
     tsrv_stop(s);
@@ -558,12 +540,12 @@ static void test_close_without_reply(void)
     CHECK(s);
     tws *w = tws_append(s->port, "/nr.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "nr.txt", &want, "bye", 3) == 0);
+    CHECK(tws_append_msg(s, w, "nr.txt", &want, "bye", 3) == 0);
     tws *f = tws_follow(s->port, "/nr.txt");
     CHECK(f);
     tws_collect c = {.no_close_reply = 1};
     CHECKF(tws_collect_until(f, &c, 3, T_TIMEOUT) == 0, "%s", c.err);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     CHECKF(tws_collect_until(f, &c, SIZE_MAX, 10000) == 0, "%s", c.err);
     CHECK_INT(c.close_code, 1000);

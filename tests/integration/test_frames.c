@@ -14,24 +14,6 @@
 
 #define GO_READ_BUF 4096 /* bufio.Reader's default size */
 
-/* Sends one TEXT message and waits until the server has written it (the file holds want+msg). */
-static int append_msg(tsrv *s, tws *w, const char *file, tbuf *want, const void *p, size_t n)
-{
-    if (tws_send(w, WS_OP_TEXT, 1, p, n) < 0)
-        return -1;
-    tbuf_add(want, p, n);
-    return t_file_wait_eq(tsrv_path(s, file), want->p, want->len, 5000) ? 0 : -1;
-}
-
-/* Ends an appender with CLOSE 1000 and waits for the echo. */
-static int end_append(tws *w)
-{
-    tws_frame f;
-    if (tws_send_close(w, 1000) < 0)
-        return -1;
-    return tws_read_type(w, WS_EV_CLOSE, &f, T_TIMEOUT) == WS_EV_CLOSE ? 0 : -1;
-}
-
 /* n bytes of numbered ASCII lines, different for each seed. */
 static void lines(tbuf *b, size_t n, unsigned seed)
 {
@@ -127,8 +109,8 @@ static void test_go_reader_gets_every_byte(void)
     tws *w = tws_append(s->port, "/go.log");
     CHECK(w);
     lines(&chunk, 16384, 1);
-    CHECK(append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
-    CHECK(append_msg(s, w, "go.log", &want, chunk.p, 9000) == 0);
+    CHECK(tws_append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
+    CHECK(tws_append_msg(s, w, "go.log", &want, chunk.p, 9000) == 0);
     tws *go = go_follow(s, "/go.log");
     CHECK(go);
     tws *plain = tws_follow(s->port, "/go.log");
@@ -136,10 +118,10 @@ static void test_go_reader_gets_every_byte(void)
     for (unsigned i = 2; i < 4; i++) {
         chunk.len = 0;
         lines(&chunk, 16384, i);
-        CHECK(append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
+        CHECK(tws_append_msg(s, w, "go.log", &want, chunk.p, chunk.len) == 0);
     }
-    CHECK(append_msg(s, w, "go.log", &want, "end\n", 4) == 0);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_append_msg(s, w, "go.log", &want, "end\n", 4) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
 
     msg_reader g = {.buf = GO_READ_BUF}, p = {.buf = GO_READ_BUF};
@@ -184,7 +166,7 @@ static void check_caps(const char *flag, size_t go_max, size_t plain_max)
     CHECK(go);
     tws *plain = tws_follow(s->port, "/big.log");
     CHECK(plain);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     tws *go_done = go_follow(s, "/big.log?frames=text");
     CHECK(go_done);
@@ -340,8 +322,8 @@ static void test_frame_type_offsets_empty_wait(void)
     thttp_free(&r);
     tws *w = tws_append(s->port, "/later.txt");
     CHECK(w);
-    CHECK(append_msg(s, w, "later.txt", &want, "first\n", 6) == 0);
-    CHECK(end_append(w) == 0);
+    CHECK(tws_append_msg(s, w, "later.txt", &want, "first\n", 6) == 0);
+    CHECK(tws_end_append(w) == 0);
     tws_free(w);
     msg_reader m = {0};
     CHECKF(read_stream(f, &m, 5000) == 0, "?wait: %s", m.err);
