@@ -220,8 +220,8 @@ static int fs_stat(store *st, const char *rel, store_info *out)
     if (res) {
         out->size = res->base.size;
         out->state = res->base.state;
-    } else if (!out->is_dir && fs_meta_closed(fs, rel)) {
-        out->state = STORE_CLOSED;
+    } else if (!out->is_dir) {
+        out->state = fs_meta_state(fs, rel);
     }
     return STORE_OK;
 }
@@ -293,7 +293,7 @@ static int fs_acquire(store *st, const char *rel, store_res **out)
         return STORE_ENOENT;
     if (fs_name_too_long(rel))
         return STORE_ENAMETOOLONG;
-    if (fs_meta_closed(fs, rel))
+    if (fs_meta_state(fs, rel) & STORE_CLOSED)
         return STORE_ECLOSED; /* (before anything is created) */
     int fd = open_for_append(fs, rel);
     if (fd < 0)

@@ -132,6 +132,7 @@ int fs_meta_get(store_res *res, store_meta *out);
 int fs_meta_set(store_res *res, const store_meta *m);
 int fs_meta_load_state(fres *r); /* reads the closed flag into base.state */
 int fs_meta_remove(fstore *fs, const char *rel);
-int fs_meta_closed(fstore *fs, const char *rel); /* 1 when rel's metadata says closed */
+unsigned fs_meta_state(fstore *fs,
+                       const char *rel); /* STORE_CLOSED / STORE_OPEN from the metadata */
 
 #endif /* HFS_STORE_FILE_FSTORE_H */

@@ -4,7 +4,8 @@
  * (beneath.c) and left out of listings, so metadata is never served. Under a sync policy the new
  * file is flushed before the rename.
  *
- * Layout: "HFSMETA1", then little-endian u32 content-type length, the content type, u8 closed,
+ * Layout: "HFSMETA1", then little-endian u32 content-type length, the content type, u8 flags
+ * (1 closed, 2 stream),
  * i64 created ms, i64 expires ms, u32 blob length, the blob. */
 #include "store/file/fstore.h"
 
@@ -95,7 +96,9 @@ static int decode(const uint8_t *b, size_t n, store_meta *m)
     if (cl && !(m->content_type = strndup((const char *)b + at, cl)))
         return -1;
     at += cl;
-    m->closed = b[at++] != 0;
+    m->closed = (b[at] & 1) != 0;
+    m->stream = (b[at] & 2) != 0;
+    at++;
     m->created_ms = get_i64(b + at);
     m->expires_ms = get_i64(b + at + 8);
     uint32_t bl = get_u32(b + at + 16);
@@ -138,13 +141,19 @@ int fs_meta_get(store_res *res, store_meta *out)
     return meta_read(FS(res->st), r->name, out);
 }
 
-int fs_meta_closed(fstore *fs, const char *rel)
+/* The state bits the metadata gives. */
+static unsigned meta_state(const store_meta *m)
+{
+    return m->closed ? STORE_CLOSED : m->stream ? STORE_OPEN : 0;
+}
+
+unsigned fs_meta_state(fstore *fs, const char *rel)
 {
     store_meta m;
-    int closed = meta_read(fs, rel, &m) == STORE_OK && m.closed;
+    unsigned st = meta_read(fs, rel, &m) == STORE_OK ? meta_state(&m) : 0;
 
     store_meta_free(&m);
-    return closed;
+    return st;
 }
 
 int fs_meta_load_state(fres *r)
@@ -152,8 +161,8 @@ int fs_meta_load_state(fres *r)
     store_meta m;
     int err = meta_read(FS(r->base.st), r->name, &m);
 
-    if (err == STORE_OK && m.closed)
-        r->base.state |= STORE_CLOSED;
+    if (err == STORE_OK)
+        r->base.state |= meta_state(&m);
     store_meta_free(&m);
     r->meta_loaded = 1;
     return err;
@@ -216,7 +225,7 @@ int fs_meta_set(store_res *res, const store_meta *m)
         memcpy(p, m->content_type, cl);
     p += cl;
     int closed = m->closed || (res->state & STORE_CLOSED); /* closed is for good */
-    *p++ = (uint8_t)closed;
+    *p++ = (uint8_t)(closed | (m->stream ? 2 : 0));
     put_i64(p, m->created_ms);
     put_i64(p + 8, m->expires_ms);
     put_u32(p + 16, (uint32_t)m->blob_len);
@@ -225,8 +234,12 @@ int fs_meta_set(store_res *res, const store_meta *m)
         memcpy(p, m->blob, m->blob_len);
     int err = replace_file(FS(res->st), r->name, b, len);
     free(b);
-    if (err == STORE_OK && closed && !(res->state & STORE_CLOSED)) {
-        res->state |= STORE_CLOSED;
+    if (err != STORE_OK)
+        return err;
+    if (!closed && m->stream)
+        res->state |= STORE_OPEN;
+    if (closed && !(res->state & STORE_CLOSED)) {
+        res->state = (res->state | STORE_CLOSED) & ~(unsigned)STORE_OPEN;
         store_notify(res, STORE_EV_CLOSED);
     }
     return err;
