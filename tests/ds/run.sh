@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh -- the Durable Streams protocol's conformance suite (@durable-streams/server-conformance-tests,
-# pinned by tests/ds/package-lock.json; scripts/deps.sh test installs it) against httpfstream-server.
+# run.sh -- the Durable Streams protocol's conformance suite against httpfstream-server: the npm
+# package @durable-streams/server-conformance-tests, pinned by tests/ds/package-lock.json
+# (scripts/deps.sh test installs it), run by vitest with tests/ds/vitest.config.mjs.
 # Usage: tests/ds/run.sh [BUILD_DIR [VITEST_ARGS...]]      (BUILD_DIR default build)
 #   Starts BUILD_DIR/bin/httpfstream-server on a fresh root and a free loopback port with a 1 s
 #   long-poll timeout, runs the suite against it (its streams are under /v1/stream/, the server's
@@ -25,8 +26,10 @@ limit=${DS_TIMEOUT:-600}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 log=$build/ds-conformance.log
+rm -f "$build/ds-conformance-server.log"
 tmp=""
 pid=""
+vpid=""
 tallied=""
 why=error
 
@@ -70,13 +73,17 @@ stop_server() {
 cleanup() {
     status=$?
     trap - EXIT
+    if [ -n "$vpid" ]; then # timeout passes the signal on to vitest and its workers
+        kill -TERM "$vpid" 2>/dev/null || true
+        wait "$vpid" 2>/dev/null || true
+    fi
     stop_server || true
     [ -z "$tmp" ] || rm -rf "$tmp"
     [ "$status" -eq 0 ] || tally 0 1 "$why"
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+trap 'why=interrupted; exit 1' INT TERM HUP
 
 cd "$here"
 [ -x node_modules/.bin/vitest ] ||
@@ -123,10 +130,14 @@ done
 
 echo "ds-conformance: running the suite against $url (vitest output: $log)"
 start=$(date +%s)
-rc=0
+# In the background and waited for, so that a signal to this script stops it at once (cleanup).
 CONFORMANCE_TEST_URL=$url NO_COLOR=1 timeout -k 10 "$limit" node_modules/.bin/vitest run \
     --config vitest.config.mjs --reporter=verbose --reporter=json \
-    --outputFile.json="$tmp/report.json" "$@" >"$log" 2>&1 || rc=$?
+    --outputFile.json="$tmp/report.json" "$@" >"$log" 2>&1 &
+vpid=$!
+rc=0
+wait "$vpid" || rc=$?
+vpid=""
 secs=$(($(date +%s) - start))
 
 why=no-report
@@ -160,7 +171,8 @@ if [ -n "$pid" ]; then
     stop_server || src=$?
     if [ -n "$ended" ] || [ "$src" -ne 0 ]; then
         bad="$bad server-exit-$src"
-        echo "ds-conformance: FAIL: the server ${ended:+ended during the suite and }exited with status $src; its log:" >&2
+        echo "ds-conformance: FAIL: the server ${ended:+ended during the suite and }exited" \
+            "with status $src; its log:" >&2
         tail -n 30 "$build/ds-conformance-server.log" >&2
     fi
 fi
