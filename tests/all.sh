@@ -12,7 +12,7 @@
 # A pass that fails without having counted a failed test (it did not build) counts as one failed.
 # Usage: tests/all.sh      (MAKE: the make program to run, default make)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 make=${MAKE:-make}
 HFS_TALLY=$(mktemp /tmp/hfs-tally.XXXXXX) || exit 1
 # tests/run.sh, tests/ds/run.sh and fuzz/run.sh add one line each: NAME PASSED FAILED [names]
