@@ -4,6 +4,7 @@
 #   ds           the Durable Streams conformance suite against build/'s server (tests/ds/run.sh);
 #                it counts as one test
 #   build-asan   the suite again under AddressSanitizer + UBSan
+#   ds-asan      the same suite against build-asan/'s server (AddressSanitizer + UBSan)
 #   fuzz         each fuzzer for a few seconds (make fuzz-smoke); a fuzzer counts as one test
 # A failing pass does not stop the next ones. The output ends with one line over everything that
 # ran, alone on the last line for CI parsers:
@@ -35,6 +36,7 @@ pass() {
 pass build "$make" check
 pass ds tests/ds/run.sh build
 pass build-asan "$make" BUILD=build-asan SAN=1 OPT=-O1 check
+pass ds-asan tests/ds/run.sh build-asan
 pass fuzz "$make" fuzz-smoke
 
 awk '

@@ -37,7 +37,7 @@ why=error
 tally() {
     if [ -n "${HFS_TALLY:-}" ] && [ -z "$tallied" ]; then
         tallied=1
-        echo "ds-conformance $*" >>"$HFS_TALLY"
+        echo "ds-conformance($(basename "$build")) $*" >>"$HFS_TALLY"
     fi
 }
 
