@@ -36,5 +36,6 @@ int ds_route(route *r, const char *name);
 void ds_req_body(conn *c, const uint8_t *p, size_t n);
 void ds_req_done(conn *c);
 void ds_req_forget(conn *c);
+void ds_req_drain(conn *c); /* the server shuts down: a waiting long-poll answers now */
 
 #endif /* HFS_DS_DS_H */

@@ -1325,6 +1325,16 @@ void ds_req_done(conn *c)
     }
 }
 
+void ds_req_drain(conn *c)
+{
+    ds_req *q = c->http ? c->http->ds : NULL;
+
+    if (q && q->method == HTTP_GET) {
+        poll_finish(c->srv->ds, q, 1);
+        arm_poll_timer(c->srv->ds);
+    }
+}
+
 void ds_req_forget(conn *c)
 {
     ds_req *q = c->http ? c->http->ds : NULL;

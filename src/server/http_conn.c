@@ -433,9 +433,10 @@ static void http_on_stop(conn *c)
 /* A graceful shutdown: a response in progress finishes, then the connection closes. */
 static void http_on_drain(conn *c)
 {
-    if (c->http && c->http->responding)
+    if (c->http && c->http->responding) {
         c->http->close_after = 1;
-    else
+        ds_req_drain(c); /* a long-poll answers now */
+    } else
         conn_close(c);
 }
 
