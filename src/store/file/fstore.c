@@ -150,6 +150,8 @@ static fres *res_new(fstore *fs, int fd, const struct stat *sb, const char *rel)
     r->base.name = r->name;
     r->base.size = r->base.accepted = (uint64_t)sb->st_size;
     r->fd = fd;
+    r->meta_fd[0] = r->meta_fd[1] = -1;
+    r->meta_gen[0] = r->meta_gen[1] = -1;
     r->dev = sb->st_dev;
     r->ino = sb->st_ino;
     registry_add(fs, r);
@@ -353,6 +355,7 @@ static void fs_unref(store_res *res)
 
     registry_remove(fs, r);
     fs_tail_clear(r);
+    fs_meta_close(r);
     close(r->fd);
     free(r);
     maybe_free(fs);
