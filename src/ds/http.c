@@ -865,8 +865,9 @@ static int source_name(ds_state *d, const char *v, size_t n, char *out, size_t c
     const char *name = clean + 1;
     if (!strncmp(clean, d->prefix, d->prefix_len) && clean[d->prefix_len] == '/')
         name = clean + d->prefix_len + 1;
-    if (*name && strlen(name) < cap && !memchr(v, '\0', n)) {
-        strcpy(out, name);
+    size_t len = strlen(name);
+    if (*name && len < cap && !memchr(v, '\0', n)) {
+        memcpy(out, name, len + 1);
         ok = 0;
     }
     free(clean), free(raw);
@@ -905,7 +906,7 @@ static int same_config(ds_state *d, const ds_stream *ds, const put_req *p)
     if ((p->exp != NULL) != (ds->expires_raw != NULL) && !(ds->fork_from && !p->exp))
         return 0;
     if (p->exp && ds->expires_raw &&
-        (strlen(ds->expires_raw) != p->exp_len || memcmp(p->exp, ds->expires_raw, p->exp_len)))
+        (strlen(ds->expires_raw) != p->exp_len || memcmp(p->exp, ds->expires_raw, p->exp_len) != 0))
         return 0;
     if (p->closed != ds->closed)
         return 0;

@@ -216,7 +216,7 @@ static int take_u64(char **line, uint64_t *v)
 static int load_blob(ds_stream *ds, const uint8_t *blob, size_t len)
 {
     char *text = malloc(len + 1), *save = NULL;
-    uint64_t a, b, c;
+    uint64_t a = 0, b = 0, c = 0;
     int bad = 0;
 
     if (!text)
@@ -230,11 +230,15 @@ static int load_blob(ds_stream *ds, const uint8_t *blob, size_t len)
             bad = take_u64(&line, &a) < 0;
             ds->ttl_s = (int64_t)a;
         } else if (!strncmp(line, "exp ", 4)) {
+            free(ds->expires_raw);
             bad = !(ds->expires_raw = strdup(line + 4));
         } else if (!strncmp(line, "seq ", 4)) {
+            free(ds->last_seq);
             bad = !(ds->last_seq = strdup(line + 4));
         } else if (!strncmp(line, "fork ", 5)) {
             line += 5;
+            free(ds->fork_from);
+            ds->fork_from = NULL;
             bad = take_u64(&line, &a) < 0 || take_u64(&line, &b) < 0 ||
                   !(ds->fork_from = strdup(line));
             ds->fork_off = a;
@@ -246,6 +250,8 @@ static int load_blob(ds_stream *ds, const uint8_t *blob, size_t len)
             ds->soft_deleted = 1;
         } else if (!strncmp(line, "cby ", 4)) {
             line += 4;
+            free(ds->cb_id);
+            ds->cb_id = NULL;
             bad = take_u64(&line, &ds->cb_epoch) < 0 || take_u64(&line, &ds->cb_seq) < 0 ||
                   !(ds->cb_id = strdup(line));
             ds->closed_by_set = !bad;

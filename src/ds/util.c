@@ -171,7 +171,7 @@ int ds_parse_time(const char *s, size_t n, int64_t *ms)
         int oh = num(b + at + 1, 2), om = num(b + at + 4, 2);
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;
-        off_min = (oh * 60 + om) * (b[at] == '-' ? -1 : 1);
+        off_min = (int64_t)(oh * 60 + om) * (b[at] == '-' ? -1 : 1);
     } else {
         return -1;
     }
