@@ -57,18 +57,18 @@
 
 #include "common.h"
 
-#define OFF_MAX      48          /* longest offset kept (the protocol's are 33 characters) */
-#define RX_CAP       (256 * 1024) /* the receive buffer */
-#define MAX_EVENTS   256
-#define MAX_WRITERS  64
-#define MAX_STREAMS  64
-#define MAX_PIDS     16
-#define CTRL_MAX     4096 /* longest control event (or data buffered before its event line) */
-#define EVBUF_MAX    (64u << 20)
-#define NS_PER_MS    1000000ull
-#define NS_PER_S     1000000000ull
-#define REC          64
-#define READ_PAGES   1000000 /* catch-up GETs allowed for one read-back */
+#define OFF_MAX     48           /* longest offset kept (the protocol's are 33 characters) */
+#define RX_CAP      (256 * 1024) /* the receive buffer */
+#define MAX_EVENTS  256
+#define MAX_WRITERS 64
+#define MAX_STREAMS 64
+#define MAX_PIDS    16
+#define CTRL_MAX    4096 /* longest control event (or data buffered before its event line) */
+#define EVBUF_MAX   (64u << 20)
+#define NS_PER_MS   1000000ull
+#define NS_PER_S    1000000000ull
+#define REC         64
+#define READ_PAGES  1000000 /* catch-up GETs allowed for one read-back */
 
 enum phase { PH_SETUP, PH_WINDOW, PH_STOP, PH_DRAIN, PH_END };
 enum kind { K_WRITER, K_SSE, K_LP, K_READ };
@@ -106,8 +106,8 @@ struct conn {
     uint64_t sent_ns;
     /* readers */
     rcheck rc;
-    uint64_t *wnext; /* next sequence number expected from each writer */
-    char off[OFF_MAX];  /* long-poll: the offset asked for; SSE: the last control's */
+    uint64_t *wnext;   /* next sequence number expected from each writer */
+    char off[OFF_MAX]; /* long-poll: the offset asked for; SSE: the last control's */
     uint64_t polls, p200, p204;
     /* SSE parsing */
     uint8_t sse_st, cr_pending, ev, vfield, skip_space, data_lines, data_since_ctrl, fname_len;
@@ -127,9 +127,9 @@ typedef struct post {
 typedef struct writer {
     conn c;
     uint32_t stream;
-    uint64_t seq;   /* items (bodies, records or messages) sent */
-    uint64_t pseq;  /* Producer-Seq of the next batch */
-    uint64_t *ts;   /* records: the send time of each */
+    uint64_t seq;  /* items (bodies, records or messages) sent */
+    uint64_t pseq; /* Producer-Seq of the next batch */
+    uint64_t *ts;  /* records: the send time of each */
     size_t ts_cap;
     uint64_t cur_seq0, cur_pseq;
     uint32_t cur_n;
@@ -315,7 +315,8 @@ static size_t json_make(uint8_t *o, size_t size, uint32_t w, uint64_t seq)
     return size;
 }
 
-/* ---- the expected stream: what the POSTs carried, in the order of their offsets --------------- */
+/* ---- the expected stream: what the POSTs carried, in the order of their offsets ---------------
+ */
 
 static uint64_t writer_ts(uint32_t w, uint64_t seq)
 {
@@ -389,7 +390,8 @@ static int cmp_post_stream(const void *a, const void *b)
     return cmp_post(a, b);
 }
 
-/* ---- JSON without whitespace outside strings, arrays of pages joined into one list -------------- */
+/* ---- JSON without whitespace outside strings, arrays of pages joined into one list --------------
+ */
 
 typedef struct jnorm {
     int depth, in_str, esc, page_done, page_started, page_content, any_content, bad;
@@ -857,10 +859,10 @@ static void reader_record(conn *c, const uint8_t *rec)
         return;
     }
     if (seq != c->wnext[w]) {
-        conn_fail(c, "writer %llu's record %llu came where %llu was due (lost, repeated or "
-                     "reordered)",
-                  (unsigned long long)w, (unsigned long long)seq,
-                  (unsigned long long)c->wnext[w]);
+        conn_fail(c,
+                  "writer %llu's record %llu came where %llu was due (lost, repeated or "
+                  "reordered)",
+                  (unsigned long long)w, (unsigned long long)seq, (unsigned long long)c->wnext[w]);
         return;
     }
     c->wnext[w]++;
@@ -913,7 +915,8 @@ static void reader_check_done(conn *c)
     conn_close(c);
 }
 
-/* ---- long-poll readers ------------------------------------------------------------------------ */
+/* ---- long-poll readers ------------------------------------------------------------------------
+ */
 
 static void lp_poll(conn *c)
 {
@@ -1286,9 +1289,9 @@ static void sse_ended(conn *c)
 static void sse_open(conn *c)
 {
     c->out_len = c->out_off = 0;
-    out_printf(c,
-               "GET %s?offset=-1&live=sse HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
-               g.stream_path[0], g.hosthdr);
+    out_printf(
+        c, "GET %s?offset=-1&live=sse HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+        g.stream_path[0], g.hosthdr);
     c->polls++;
     conn_send(c);
 }
@@ -1390,7 +1393,8 @@ static void writer_response(writer *w)
             return;
         }
         if (strcmp(c->pseq, want) != 0 || strcmp(c->pepoch, "0") != 0) {
-            conn_fail(c, "producer batch seq %s answered with Producer-Epoch '%s', Producer-Seq '%s'",
+            conn_fail(c,
+                      "producer batch seq %s answered with Producer-Epoch '%s', Producer-Seq '%s'",
                       want, c->pepoch, c->pseq);
             return;
         }
@@ -1465,8 +1469,8 @@ static void writers_tick(void)
 
 static void arm_timer(uint64_t at)
 {
-    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at / NS_PER_S),
-                                          .tv_nsec = (long)(at % NS_PER_S)}};
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(at / NS_PER_S), .tv_nsec = (long)(at % NS_PER_S)}};
     if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
         its.it_value.tv_nsec = 1;
     timerfd_settime(g.tfd, TFD_TIMER_ABSTIME, &its, NULL);
@@ -1558,7 +1562,8 @@ static void readers_connect(size_t *next)
     }
 }
 
-/* ---- blocking requests: creating streams, reading them back ------------------------------------ */
+/* ---- blocking requests: creating streams, reading them back ------------------------------------
+ */
 
 static int blocking_connect(void)
 {
@@ -1596,8 +1601,8 @@ static int blocking_exchange(conn *c)
         if (n < 0 && errno == EINTR)
             continue;
         c->rx_now = now_ns();
-        llhttp_errno_t e = n > 0 ? llhttp_execute(&c->p, (const char *)g.rx, (size_t)n)
-                                 : llhttp_finish(&c->p);
+        llhttp_errno_t e =
+            n > 0 ? llhttp_execute(&c->p, (const char *)g.rx, (size_t)n) : llhttp_finish(&c->p);
         if (e != HPE_OK || n <= 0)
             break;
     }
@@ -1619,7 +1624,8 @@ static void create_streams(void)
     llhttp_init(&c.p, HTTP_RESPONSE, &settings);
     c.p.data = &c;
     for (size_t s = 0; s < g.streams; s++) {
-        out_printf(&c, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: 0\r\n\r\n",
+        out_printf(&c,
+                   "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: 0\r\n\r\n",
                    g.stream_path[s], g.hosthdr, g.ctype);
         if (blocking_exchange(&c) < 0)
             die("PUT %s: no answer", g.stream_path[s]);
@@ -1905,7 +1911,7 @@ int main(int argc, char **argv)
     if (g.mode == B_BODY)
         g.batch = 1;
     g.rounds = !strcmp(g.scenario, "longpoll") && g.rate <= 0;
-    g.ctype = g.mode == B_BODY ? "application/octet-stream"
+    g.ctype = g.mode == B_BODY   ? "application/octet-stream"
               : g.mode == B_JSON ? "application/json"
                                  : "text/plain";
     g.addr.sin_family = AF_INET;
@@ -1923,8 +1929,8 @@ int main(int argc, char **argv)
         die("out of memory");
     uint32_t salt = (uint32_t)(mix64(now_ns()) & 0xffffff);
     for (size_t s = 0; s < g.streams; s++)
-        snprintf(g.stream_path[s], sizeof(g.stream_path[s]), "%s/dsbench-%s-%d-%06x-%zu",
-                 g.prefix, g.scenario, (int)getpid(), salt, s);
+        snprintf(g.stream_path[s], sizeof(g.stream_path[s]), "%s/dsbench-%s-%d-%06x-%zu", g.prefix,
+                 g.scenario, (int)getpid(), salt, s);
 
     uint64_t t0 = now_ns();
     proc_sample s_begin = proc_sample_pids(g.pids, g.npids);
@@ -1974,8 +1980,9 @@ int main(int argc, char **argv)
         if (wr == g.writers && rr == g.readers)
             break;
         if (g.errors || now_ns() > setup_deadline) {
-            fprintf(stderr, "dsload: setup failed: %zu of %zu readers, %zu of %zu writers ready%s%s\n",
-                    rr, g.readers, wr, g.writers, g.first_error[0] ? ": " : "", g.first_error);
+            fprintf(stderr,
+                    "dsload: setup failed: %zu of %zu readers, %zu of %zu writers ready%s%s\n", rr,
+                    g.readers, wr, g.writers, g.first_error[0] ? ": " : "", g.first_error);
             result_add("scenario", "%s", g.scenario);
             result_add("target", "%s", *g.label ? g.label : "?");
             result_add("readers", "%zu", g.readers);
