@@ -12,7 +12,8 @@
 # Environment: QUICK=1 (one run each, shorter windows), RUNS=N (default 3), PEERS="hfs bare
 # nchan dsref" (which targets to run; dsref is the Durable Streams reference, ds only), PIN=0 (do
 # not pin), KEEP=1 (keep the scratch folder), DS_LONG_POLL (the long-poll timeout both Durable
-# Streams servers get, which is also their SSE keep-alive interval: default 30s).
+# Streams servers get, which is also their SSE keep-alive interval: default 30s), DS_HFS_FLAGS
+# (more flags for our server in the ds runs, e.g. -sync=interval=1s).
 # Writes build/bench/results-STAMP.txt (raw RESULT lines), .md (the table) and charts-STAMP/*.svg
 # (bench/charts.sh, when gnuplot is installed).
 #
@@ -234,7 +235,8 @@ run_ds() { # CFG PEER RUN SCENARIO [dsload args...]
     local cfg=$1 peer=$2 run=$3 sc=$4 out pid port
     shift 4
     if [ "$peer" = hfs ]; then
-        start_hfs -long-poll="$DS_LONG_POLL" || { record "$cfg" "$peer" "$run" ""; return; }
+        # shellcheck disable=SC2086 # DS_HFS_FLAGS: several flags
+        start_hfs -long-poll="$DS_LONG_POLL" ${DS_HFS_FLAGS:-} || { record "$cfg" "$peer" "$run" ""; return; }
         pid=$SPID port=$PORT
     else
         start_dsref || { record "$cfg" "$peer" "$run" ""; return; }
