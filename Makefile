@@ -233,9 +233,10 @@ help:
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make lint       cppcheck;  make tidy  clang-tidy;  make format  clang-format"
 
-# Benchmarks: the load generator and the bare-machine peer, then bench/run.sh (BENCH_ARGS are
-# passed on: a scenario name, QUICK=1 in the environment for a short run).
-BENCH_BIN := $(BUILD)/bench/loadgen $(BUILD)/bench/bare_fanout
+# Benchmarks: the load generators (WebSocket: loadgen; Durable Streams over HTTP: dsload) and the
+# bare-machine peer, then bench/run.sh (BENCH_ARGS are passed on: a scenario name, QUICK=1 in the
+# environment for a short run).
+BENCH_BIN := $(BUILD)/bench/loadgen $(BUILD)/bench/dsload $(BUILD)/bench/bare_fanout
 
 $(BUILD)/bench/%: bench/%.c bench/common.c bench/common.h $(STATIC)
 	@mkdir -p $(dir $@)

@@ -2,10 +2,18 @@
 # run.sh -- `make bench`: runs every scenario against our server, the machine's bare limit and
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
-#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many (default all)
+#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many (the default:
+#                                          all of these) and ds (asked for by name)
+#
+# ds compares our Durable Streams protocol (/v1/stream/) with the reference server
+# (@durable-streams/server, file-backed; bench/ds/): appends, idempotent-producer batches, SSE
+# fan-out and long-poll latency, through bench/dsload.
 #
 # Environment: QUICK=1 (one run each, shorter windows), RUNS=N (default 3), PEERS="hfs bare
-# nchan" (which targets to run), PIN=0 (do not pin), KEEP=1 (keep the scratch folder).
+# nchan dsref" (which targets to run; dsref is the Durable Streams reference, ds only), PIN=0 (do
+# not pin), KEEP=1 (keep the scratch folder), DS_LONG_POLL (the long-poll timeout both Durable
+# Streams servers get, which is also their SSE keep-alive interval: default 30s), DS_HFS_FLAGS
+# (more flags for our server in the ds runs, e.g. -sync=interval=1s).
 # Writes build/bench/results-STAMP.txt (raw RESULT lines), .md (the table) and charts-STAMP/*.svg
 # (bench/charts.sh, when gnuplot is installed).
 #
@@ -20,20 +28,34 @@ BUILD=${1:-build}
 SCENARIOS=${*:-fanout latency idle ingest many}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
-PEERS=${PEERS:-hfs bare nchan}
+PEERS=${PEERS:-hfs bare nchan dsref}
 PIN=${PIN:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 LOADGEN=$BUILD/bench/loadgen
+DSLOAD=$BUILD/bench/dsload
 BARE=$BUILD/bench/bare_fanout
 SERVER=$BUILD/bin/httpfstream-server
 
 # Windows are short because every follower must then receive all it is behind (at 1,000 x 16 KiB
 # the drain takes longer than the window) and the whole run should stay well under 30 minutes.
 if [ "$QUICK" = 1 ]; then
-    FAN_D=1 LAT_D=3 IDLE_D=7 ING_D=3 MANY_D=5 DRAIN=60
+    FAN_D=1 LAT_D=3 IDLE_D=7 ING_D=3 MANY_D=5 DRAIN=60 DS_APP_D=1 DS_SSE_D=2 DS_LP_D=3
 else
-    FAN_D=2 LAT_D=4 IDLE_D=8 ING_D=4 MANY_D=8 DRAIN=90
+    FAN_D=2 LAT_D=4 IDLE_D=8 ING_D=4 MANY_D=8 DRAIN=90 DS_APP_D=2 DS_SSE_D=3 DS_LP_D=4
 fi
+# Durable Streams: the long-poll timeout of both servers (ours: -long-poll; the reference:
+# longPollTimeout), which is also how often they send an idle SSE reader a keep-alive. The
+# conformance suite needs it short (ours runs it with 1s), but the reference commits its
+# metadata to disk synchronously on every read, so with 1,000 readers a 1 s timeout alone asks it
+# for 2,000 synced commits a second: more than this machine's disk does, and it never catches
+# up. At 30 s (the reference's default) nothing times out within the windows, for either server.
+DS_LONG_POLL=${DS_LONG_POLL:-30s}
+case $DS_LONG_POLL in
+*ms) DS_LP_MS=${DS_LONG_POLL%ms} ;;
+*s) DS_LP_MS=$(awk -v s="${DS_LONG_POLL%s}" 'BEGIN { printf "%d", s * 1000 }') ;;
+*) echo "run.sh: DS_LONG_POLL must end in s or ms" >&2; exit 2 ;;
+esac
+DS_DRAIN=15 DS_READERS=${DS_READERS:-1000}
 FAN_NS=${FAN_NS:-"1 100 1000 10000"} IDLE_NS=${IDLE_NS:-"10000 15000"}
 if [ "$PIN" = 1 ]; then
     SRV_CPU=0 LG_CPU=1
@@ -42,20 +64,22 @@ else
     SRV_CPU='' SRV_TASKSET='' LG_PIN='' BARE_PIN=''
 fi
 
-for f in "$LOADGEN" "$BARE" "$SERVER"; do
+for f in "$LOADGEN" "$DSLOAD" "$BARE" "$SERVER"; do
     [ -x "$f" ] || { echo "run.sh: $f missing (run make bench)" >&2; exit 2; }
 done
 SCRATCH=$(mktemp -d /tmp/hfs-bench.XXXXXX)
 # The whole run uses copies taken now, so a rebuild while it runs cannot change or break it.
 mkdir -p "$SCRATCH/bin"
-cp "$LOADGEN" "$BARE" "$SERVER" "$SCRATCH/bin/" || exit 2
+cp "$LOADGEN" "$DSLOAD" "$BARE" "$SERVER" "$SCRATCH/bin/" || exit 2
 LOADGEN=$SCRATCH/bin/loadgen BARE=$SCRATCH/bin/bare_fanout SERVER=$SCRATCH/bin/httpfstream-server
+DSLOAD=$SCRATCH/bin/dsload
 RES=$SCRATCH/results.txt
 : >"$RES"
-SPID='' NCHAN_UP=''
+SPID='' NCHAN_UP='' RPID=''
 
 cleanup() {
     stop_hfs
+    stop_dsref
     stop_nchan
     if [ "${KEEP:-0}" = 1 ]; then echo "run.sh: scratch kept in $SCRATCH" >&2; else rm -rf "$SCRATCH"; fi
 }
@@ -66,10 +90,10 @@ log() { echo "$*" >&2; }
 
 # ---- servers -------------------------------------------------------------------------------
 
-start_hfs() {
+start_hfs() { # [extra server flags...]
     ROOT=$SCRATCH/root
     rm -rf "$ROOT"
-    $SRV_TASKSET "$SERVER" -root="$ROOT" -http=127.0.0.1:0 -q 2>"$SCRATCH/server.log" &
+    $SRV_TASKSET "$SERVER" -root="$ROOT" -http=127.0.0.1:0 -q "$@" 2>"$SCRATCH/server.log" &
     SPID=$!
     PORT=
     for _ in $(seq 100); do
@@ -91,6 +115,37 @@ stop_hfs() {
     wait "$SPID" 2>/dev/null
     SPID=
     rm -rf "$SCRATCH/root"
+}
+
+# The Durable Streams reference server (bench/ds/refserver.mjs), file-backed under the scratch
+# folder, on a free port; RPID is node itself (taskset execs it), so its CPU and RSS are sampled.
+start_dsref() {
+    local d=$SCRATCH/dsref
+    rm -rf "$d"
+    mkdir -p "$d"
+    $SRV_TASKSET node "$HERE/ds/refserver.mjs" --port 0 --data "$d/data" --long-poll-ms "$DS_LP_MS" \
+        >"$d/stdout.log" 2>"$d/stderr.log" &
+    RPID=$!
+    RPORT=
+    for _ in $(seq 200); do
+        RPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$d/stderr.log")
+        [ -n "$RPORT" ] && return 0
+        kill -0 "$RPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "run.sh: the reference server did not start:"
+    cat "$d/stderr.log" >&2
+    return 1
+}
+
+stop_dsref() {
+    [ -n "$RPID" ] || return 0
+    kill -TERM "$RPID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$RPID" 2>/dev/null
+    wait "$RPID" 2>/dev/null
+    RPID=
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$SCRATCH/dsref/data"
 }
 
 free_port() {
@@ -130,13 +185,13 @@ record() {
     v=$(sed -n 's/.* verify=\([^ ]*\).*/\1/p' <<<"$line")
     if [ "$v" = FAIL ] || [ "$v" = incomplete ]; then
         log "  !! $cfg $peer run $run: verify=$v"
-        grep '^loadgen:' <<<"$out" | sed 's/^/     /' >&2
+        grep -E '^(loadgen|dsload):' <<<"$out" | sed 's/^/     /' >&2
     fi
     log "  $cfg $peer run $run: $(summary "$line")"
 }
 
 summary() {
-    tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|app_Bps|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
+    tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|del_run_msgs_ps|app_Bps|app_msgs_ps|req_ps|complete|lat_p50_us|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
 }
 
 run_hfs() { # CFG RUN SCENARIO [loadgen args...]
@@ -171,6 +226,30 @@ run_bare() { # CFG PEER RUN [bare_fanout args...]
     local cfg=$1 peer=$2 run=$3 out
     shift 3
     out=$(timeout 600 "$BARE" "$@" $BARE_PIN 2>&1)
+    record "$cfg" "$peer" "$run" "$out"
+}
+
+# Durable Streams: ours (under /v1/stream/, -long-poll as DS_LONG_POLL) or the reference, a fresh
+# server each run; dsload checks every byte (bench/README.md).
+run_ds() { # CFG PEER RUN SCENARIO [dsload args...]
+    local cfg=$1 peer=$2 run=$3 sc=$4 out pid port
+    shift 4
+    if [ "$peer" = hfs ]; then
+        # shellcheck disable=SC2086 # DS_HFS_FLAGS: several flags
+        start_hfs -long-poll="$DS_LONG_POLL" ${DS_HFS_FLAGS:-} || { record "$cfg" "$peer" "$run" ""; return; }
+        pid=$SPID port=$PORT
+    else
+        start_dsref || { record "$cfg" "$peer" "$run" ""; return; }
+        pid=$RPID port=$RPORT
+    fi
+    out=$(timeout 300 "$DSLOAD" "$sc" --port "$port" --server-pid "$pid" --label "$peer" $LG_PIN \
+        --drain "$DS_DRAIN" "$@" 2>&1)
+    if ! kill -0 "$pid" 2>/dev/null; then
+        log "  !! the $peer server died during $cfg run $run"
+        out="$out
+RESULT verify=FAIL error=server-died"
+    fi
+    if [ "$peer" = hfs ]; then stop_hfs; else stop_dsref; fi
     record "$cfg" "$peer" "$run" "$out"
 }
 
@@ -241,6 +320,31 @@ scenario_many() {
     done
 }
 
+# Durable Streams, ours against the reference, interleaved: each run does every configuration
+# with ours, then with the reference. Appends: 4 keep-alive connections POSTing 64 KiB bodies
+# to one stream as fast as answered. Producers: 4 idempotent producers, each POSTing batches of
+# 100 64-byte JSON messages (one application/json array per POST). SSE: 1,000 readers of a
+# text/plain stream, 1 writer POSTing one 64-byte record per request as fast as answered.
+# Long-poll: 1,000 readers waiting at the tail; one record POSTed each time every reader has had
+# the last one and is polling again (50 ms later).
+scenario_ds() {
+    local peers="" p run
+    for p in hfs dsref; do has_peer "$p" && peers="$peers $p"; done
+    for run in $(seq "$RUNS"); do
+        for p in $peers; do
+            run_ds ds-append "$p" "$run" append -w 4 -s 65536 -d "$DS_APP_D"
+            run_ds ds-producer "$p" "$run" producer -w 4 --batch 100 -s 64 -d "$DS_APP_D"
+            run_ds ds-sse "$p" "$run" sse -n "$DS_READERS" -w 1 -d "$DS_SSE_D"
+            run_ds ds-longpoll "$p" "$run" longpoll -n "$DS_READERS" --gap-ms 50 -d "$DS_LP_D"
+        done
+    done
+}
+
+# The reference server needs node and its package (scripts/deps.sh bench installs both).
+dsref_ready() {
+    command -v node >/dev/null 2>&1 && [ -d "$HERE/ds/node_modules/@durable-streams/server" ]
+}
+
 # ---- the table -----------------------------------------------------------------------------
 
 # med CFG PEER KEY: the median of KEY over the runs, or "-".
@@ -268,8 +372,17 @@ min2() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-") print b; else if (b == "
 mul() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "") print "-"; else print a * b }'; }
 has_cfg() { awk -v c="$1" '$1 == c { f = 1 } END { exit !f }' "$RES"; }
 
+# With Durable Streams rows (DS_COLS=1) the table has two more columns, the reference and
+# ours/reference, before the target; other rows have none there, ds rows no bare or Nchan.
 row() { # scenario setting metric ours bare ours/bare nchan ours/nchan target notes
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"
+    if [ "${DS_COLS:-0}" = 1 ]; then
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | - | - | %s | %s |\n' "$@"
+    else
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"
+    fi
+}
+row_ds() { # scenario setting metric ours reference ours/reference target notes
+    printf '| %s | %s | %s | %s | - | - | - | - | %s | %s | %s | %s |\n' "$@"
 }
 
 print_table() {
@@ -282,8 +395,15 @@ print_table() {
         "server (ours / nginx+Nchan, 1 worker) on CPU ${SRV_CPU:-any}, load generator on CPU ${LG_CPU:-any};" \
         "$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
-    row scenario setting metric ours bare ours/bare Nchan ours/Nchan target "notes (ours)"
-    row --- --- --- ---: ---: ---: ---: ---: --- ---
+    DS_COLS=0
+    awk '$1 ~ /^ds-/ { f = 1 } END { exit !f }' "$RES" && DS_COLS=1
+    if [ "$DS_COLS" = 1 ]; then
+        echo "| scenario | setting | metric | ours | bare | ours/bare | Nchan | ours/Nchan | DS reference | ours/reference | target | notes (ours) |"
+        echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    else
+        row scenario setting metric ours bare ours/bare Nchan ours/Nchan target "notes (ours)"
+        row --- --- --- ---: ---: ---: ---: ---: --- ---
+    fi
     local n s cfg o b c
     for n in $FAN_NS; do
         for s in 64 16384; do
@@ -353,6 +473,7 @@ print_table() {
             "$o" - - "$c" "$(ratio "$o" "$c")" "" \
             "delivered $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 1) MB/s (Nchan $(fmt_div "$(med "$cfg" nchan del_Bps)" 1e6 1)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; verify $(all "$cfg" hfs verify)"
     fi
+    print_ds_rows
     echo
     print_details
     echo
@@ -367,12 +488,68 @@ print_table() {
     echo "behind); the notes and the target column also give bare's write-pass floor, counted from"
     echo "when its loop starts writing the record. Ingest runs ours on CPU 0 (as every other row) and"
     echo "on both CPUs (file writes on a thread-pool thread): the row shows the second."
+    if [ "$DS_COLS" = 1 ]; then
+        echo "Durable Streams (ds) rows compare ours with the reference server (@durable-streams/server"
+        echo "$(ds_ref_version), file-backed: every append is fdatasync'ed, and every read commits its"
+        echo "access time to LMDB synchronously), both with a $DS_LONG_POLL long-poll timeout, fresh per run."
+        echo "Every POST's answer, every byte read back and every record each reader got is checked"
+        echo "(verify=ok). SSE: messages delivered to all readers per second, from the first POST until"
+        echo "the last reader had the last message; long-poll: from each POST being sent to each of the"
+        echo "1,000 waiting readers holding its 200."
+    fi
     local busy
     busy=$(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^others_pct=/) { split($i, kv, "="); if (kv[2] + 0 > 10) n++ } } END { print n + 0 }' "$RES")
     if [ "$busy" -gt 0 ]; then
         echo
         echo "WARNING: in $busy run(s) other programs used more than 10% of a CPU during the window"
         echo "(column 'other programs' above): those figures are noisy; rerun on a quiet machine."
+    fi
+}
+
+ds_ref_version() {
+    sed -n 's/^  "version": "\(.*\)",$/\1/p' "$HERE/ds/node_modules/@durable-streams/server/package.json" 2>/dev/null | head -1
+}
+
+# all, "-" when there is no run; fmt_k VALUE DECIMALS: "12.3k" or "-".
+all_ds() { local a; a=$(all "$@"); echo "${a:--}"; }
+fmt_k() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*fk\n", p, v / 1e3 }'; }
+
+# The Durable Streams rows: ours against the reference; goals >= 10x its rates, <= 1/10 its p99.
+print_ds_rows() {
+    local cfg=ds-append o r
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs app_Bps) r=$(med "$cfg" dsref app_Bps)
+        row_ds ds "append: 4 keep-alive connections x 64 KiB POSTs, 1 stream" "accepted MB/s" \
+            "$(fmt_div "$o" 1e6 1)" "$(fmt_div "$r" 1e6 1)" "$(ratio "$o" "$r")" \
+            "≥10x reference: $(cmp_ge "$o" "$(mul "$r" 10)")" \
+            "requests/s $(med "$cfg" hfs req_ps) (reference $(med "$cfg" dsref req_ps)); POST p50/p99 $(fmt_div "$(med "$cfg" hfs post_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs post_p99_us)" 1e3 2) ms (reference $(fmt_div "$(med "$cfg" dsref post_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" dsref post_p99_us)" 1e3 2)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)% (reference $(med "$cfg" dsref srv_cpu_win_pct)%); verify $(all_ds "$cfg" hfs verify) (reference $(all_ds "$cfg" dsref verify))"
+        o=$(med "$cfg" hfs req_ps) r=$(med "$cfg" dsref req_ps)
+        row_ds ds "append: 4 keep-alive connections x 64 KiB POSTs, 1 stream" "requests/s" \
+            "$o" "$r" "$(ratio "$o" "$r")" "≥10x reference: $(cmp_ge "$o" "$(mul "$r" 10)")" ""
+    fi
+    cfg=ds-producer
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs app_msgs_ps) r=$(med "$cfg" dsref app_msgs_ps)
+        row_ds ds "idempotent producers: 4 x batches of 100 x 64 B JSON messages (application/json array)" \
+            "accepted messages/s" "$(fmt_k "$o" 1)" "$(fmt_k "$r" 1)" "$(ratio "$o" "$r")" \
+            "≥10x reference: $(cmp_ge "$o" "$(mul "$r" 10)")" \
+            "batches/s $(med "$cfg" hfs req_ps) (reference $(med "$cfg" dsref req_ps)); $(fmt_div "$(med "$cfg" hfs app_Bps)" 1e6 1) MB/s of messages; POST p50/p99 $(fmt_div "$(med "$cfg" hfs post_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs post_p99_us)" 1e3 2) ms (reference $(fmt_div "$(med "$cfg" dsref post_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" dsref post_p99_us)" 1e3 2)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)% (reference $(med "$cfg" dsref srv_cpu_win_pct)%); verify $(all_ds "$cfg" hfs verify) (reference $(all_ds "$cfg" dsref verify))"
+    fi
+    cfg=ds-sse
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs del_run_msgs_ps) r=$(med "$cfg" dsref del_run_msgs_ps)
+        row_ds ds "SSE fan-out: $DS_READERS readers x 64 B messages, 1 writer" "delivered messages/s" \
+            "$(fmt_k "$o" 1)" "$(fmt_k "$r" 2)" "$(ratio "$o" "$r")" \
+            "≥10x reference: $(cmp_ge "$o" "$(mul "$r" 10)")" \
+            "readers with every message $(all_ds "$cfg" hfs complete) of $DS_READERS (reference $(all_ds "$cfg" dsref complete)); POSTs/s $(med "$cfg" hfs req_ps) (reference $(med "$cfg" dsref req_ps)); in the window only $(fmt_k "$(med "$cfg" hfs del_msgs_ps)" 1) (reference $(fmt_k "$(med "$cfg" dsref del_msgs_ps)" 2)); delivery p50/p99 $(fmt_div "$(med "$cfg" hfs lat_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs lat_p99_us)" 1e3 2) ms (reference $(fmt_div "$(med "$cfg" dsref lat_p50_us)" 1e3 0)/$(fmt_div "$(med "$cfg" dsref lat_p99_us)" 1e3 0)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)% (reference $(med "$cfg" dsref srv_cpu_win_pct)%); loadgen CPU $(med "$cfg" hfs lg_cpu_pct)%; verify $(all_ds "$cfg" hfs verify) (reference $(all_ds "$cfg" dsref verify))"
+    fi
+    cfg=ds-longpoll
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs lat_p99_us) r=$(med "$cfg" dsref lat_p99_us)
+        row_ds ds "long-poll: $DS_READERS waiting readers, 1 x 64 B POST per round" "p99 ms POST -> 200" \
+            "$(fmt_div "$o" 1e3 2)" "$(fmt_div "$r" 1e3 1)" "$(ratio "$o" "$r")" \
+            "≤0.10x reference: $(cmp_le "$o" "$(mul "$r" 0.1)")" \
+            "ours p50/p99.9/max $(fmt_div "$(med "$cfg" hfs lat_p50_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs lat_p999_us)" 1e3 2)/$(fmt_div "$(med "$cfg" hfs lat_max_us)" 1e3 2) ms; reference $(fmt_div "$(med "$cfg" dsref lat_p50_us)" 1e3 0)/$(fmt_div "$(med "$cfg" dsref lat_p999_us)" 1e3 0)/$(fmt_div "$(med "$cfg" dsref lat_max_us)" 1e3 0) ms; rounds $(med "$cfg" hfs rounds) (reference $(med "$cfg" dsref rounds)), samples $(med "$cfg" hfs lat_n) (reference $(med "$cfg" dsref lat_n)); readers waiting when the POST went out $(med "$cfg" hfs lp_waited_pct)% (reference $(med "$cfg" dsref lp_waited_pct)%); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)% (reference $(med "$cfg" dsref srv_cpu_win_pct)%); verify $(all_ds "$cfg" hfs verify) (reference $(all_ds "$cfg" dsref verify))"
     fi
 }
 
@@ -400,13 +577,20 @@ print_details() {
 # ---- main ----------------------------------------------------------------------------------
 
 log "run.sh: scenarios: $SCENARIOS; runs: $RUNS; peers: $PEERS; scratch: $SCRATCH"
-if has_peer nchan; then
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+others=0
+for sc in $SCENARIOS; do [ "$sc" != ds ] && others=1; done
+if has_peer nchan && [ "$others" = 1 ]; then
     "$HERE/nchan.sh" install || { log "run.sh: Nchan unavailable, running without it"; PEERS=${PEERS/nchan/}; }
+fi
+if has_peer dsref && wants ds && ! dsref_ready; then
+    log "run.sh: the Durable Streams reference server needs node and bench/ds/node_modules (scripts/deps.sh bench); running ds without it"
+    PEERS=${PEERS/dsref/}
 fi
 t0=$(date +%s)
 for sc in $SCENARIOS; do
     case $sc in
-    fanout | latency | idle | ingest | many) log "== $sc"; "scenario_$sc" ;;
+    fanout | latency | idle | ingest | many | ds) log "== $sc"; "scenario_$sc" ;;
     *) log "run.sh: unknown scenario $sc"; exit 2 ;;
     esac
 done

@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh -- installs the Debian packages (and npm test tools) the project needs, only when missing.
+# deps.sh -- installs the Debian packages (and npm test tools, and for bench the Durable Streams
+# reference server) the project needs, only when missing.
 # Usage: scripts/deps.sh build|test|bench|fuzz
 # Runs apt-get as root, or through sudo when not root. Idempotent and quiet when nothing is missing.
 set -eu
@@ -57,4 +58,14 @@ if [ "$want" != build ] && [ "$want" != fuzz ]; then
             touch node_modules
         fi
     done
+fi
+
+# The Durable Streams reference server, make bench's ds peer, pinned by bench/ds/package-lock.json.
+if [ "$want" = bench ]; then
+    cd "$here/bench/ds"
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        echo "deps: npm ci (bench/ds)"
+        npm ci --no-audit --no-fund --loglevel=error >/dev/null
+        touch node_modules
+    fi
 fi
