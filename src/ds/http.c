@@ -1295,7 +1295,9 @@ void ds_req_body(conn *c, const uint8_t *p, size_t n)
         return;
     }
     if (q->len + n > q->cap) {
-        size_t cap = q->cap ? q->cap : 4096;
+        /* Room for the whole body at once when its length is known. */
+        uint64_t want = c->http->parser.req.content_length;
+        size_t cap = q->cap ? q->cap : want != UINT64_MAX && want <= max ? (size_t)want : 4096;
         while (cap < q->len + n)
             cap *= 2;
         uint8_t *b = realloc(q->body, cap);
