@@ -156,6 +156,8 @@ uint64_t ds_cursor_next(const char *cursor);
 /* The media type of a Content-Type value, lowercased, without parameters, into out. */
 void ds_media_type(const char *v, size_t n, char *out, size_t cap);
 int ds_is_json_type(const char *ctype);
+/* 1 when two Content-Type values name the same media type (case and parameters aside). */
+int ds_same_media_type(const char *a, size_t an, const char *b, size_t bn);
 int ds_sse_encoding(const char *ctype);
 /* The headers every answer carries (CORS and security). */
 #define DS_COMMON_HEADERS                                                                          \

@@ -16,6 +16,7 @@
 #include "ds/ds_int.h"
 #include "ds/json.h"
 #include "http/path.h"
+#include "http/uri.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
 
@@ -106,6 +107,16 @@ static void req_free(ds_state *d, ds_req *q)
     free(q->rel), free(q->body), free(q->snap), free(q->hdr.p), free(q->init);
     free(q->path), free(q->host);
     free(q);
+}
+
+/* A request that waits (for the store) belongs to its connection again meanwhile, so that the
+ * connection going away detaches it. */
+static void req_wait(ds_req *q)
+{
+    if (q->c && !q->c->closing && q->c->http)
+        q->c->http->ds = q;
+    else
+        q->c = NULL;
 }
 
 /* The request is answered (or its connection went): detach it from the connection. */
@@ -216,6 +227,28 @@ static uint8_t *read_range(ds_stream *ds, uint64_t from, uint64_t *to, size_t *l
     }
     *len = want;
     return buf;
+}
+
+/* For a JSON stream, off moved on to the start of the next message when it falls inside one (a
+ * client's own arithmetic on offsets): reads never start with a piece of a message. */
+static uint64_t json_align(ds_stream *ds, uint64_t off)
+{
+    uint8_t buf[16 * 1024];
+
+    if (!ds->json || off == 0 || off >= ds->tail)
+        return off;
+    if (store_read(ds->res, buf, 1, off - 1) != 1 || buf[0] == '\n')
+        return off;
+    for (uint64_t at = off; at < ds->tail;) {
+        size_t n = ds->tail - at < sizeof(buf) ? (size_t)(ds->tail - at) : sizeof(buf);
+        if (store_read(ds->res, buf, n, at) != (ssize_t)n)
+            return ds->tail;
+        const uint8_t *nl = memchr(buf, '\n', n);
+        if (nl)
+            return at + (uint64_t)(nl - buf) + 1;
+        at += n;
+    }
+    return ds->tail;
 }
 
 static void etag_of(const ds_stream *ds, int64_t start, uint64_t end, int closed, char *out,
@@ -445,6 +478,7 @@ static int handle_get(route *r, ds_state *d, const char *rel)
     uint64_t off = qy.kind == OFF_NOW ? ds->tail : qy.kind == OFF_POS ? qy.pos : 0;
     if (off > ds->tail)
         off = ds->tail; /* past the end: nothing there yet, and the tail says where it is */
+    off = json_align(ds, off);
     if (qy.live == LIVE_SSE)
         return ds_sse_start(r, ds, off, qy.cursor);
     if (qy.live == LIVE_POLL) {
@@ -559,6 +593,8 @@ static void complete_when_stored(ds_state *d, ds_req *q)
 
     if (k <= 0)
         append_complete(d, q, k < 0 ? STORE_EIO : STORE_OK);
+    else
+        req_wait(q);
 }
 
 /* Appends p[0..n) to ds under the lease. STORE_OK (q->end set) or a store_err. */
@@ -805,10 +841,7 @@ static int handle_post(conn *c, ds_state *d, ds_req *q)
         return status;
     if (ds->closed)
         return closed_answer(c, ds, &p);
-    char mt[128], st_mt[128];
-    ds_media_type(ct, ct_len, mt, sizeof(mt));
-    ds_media_type(ds->ctype, strlen(ds->ctype), st_mt, sizeof(st_mt));
-    if (strcmp(mt, st_mt) != 0)
+    if (!ds_same_media_type(ct, ct_len, ds->ctype, strlen(ds->ctype)))
         return answer_text(c, 409, NULL, "content type does not match the stream's");
     if (p.present) {
         uint64_t expected = 0;
@@ -858,15 +891,19 @@ static int source_name(ds_state *d, const char *v, size_t n, char *out, size_t c
         free(clean), free(raw);
         return -1;
     }
+    /* A path, as a request-target's: percent-decoded (no NUL), then cleaned. */
     raw[0] = '/';
-    memcpy(raw + 1, v[0] == '/' ? v + 1 : v, v[0] == '/' ? n - 1 : n);
-    raw[v[0] == '/' ? n : n + 1] = '\0';
-    path_clean(raw, strlen(raw), clean);
+    long k = uri_unescape_path(v[0] == '/' ? v + 1 : v, v[0] == '/' ? n - 1 : n, raw + 1);
+    if (k < 0) {
+        free(clean), free(raw);
+        return -1;
+    }
+    path_clean(raw, (size_t)k + 1, clean);
     const char *name = clean + 1;
     if (!strncmp(clean, d->prefix, d->prefix_len) && clean[d->prefix_len] == '/')
         name = clean + d->prefix_len + 1;
     size_t len = strlen(name);
-    if (*name && len < cap && !memchr(v, '\0', n)) {
+    if (*name && len < cap) {
         memcpy(out, name, len + 1);
         ok = 0;
     }
@@ -892,15 +929,13 @@ typedef struct put_req {
 /* Does an existing stream have the configuration a PUT asks for? */
 static int same_config(ds_state *d, const ds_stream *ds, const put_req *p)
 {
-    char mt[128], st_mt[128], src[1024];
+    char src[1024];
+    static const char dflt[] = "application/octet-stream";
 
-    if (p->ct || !ds->fork_from) {
-        ds_media_type(p->ct ? p->ct : "application/octet-stream",
-                      p->ct ? p->ct_len : strlen("application/octet-stream"), mt, sizeof(mt));
-        ds_media_type(ds->ctype, strlen(ds->ctype), st_mt, sizeof(st_mt));
-        if (strcmp(mt, st_mt) != 0)
-            return 0;
-    }
+    if ((p->ct || !ds->fork_from) &&
+        !ds_same_media_type(p->ct ? p->ct : dflt, p->ct ? p->ct_len : sizeof(dflt) - 1, ds->ctype,
+                            strlen(ds->ctype)))
+        return 0;
     if (p->ttl != ds->ttl_s && !(p->ttl < 0 && ds->fork_from && !p->exp))
         return 0;
     if ((p->exp != NULL) != (ds->expires_raw != NULL) && !(ds->fork_from && !p->exp))
@@ -952,6 +987,8 @@ static int parse_put(const route *r, put_req *p, int *status_msg)
     }
     if (p->exp && ds_parse_time(p->exp, p->exp_len, &p->exp_ms) < 0)
         return -1;
+    if (p->exp && p->exp_ms <= 0)
+        p->exp_ms = 1; /* (0 means none): the epoch and before are simply past */
     if (off) {
         if (ds_offset_parse(off, ol, &p->off) < 0)
             return -1;
@@ -986,6 +1023,8 @@ static int64_t json_span(ds_stream *ds, uint64_t off, uint64_t k)
 }
 
 static void put_finish(ds_state *d, ds_req *q);
+static int put_create(conn *c, ds_state *d, ds_req *q, const put_req *pp, const char *ctype,
+                      char *srcname, size_t srcname_cap);
 
 static void copy_written(void *arg, int err);
 
@@ -1006,8 +1045,10 @@ static void copy_step(ds_state *d, ds_req *q)
         q->copy_off += (uint64_t)got;
         if (store_backlogged(w)) {
             int k = store_when_written(q->ds->res, STORE_WAIT_WRITTEN, copy_written, q, &q->wait);
-            if (k > 0)
+            if (k > 0) {
+                req_wait(q);
                 return;
+            }
         }
     }
     put_finish(d, q);
@@ -1066,7 +1107,7 @@ static int handle_put(conn *c, ds_state *d, ds_req *q)
     route rr = {.c = c, .req = &c->http->parser.req};
     put_req p;
     int bad_msg;
-    ds_stream *ds = NULL, *src = NULL;
+    ds_stream *ds = NULL;
 
     if (parse_put(&rr, &p, &bad_msg) < 0)
         return answer_text(c, 400, NULL, "bad Stream-TTL, Stream-Expires-At or fork headers");
@@ -1092,17 +1133,28 @@ static int handle_put(conn *c, ds_state *d, ds_req *q)
         return 200;
     }
     const char *ctype = NULL;
-    char ctbuf[512];
-    uint64_t fork_at = 0;
+    char *ctbuf = NULL;
     char srcname[1024];
     if (p.ct) {
-        size_t n = p.ct_len < sizeof(ctbuf) - 1 ? p.ct_len : sizeof(ctbuf) - 1;
-        memcpy(ctbuf, p.ct, n);
-        ctbuf[n] = '\0';
+        if (!(ctbuf = strndup(p.ct, p.ct_len)))
+            return answer_text(c, 503, NULL, "out of memory");
         ctype = ctbuf;
     }
+    int st = put_create(c, d, q, &p, ctype, srcname, sizeof(srcname));
+    free(ctbuf);
+    return st;
+}
+
+/* handle_put for a stream that does not exist yet. */
+static int put_create(conn *c, ds_state *d, ds_req *q, const put_req *pp, const char *ctype,
+                      char *srcname, size_t srcname_cap)
+{
+    put_req p = *pp;
+    ds_stream *ds = NULL, *src = NULL;
+    uint64_t fork_at = 0;
+
     if (p.from) {
-        if (source_name(d, p.from, p.from_len, srcname, sizeof(srcname)) < 0)
+        if (source_name(d, p.from, p.from_len, srcname, srcname_cap) < 0)
             return answer_text(c, 404, NULL, "no such source stream");
         int sk = ds_lookup(d, srcname, &src);
         if (sk == DS_ERR)
@@ -1112,10 +1164,7 @@ static int handle_put(conn *c, ds_state *d, ds_req *q)
         if (src->soft_deleted)
             return answer_text(c, 409, NULL, "the source stream was deleted");
         if (ctype) {
-            char a[128], b[128];
-            ds_media_type(ctype, strlen(ctype), a, sizeof(a));
-            ds_media_type(src->ctype, strlen(src->ctype), b, sizeof(b));
-            if (strcmp(a, b) != 0)
+            if (!ds_same_media_type(ctype, strlen(ctype), src->ctype, strlen(src->ctype)))
                 return answer_text(c, 409, NULL, "content type differs from the source's");
         } else {
             ctype = src->ctype;
@@ -1123,6 +1172,8 @@ static int handle_put(conn *c, ds_state *d, ds_req *q)
         uint64_t anchor = p.has_off ? p.off : src->tail;
         if (anchor > src->tail)
             return answer_text(c, 400, NULL, "fork offset beyond the source's tail");
+        if (json_align(src, anchor) != anchor)
+            return answer_text(c, 400, NULL, "fork offset inside a message");
         fork_at = anchor;
         if (p.sub) {
             int64_t span = src->json ? json_span(src, anchor, p.sub)
@@ -1320,10 +1371,13 @@ void ds_req_done(conn *c)
     if (!q || q->method == HTTP_GET || q->started)
         return;
     q->started = 1;
+    /* While it is decided the request is not the connection's: an answer given at once may end
+     * the connection (Connection: close), and that must not free the request under us. A request
+     * that goes on waiting hands itself back to the connection (req_wait). */
+    c->http->ds = NULL;
     int status = q->method == HTTP_POST ? handle_post(c, d, q) : handle_put(c, d, q);
     if (status != 0) {
-        /* Answered at once: the request is over. */
-        req_detach(q);
+        q->c = NULL; /* answered at once: the request is over */
         req_free(d, q);
     }
 }

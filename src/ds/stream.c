@@ -385,17 +385,22 @@ int ds_save(ds_state *d, ds_stream *ds, const uint8_t *blob, size_t blob_len, in
 
 /* ---- deletion ---- */
 
+/* A deleted stream's readers (SSE and native followers) end where it was: nothing more comes. */
+static void end_readers(ds_stream *ds)
+{
+    srv_res *sr = ds->res ? store_watcher(ds->res) : NULL;
+
+    if (sr)
+        follow_set_end(sr, store_accepted(ds->res), 0);
+}
+
 /* Takes ds out of the registry and wakes whoever waits on it; frees it once unused. */
 static void forget(ds_state *d, ds_stream *ds)
 {
     registry_remove(d, ds);
     ds->gone = 1;
     ds_polls_wake(d, ds);
-    if (ds->res) {
-        srv_res *sr = store_watcher(ds->res);
-        if (sr)
-            follow_set_end(sr, store_accepted(ds->res), 1); /* SSE readers end where it was */
-    }
+    end_readers(ds);
     if (ds->busy == 0)
         stream_free(ds);
 }
@@ -440,6 +445,7 @@ int ds_delete(ds_state *d, ds_stream *ds)
     if (ds->refs > 0) {
         ds->soft_deleted = 1;
         ds_polls_wake(d, ds);
+        end_readers(ds);
         return ds_save(d, ds, NULL, 0, ds->closed);
     }
     return remove_stream(d, ds);

@@ -82,6 +82,31 @@ void ds_media_type(const char *v, size_t n, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* The media type's bounds in v[0..n): without parameters and surrounding blanks. */
+static void media_span(const char *v, size_t n, size_t *start, size_t *end)
+{
+    size_t i = 0, e;
+
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    e = i;
+    while (e < n && v[e] != ';')
+        e++;
+    while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    *start = i;
+    *end = e;
+}
+
+int ds_same_media_type(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t as, ae, bs, be;
+
+    media_span(a, an, &as, &ae);
+    media_span(b, bn, &bs, &be);
+    return ae - as == be - bs && strncasecmp(a + as, b + bs, ae - as) == 0;
+}
+
 int ds_is_json_type(const char *ctype)
 {
     char mt[128];
