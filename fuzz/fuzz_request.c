@@ -1,9 +1,11 @@
 /* fuzz_request.c -- libFuzzer target: the server's whole request handling. Each input is written,
  * as one client's bytes, into a connection the server adopted (a socketpair), and the loop runs
  * until the server has answered and closed it: parsing, pipelining, upgrades, verb dispatch, path
- * resolution, static responses, appender and follower sessions. The root holds files, a directory,
- * links out of the root, and a live resource with an appender that stays connected. Checks that
- * the server never crashes or leaks, always ends the connection, and never shows its root path. */
+ * resolution, static responses, appender and follower sessions, the Durable Streams protocol under
+ * /v1/stream/. The root holds files, a directory, links out of the root, a live resource with an
+ * appender that stays connected, and a Durable Streams stream (ds.txt, made again when an input
+ * closed, deleted or grew it). Long-polls wait 20 ms. Checks that the server never crashes or
+ * leaks, always ends the connection, and never shows its root path. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -85,22 +87,79 @@ static void prune(const char *dir, const char *const *keep)
     closedir(d);
 }
 
+static size_t pump(int fd, char *out, size_t cap);
+static int connect_client(void);
+
+/* The Durable Streams stream ds.txt as it was made: its size and its metadata file's inode and
+ * size (rewritten by a close, gone with a delete). */
+static struct stat ds_data0, ds_meta0;
+
+static int ds_fixture_stat(struct stat *data, struct stat *meta)
+{
+    char p[PATH_MAX + 32];
+
+    snprintf(p, sizeof(p), "%s/ds.txt", root);
+    if (stat(p, data) != 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s/.httpfstream/meta/ds.txt", root);
+    return stat(p, meta);
+}
+
+/* Sends one request of the fixture's through the server and waits for the connection to end. */
+static void ds_fixture_request(const char *req)
+{
+    static char out[65536];
+    int fd = connect_client();
+    size_t n = strlen(req);
+
+    if (write(fd, req, n) != (ssize_t)n)
+        abort();
+    shutdown(fd, SHUT_WR);
+    pump(fd, out, sizeof(out));
+    close(fd);
+}
+
+/* (Re)makes ds.txt: an open text stream holding "hello\n". A stream left soft-deleted by a fork
+ * cannot be made again; it stays so, as an input left it. */
+static void ds_fixture(void)
+{
+    ds_fixture_request("DELETE /v1/stream/ds.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    ds_fixture_request("PUT /v1/stream/ds.txt HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n");
+    if (ds_fixture_stat(&ds_data0, &ds_meta0) != 0)
+        memset(&ds_data0, 0, sizeof(ds_data0));
+}
+
 /* Takes the root back to its fixtures after each input, so that what earlier inputs appended does
  * not pile up (a listing of thousands of files would make every later execution slower). No
  * session is open on any of them by now but the fixed appender's. */
 static void reset_root(void)
 {
-    static const char *const top[] = {"a.txt", "d", "etc", "live.txt", NULL};
+    static const char *const top[] = {"a.txt",        "d", "etc", "live.txt", "ds.txt",
+                                      ".httpfstream", NULL};
     static const char *const sub[] = {"b.bin", "up", NULL};
+    static const char *const hidden[] = {"meta", NULL};
+    static const char *const meta[] = {"ds.txt", NULL};
     char p[PATH_MAX + 32];
-    struct stat st;
+    struct stat st, data, m;
 
     prune(root, top);
     snprintf(p, sizeof(p), "%s/d", root);
     prune(p, sub);
+    snprintf(p, sizeof(p), "%s/.httpfstream", root);
+    if (stat(p, &st) == 0) {
+        prune(p, hidden);
+        snprintf(p, sizeof(p), "%s/.httpfstream/meta", root);
+        if (stat(p, &st) == 0)
+            prune(p, meta);
+    }
     snprintf(p, sizeof(p), "%s/a.txt", root);
     if (stat(p, &st) == 0 && st.st_size > 65536 && truncate(p, 6) != 0)
         abort();
+    if (ds_data0.st_ino &&
+        (ds_fixture_stat(&data, &m) != 0 || data.st_ino != ds_data0.st_ino ||
+         data.st_size > 65536 || m.st_ino != ds_meta0.st_ino || m.st_size != ds_meta0.st_size))
+        ds_fixture();
 }
 
 static void remove_root(void)
@@ -186,9 +245,11 @@ static void setup(void)
     hfs_server_options_init(&o);
     o.root = root;
     o.message_max = 1 << 16;
+    o.long_poll_ms = 20; /* an input's long-poll ends soon after the input does */
     if (hfs_server_new(&loop, &o, &srv) != HFS_OK)
         abort();
     start_appender();
+    ds_fixture();
     atexit(remove_root);
 }
 

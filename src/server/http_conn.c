@@ -238,6 +238,10 @@ static void http_on_eof(conn *c)
 
     c->peer_eof = 1;
     conn_read_stop(c);
+    if (h && h->ds && !h->msg_done) {
+        conn_close(c); /* a Durable Streams body that will never be whole: nothing to answer */
+        return;
+    }
     if (h && (h->responding || h->await)) {
         h->close_after = 1;
         return;
@@ -325,8 +329,8 @@ static void file_write_cb(uv_write_t *req, int status)
     conn *c = w->c;
 
     free(w);
-    if (c->closing)
-        return;
+    if (c->closing || !c->http)
+        return; /* (lingering: the response's state is gone, its last piece with it) */
     if (status < 0) {
         conn_close(c);
         return;
