@@ -47,8 +47,9 @@ fi
 # longPollTimeout), which is also how often they send an idle SSE reader a keep-alive. The
 # conformance suite needs it short (ours runs it with 1s), but the reference commits its
 # metadata to disk synchronously on every read, so with 1,000 readers a 1 s timeout alone asks it
-# for 2,000 synced commits a second: more than this machine's disk does, and it never catches
-# up. At 30 s (the reference's default) nothing times out within the windows, for either server.
+# for 2,000 synced commits a second, which makes it 3-4x slower here (and on a busy machine it
+# never catches up). At 30 s (the reference's default) nothing times out within the windows, for
+# either server.
 DS_LONG_POLL=${DS_LONG_POLL:-30s}
 case $DS_LONG_POLL in
 *ms) DS_LP_MS=${DS_LONG_POLL%ms} ;;
