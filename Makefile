@@ -65,8 +65,8 @@ TEST_SHIM := $(BUILD)/tests/libslowdisk.so
 # Keep intermediate objects (test and command objects come from pattern chains).
 .SECONDARY:
 
-.PHONY: all lib cmds tests test check sanitize run install uninstall clean help deps bench fuzz \
-        format lint tidy
+.PHONY: all lib cmds tests test check sanitize ds-conformance run install uninstall clean help \
+        deps bench fuzz format lint tidy
 
 all: lib cmds
 
@@ -162,6 +162,11 @@ check: all tests
 sanitize:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 check
 
+# The Durable Streams protocol's conformance suite (npm, installed by deps-test) against the server
+# of $(BUILD) (tests/ds/run.sh; DS_URL=http://HOST:PORT runs it against another server instead).
+ds-conformance: cmds
+	tests/ds/run.sh $(BUILD)
+
 deps:
 	scripts/deps.sh build
 deps-test:
@@ -222,6 +227,7 @@ help:
 	@echo "make test       install test tools, run every test, again under ASan+UBSan, the fuzzers briefly"
 	@echo "make check      run every test against the current build (no installs)"
 	@echo "make sanitize   the suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make ds-conformance  the Durable Streams conformance suite against the server"
 	@echo "make fuzz       every libFuzzer target for FUZZ_TIME s (fuzz-smoke: a few seconds each)"
 	@echo "make bench      the benchmarks, with the peers (docs/PERFORMANCE.md)"
 	@echo "make install    install into PREFIX=$(PREFIX)"

@@ -5,7 +5,7 @@
 #   make fuzz-smoke        every target briefly (FUZZ_SMOKE seconds, default 8): part of `make test`
 #   make fuzz-ws           one target (ws, path, request, client)
 
-FUZZ_TARGETS := ws path request client
+FUZZ_TARGETS := ws path request client ds_json
 FUZZ_BUILD   := build-fuzz
 FUZZ_TIME    ?= 300
 FUZZ_SMOKE   ?= 8

@@ -94,6 +94,9 @@ typedef struct hfs_server_options {
                             0: unlimited (the default) */
     int sync;            /* HFS_SYNC_NONE (default), HFS_SYNC_CLOSE or HFS_SYNC_INTERVAL */
     unsigned sync_interval_ms; /* HFS_SYNC_INTERVAL: fdatasync written resources this often */
+    const char *ds_prefix;     /* URL path the Durable Streams protocol is served under (copied);
+                                  default "/v1/stream/"; NULL, "" or "off": not served */
+    unsigned long_poll_ms;     /* how long a Durable Streams long-poll waits; default 20000 */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each

@@ -46,14 +46,18 @@ if [ -n "$missing" ]; then
     $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# Node test clients (ws, playwright-core), pinned by tests/interop/package-lock.json.
+# Node test clients (ws, playwright-core), pinned by tests/interop/package-lock.json, and the
+# Durable Streams conformance suite with its vitest, pinned by tests/ds/package-lock.json.
 if [ "$want" != build ] && [ "$want" != fuzz ]; then
-    cd "$here/tests/interop"
-    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-        echo "deps: npm ci (tests/interop)"
-        npm ci --no-audit --no-fund --loglevel=error >/dev/null
-        touch node_modules
-    fi
+    for d in tests/interop tests/ds; do
+        cd "$here/$d"
+        # shellcheck disable=SC3013 # -nt: not POSIX, but dash, bash and busybox sh have it
+        if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+            echo "deps: npm ci ($d)"
+            npm ci --no-audit --no-fund --loglevel=error >/dev/null
+            touch node_modules
+        fi
+    done
 fi
 
 # The Durable Streams reference server, make bench's ds peer, pinned by bench/ds/package-lock.json.

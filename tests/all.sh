@@ -1,7 +1,10 @@
 #!/bin/sh
 # all.sh -- every test pass, as `make test` and scripts/test.sh run them:
 #   build        the suite (make check: tests/run.sh build)
+#   ds           the Durable Streams conformance suite against build/'s server (tests/ds/run.sh);
+#                it counts as one test
 #   build-asan   the suite again under AddressSanitizer + UBSan
+#   ds-asan      the same suite against build-asan/'s server (AddressSanitizer + UBSan)
 #   fuzz         each fuzzer for a few seconds (make fuzz-smoke); a fuzzer counts as one test
 # A failing pass does not stop the next ones. The output ends with one line over everything that
 # ran, alone on the last line for CI parsers:
@@ -10,10 +13,11 @@
 # A pass that fails without having counted a failed test (it did not build) counts as one failed.
 # Usage: tests/all.sh      (MAKE: the make program to run, default make)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 make=${MAKE:-make}
 HFS_TALLY=$(mktemp /tmp/hfs-tally.XXXXXX) || exit 1
-export HFS_TALLY # tests/run.sh and fuzz/run.sh add one line each: NAME PASSED FAILED [names]
+# tests/run.sh, tests/ds/run.sh and fuzz/run.sh add one line each: NAME PASSED FAILED [names]
+export HFS_TALLY
 trap 'rm -f "$HFS_TALLY"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -30,7 +34,9 @@ pass() {
 }
 
 pass build "$make" check
+pass ds tests/ds/run.sh build
 pass build-asan "$make" BUILD=build-asan SAN=1 OPT=-O1 check
+pass ds-asan tests/ds/run.sh build-asan
 pass fuzz "$make" fuzz-smoke
 
 awk '

@@ -130,7 +130,8 @@ int main(int argc, char **argv)
              idle_ms = 120000;
     unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
     long max_conns = 0;
-    const char *sync = "none";
+    const char *sync = "none", *ds_prefix = "/v1/stream/";
+    unsigned long_poll_ms = 20000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
@@ -163,6 +164,10 @@ int main(int argc, char **argv)
          "largest resource; appends past it end with 1009 (default: no limit)"},
         {"sync", CMD_FLAG_STRING, &sync, "POLICY",
          "none, close or interval=DURATION: when to fdatasync (default none)"},
+        {"ds-prefix", CMD_FLAG_STRING, &ds_prefix, "PATH",
+         "serve the Durable Streams protocol under PATH, off to disable (default /v1/stream/)"},
+        {"long-poll", CMD_FLAG_MS, &long_poll_ms, "DURATION",
+         "how long a Durable Streams long-poll waits for data (default 20s)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -185,9 +190,10 @@ int main(int argc, char **argv)
     int sync_policy = HFS_SYNC_NONE;
     unsigned sync_ms = 0;
     if (parse_sync(sync, &sync_policy, &sync_ms) < 0 || max_conns < 0 || url_max < 64 ||
-        header_max < 256 || header_ms == 0 || idle_ms == 0) {
-        fprintf(stderr,
-                "error: bad value for -sync, -max-conns, -max-url, -max-header or a timeout\n");
+        header_max < 256 || header_ms == 0 || idle_ms == 0 || long_poll_ms == 0 ||
+        (strcmp(ds_prefix, "off") != 0 && ds_prefix[0] != '/')) {
+        fprintf(stderr, "error: bad value for -sync, -max-conns, -max-url, -max-header, "
+                        "-ds-prefix or a timeout\n");
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
@@ -204,6 +210,8 @@ int main(int argc, char **argv)
     hfs_server_options_init(&o);
     o.root = root;
     o.prefix = prefix;
+    o.ds_prefix = ds_prefix;
+    o.long_poll_ms = long_poll_ms;
     o.log = log_line;
     o.log_level = verbose ? HFS_LOG_DEBUG : quiet ? HFS_LOG_WARN : HFS_LOG_INFO;
     o.frame_max = (size_t)frame_max;

@@ -123,6 +123,13 @@ void batch_copy(batch_cursor *cur, uint8_t *out, size_t len)
     }
 }
 
+void batch_peek(const batch_cursor *cur, uint8_t *out, size_t len)
+{
+    batch_cursor tmp = *cur;
+
+    batch_copy(&tmp, out, len);
+}
+
 /* The most a piece may carry when it must not end inside a UTF-8 character: len, less an
  * incomplete character at its end, unless these are the stream's last bytes. */
 size_t batch_utf8_whole(const batch_cursor *cur, size_t len, int is_last)

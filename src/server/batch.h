@@ -47,8 +47,9 @@ int batch_init(hfs_server *s);
 
 /* For transports. */
 fbatch *batch_current(conn *c);
-void batch_take(batch_cursor *cur, fbatch *b, size_t len);    /* by reference */
-void batch_copy(batch_cursor *cur, uint8_t *out, size_t len); /* into out */
+void batch_take(batch_cursor *cur, fbatch *b, size_t len);          /* by reference */
+void batch_copy(batch_cursor *cur, uint8_t *out, size_t len);       /* into out */
+void batch_peek(const batch_cursor *cur, uint8_t *out, size_t len); /* into out, not taken */
 size_t batch_utf8_whole(const batch_cursor *cur, size_t len, int is_last);
 uint8_t *batch_sse_buffer(hfs_server *s); /* SSE encoding scratch */
 #define SSE_ENC_MAX (((size_t)32 * 1024) * 7 + 1024)

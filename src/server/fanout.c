@@ -18,8 +18,10 @@ void fanout_mark_dirty(srv_res *sr)
 
 uint64_t fanout_end(const srv_res *sr)
 {
-    /* No writer: the stream is what was accepted (followers get it once it is stored). */
-    return store_state(sr->res) & STORE_LEASED ? UINT64_MAX : store_accepted(sr->res);
+    /* No writer, and not a stream that stays open until closed: the stream is what was accepted
+     * (followers get it once it is stored). */
+    return store_state(sr->res) & (STORE_LEASED | STORE_OPEN) ? UINT64_MAX
+                                                              : store_accepted(sr->res);
 }
 
 static void on_store_event(void *arg, store_res *res, unsigned ev)
@@ -28,8 +30,9 @@ static void on_store_event(void *arg, store_res *res, unsigned ev)
 
     if (ev & (STORE_EV_GROWN | STORE_EV_CLOSED))
         fanout_mark_dirty(sr);
-    if ((ev & STORE_EV_LEASE) && !(store_state(res) & STORE_LEASED))
-        follow_set_end(sr, store_accepted(res), 0); /* the writer left */
+    if ((ev & (STORE_EV_LEASE | STORE_EV_CLOSED)) &&
+        !(store_state(res) & (STORE_LEASED | STORE_OPEN)))
+        follow_set_end(sr, store_accepted(res), 0); /* the writer left, or the stream closed */
     if ((ev & STORE_EV_DRAINED) && sr->appender && !sr->appender->u.a.ended)
         conn_read_start(sr->appender);
     if (ev & STORE_EV_FAILED) {

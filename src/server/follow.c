@@ -57,6 +57,15 @@ static void attach(conn *c, srv_res *sr)
 int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
                  size_t rest_len)
 {
+    if (follow_start_prepared(c, res, fp, rest, rest_len) < 0)
+        return -1;
+    follow_send_pending(c);
+    return 0;
+}
+
+int follow_start_prepared(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
+                          size_t rest_len)
+{
     hfs_server *s = c->srv;
     follower *f = &c->u.f;
 
@@ -86,7 +95,6 @@ int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t
     }
     if (rest_len && f->tp->on_input)
         f->tp->on_input(c, (uint8_t *)rest, rest_len);
-    follow_send_pending(c);
     return 0;
 }
 

@@ -62,6 +62,11 @@ typedef struct follower {
     uint8_t attached; /* linked into a list */
     char *wait_rel;   /* waiting: the root-relative path */
     ws_decoder dec;
+    /* Durable Streams SSE (ds/sse.c) */
+    uint8_t ds_enc;     /* enum ds_enc */
+    uint8_t ds_open;    /* inside a data event that goes on in the next write */
+    uint8_t ds_done;    /* the final control event went out */
+    char ds_cursor[24]; /* the request's cursor parameter */
 } follower;
 
 /* The connection kind of followers (conn.h). */
@@ -70,6 +75,10 @@ extern const struct conn_ops conn_follow_ops;
 /* Starts a follower (res NULL: wait for fp->wait_rel); takes res's reference. */
 int follow_start(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
                  size_t rest_len);
+/* As follow_start, without sending anything yet (the caller sends first, then
+ * follow_send_pending). */
+int follow_start_prepared(conn *c, store_res *res, const follow_params *fp, const uint8_t *rest,
+                          size_t rest_len);
 void follow_send_pending(conn *c);
 void follow_flush_dirty(hfs_server *s);
 void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res);

@@ -380,7 +380,7 @@ int route_follow(route *r)
         return route_store_error(r, err);
     if (fr.view && viewable(r))
         return respond_viewer(r, res);
-    int live = (store_state(res) & STORE_LEASED) != 0;
+    int live = (store_state(res) & (STORE_LEASED | STORE_OPEN)) != 0;
     uint64_t size = store_size(res);
     if (resolve_offset(r, &fr, res, size, &off) < 0) {
         store_res_unref(res);

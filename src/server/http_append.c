@@ -226,6 +226,8 @@ int route_append_http(route *r)
     if (has_off < 0)
         return route_text(r, 400, NULL, "400 malformed X-Append-Offset or Content-Range\n");
     int existed = store_stat(s->st, r->rel, &info) == STORE_OK;
+    if (existed && (info.state & STORE_OPEN))
+        return route_open_stream(r);
     /* A resource that does not exist has size 0: a stale offset or a body over the limit is
      * refused before anything is created. Otherwise both are checked once the lease is ours. */
     if (has_off && !existed && want != 0)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds/ds.h"
 #include "http/response.h"
 #include "server/conn.h"
 
@@ -49,6 +50,7 @@ void http_conn_free(conn *c)
         return;
     file_body_end(h);
     http_append_forget(c);
+    ds_req_forget(c);
     http_parser_free(&h->parser);
     free(h->pending);
     free(h);
@@ -122,11 +124,17 @@ static void feed(conn *c, uint8_t *p, size_t n)
                 return; /* upgraded: the new kind took the rest of the input */
             break;
         case HTTP_EV_BODY:
-            if (h->appending)
+            if (h->ds)
+                ds_req_body(c, (const uint8_t *)ev.data, ev.len);
+            else if (h->appending)
                 http_append_body(c, (const uint8_t *)ev.data, ev.len);
             break; /* other bodies are read and dropped */
         case HTTP_EV_DONE:
             h->msg_done = 1;
+            if (h->ds) {
+                ds_req_done(c);
+                break;
+            }
             if (h->appending) {
                 http_append_done(c);
                 break;
@@ -268,8 +276,8 @@ static int write_head(conn *c, http_head *head)
     return conn_write_copy(c, head->buf, head->len);
 }
 
-void http_respond_simple(conn *c, int status, const char *extra, const char *ctype,
-                         const char *body, size_t body_len)
+static void respond(conn *c, int status, const char *extra, const char *ctype, const void *body,
+                    size_t body_len, int nosniff)
 {
     http_head head;
     http_conn *h = c->http;
@@ -278,7 +286,7 @@ void http_respond_simple(conn *c, int status, const char *extra, const char *cty
     http_head_start(&head, status);
     if (ctype)
         http_head_add(&head, "Content-Type", ctype);
-    if (status >= 400)
+    if (nosniff)
         http_head_add(&head, "X-Content-Type-Options", "nosniff");
     if (status != 304 && status != 204)
         http_head_addf(&head, "Content-Length", "%zu", body_len);
@@ -290,6 +298,18 @@ void http_respond_simple(conn *c, int status, const char *extra, const char *cty
         return;
     }
     http_response_done(c);
+}
+
+void http_respond_simple(conn *c, int status, const char *extra, const char *ctype,
+                         const char *body, size_t body_len)
+{
+    respond(c, status, extra, ctype, body, body_len, status >= 400);
+}
+
+void http_respond_raw(conn *c, int status, const char *extra, const char *ctype, const void *body,
+                      size_t body_len)
+{
+    respond(c, status, extra, ctype, body, body_len, 0);
 }
 
 void http_respond_error(conn *c, int status, const char *body)
@@ -413,9 +433,10 @@ static void http_on_stop(conn *c)
 /* A graceful shutdown: a response in progress finishes, then the connection closes. */
 static void http_on_drain(conn *c)
 {
-    if (c->http && c->http->responding)
+    if (c->http && c->http->responding) {
         c->http->close_after = 1;
-    else
+        ds_req_drain(c); /* a long-poll answers now */
+    } else
         conn_close(c);
 }
 

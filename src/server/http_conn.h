@@ -25,6 +25,7 @@ struct http_conn {
     uint8_t appending;   /* the body is being appended (PUT/POST): c->u.a is the appender */
     uint8_t held;        /* response written; the next waits for queued output to drain */
     append_wait *await;  /* holding the lease until the previous writer's bytes are stored */
+    struct ds_req *ds;   /* a Durable Streams request answered later (src/ds) */
     store_res *body_res; /* a response body read from this resource, or NULL */
     http_static_plan *plan;
     size_t part;       /* next plan part */
@@ -38,6 +39,9 @@ void http_conn_free(conn *c);
 void http_respond_simple(conn *c, int status, const char *extra_headers, const char *ctype,
                          const char *body, size_t body_len);
 void http_respond_error(conn *c, int status, const char *body);
+/* As http_respond_simple, adding no header of its own beyond Content-Type and Content-Length. */
+void http_respond_raw(conn *c, int status, const char *extra_headers, const char *ctype,
+                      const void *body, size_t body_len);
 /* A response whose body parts are read from res (takes the reference). */
 void http_respond_resource(conn *c, store_res *res, const http_static_plan *plan);
 void http_response_done(conn *c);

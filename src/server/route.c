@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ds/ds.h"
 #include "http/path.h"
 #include "http/response.h"
 #include "server/conn.h"
@@ -156,6 +157,17 @@ int route_store_error(route *r, int err)
     }
 }
 
+int route_open_stream(route *r)
+{
+    char body[160];
+
+    r->c->http->close_after = r->req->has_body; /* do not read a body we refuse */
+    snprintf(body, sizeof(body),
+             "409 conflict: a stream of the Durable Streams protocol; append with POST under %s\n",
+             r->c->srv->ds_prefix ? r->c->srv->ds_prefix : "its prefix");
+    return route_text(r, 409, NULL, body);
+}
+
 int route_offers_binary(const route *r)
 {
     return http_header_has_token(r->req, "Sec-WebSocket-Protocol", "binary");
@@ -222,6 +234,9 @@ static int route_append_ws(route *r)
     int status = route_handshake_check(r, &extra);
     if (status)
         return route_handshake_refused(r, status, extra);
+    store_info info;
+    if (store_stat(r->c->srv->st, r->rel, &info) == STORE_OK && (info.state & STORE_OPEN))
+        return route_open_stream(r);
     int err = store_acquire(r->c->srv->st, r->rel, &res);
     if (err != STORE_OK)
         return route_store_error(r, err);
@@ -256,10 +271,11 @@ static int is_append(const route *r)
 
 static int dispatch(route *r, char *decoded)
 {
-    const char *prefix = r->c->srv->prefix;
+    const char *prefix = r->c->srv->prefix, *ds_name;
     int m = r->req->method;
+    int native = m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PUT || m == HTTP_POST;
 
-    if (m != HTTP_GET && m != HTTP_HEAD && m != HTTP_PUT && m != HTTP_POST)
+    if (!native && !r->c->srv->ds)
         return route_text(r, 405, "Allow: " ALLOW_METHODS "\r\n", "method not supported\n");
     if (uri_split(r->req->target, r->req->target_len, &r->uri) < 0)
         return route_text(r, 400, NULL, "400 bad request-target\n");
@@ -269,6 +285,19 @@ static int dispatch(route *r, char *decoded)
     if (n == -2)
         return route_text(r, 400, NULL, "400 NUL byte in path\n");
     path_clean(decoded, (size_t)n, r->clean);
+    if (ds_match(r->c->srv, r->clean, &ds_name)) {
+        /* A Durable Streams stream; a WebSocket handshake for it follows it the native way. */
+        if (strcmp(r->clean, decoded) != 0)
+            return route_text(r, 400, NULL, "400 the stream's path is not clean\n");
+        if (!http_header_has_token(r->req, "Upgrade", "websocket") || m != HTTP_GET)
+            return ds_route(r, ds_name);
+        r->rel = ds_name;
+        r->ws = 1;
+        r->append = is_append(r);
+        return r->append ? route_append_ws(r) : route_follow(r);
+    }
+    if (!native)
+        return route_text(r, 405, "Allow: " ALLOW_METHODS "\r\n", "method not supported\n");
     if (strcmp(r->clean, decoded) != 0)
         return route_redirect(r, r->clean, strlen(r->clean));
     if (!path_strip_prefix(r->clean, prefix, &r->rel))

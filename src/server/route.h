@@ -33,6 +33,9 @@ int route_redirect(route *r, const char *path, size_t len);
 int route_handshake_check(route *r, const char **extra); /* 0 or the status to refuse with */
 int route_handshake_refused(route *r, int status, const char *extra);
 int route_offers_binary(const route *r);
+/* 409 for a native APPEND to a Durable Streams stream (STORE_OPEN): only that protocol writes it.
+ */
+int route_open_stream(route *r);
 /* The first value of query parameter key in out (cap bytes); 1 if present, 0 if not. */
 int route_query(const route *r, const char *key, char *out, size_t cap);
 /* How much the Accept header prefers type: 1 when it lists type (exactly) with a q-value no lower

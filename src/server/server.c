@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ds/ds.h"
 #include "http/path.h"
 #include "server/batch.h"
 #include "server/conn.h"
@@ -28,6 +29,8 @@ void hfs_server_options_init(hfs_server_options *o)
     o->tail_max = 1u << 20;
     o->header_timeout_ms = 30000;
     o->idle_timeout_ms = 120000;
+    o->ds_prefix = "/v1/stream/";
+    o->long_poll_ms = 20000;
 }
 
 /* The default connection cap: the open-files limit less a reserve for files and listeners, so
@@ -159,6 +162,8 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
         s->opt.header_timeout_ms = 30000;
     if (!s->opt.idle_timeout_ms)
         s->opt.idle_timeout_ms = 120000;
+    if (!s->opt.long_poll_ms)
+        s->opt.long_poll_ms = 20000;
     memset(&so, 0, sizeof(so));
     so.loop = loop;
     so.tail_max = o->tail_max;
@@ -186,6 +191,11 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     init_handle(s, (uv_handle_t *)&s->tick);
     uv_check_start(&s->check, check_cb);
     uv_timer_start(&s->tick, tick_cb, SRV_TICK_MS, SRV_TICK_MS);
+    if (ds_init(s) < 0) {
+        srv_log(s, HFS_LOG_ERROR, "out of memory");
+        hfs_server_close(s, NULL, NULL);
+        return HFS_ERR_NOMEM;
+    }
     *out = s;
     return HFS_OK;
 nomem:
@@ -356,6 +366,7 @@ static void srv_finalize(hfs_server *s)
     void *data = s->close_data;
 
     batch_free_all(s);
+    ds_free(s);
     free(s->listeners);
     free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
     if (cb)
@@ -472,5 +483,6 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->check, on_handle_closed);
+    ds_close(s);
     store_close(s->st, store_closed, s);
 }

@@ -59,6 +59,8 @@ struct hfs_server {
     unsigned handles; /* open uv handles and the store; freed when this reaches 0 while closing */
     hfs_server_close_cb close_cb;
     void *close_data;
+    struct ds_state *ds;   /* the Durable Streams protocol (src/ds), NULL when not served */
+    const char *ds_prefix; /* its prefix, for messages */
     /* what an HTTP connection does with a request head (route.c) */
     void (*on_request)(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
 };

@@ -22,8 +22,9 @@
  *   opaque protocol blob): it survives a crash and a restart, and is never listed or served;
  * - delete and list.
  *
- * Two states matter to transports: STORE_LEASED (a writer holds the lease) and STORE_CLOSED (the
- * stream is closed for good: no writer will ever append again).
+ * Three states matter to transports: STORE_LEASED (a writer holds the lease), STORE_CLOSED (the
+ * stream is closed for good: no writer will ever append again) and STORE_OPEN (a stream that is
+ * live until closed, whoever writes it and when).
  *
  * Watchers are called synchronously: from inside store_append, store_acquire, store_release and
  * store_meta_set for what those calls change, and from the loop for what completes later.
@@ -64,6 +65,8 @@ enum store_err {
 enum store_state_bits {
     STORE_LEASED = 1, /* a writer holds the lease */
     STORE_CLOSED = 2, /* closed for good */
+    STORE_OPEN = 4,   /* a stream (store_meta.stream) not closed yet: live until it is closed,
+                         whether or not a writer holds the lease */
 };
 
 /* What a watcher is told (a bit set). */
@@ -110,10 +113,13 @@ typedef struct store_info {
 } store_info;
 
 /* Metadata kept with a resource. Strings and blob are owned by the struct (store_meta_free).
- * closed is for good: once set, it stays set whatever later metadata says. */
+ * closed is for good: once set, it stays set whatever later metadata says. stream marks a
+ * resource whose life is explicit (created, appended to by many requests, closed): it is live
+ * (STORE_OPEN) until closed, not only while a writer holds the lease. */
 typedef struct store_meta {
     char *content_type; /* NULL when unset */
     int closed;         /* closed for good */
+    int stream;         /* live until closed (STORE_OPEN) */
     int64_t created_ms; /* Unix ms; 0 when unset */
     int64_t expires_ms; /* Unix ms; 0 when none */
     uint8_t *blob;      /* protocol state, opaque here */

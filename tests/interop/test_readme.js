@@ -10,6 +10,9 @@
 // - python: the snippet run by Debian's python3 and its websockets: the same checks.
 // - browser, browser-append: the snippets as page scripts in headless Chromium (playwright-core): the console
 //   shows the text and "stream ended 1000"; the appender's "hello\n" lands in the file.
+// - ds-curl (section "Durable Streams"): the lines in order against one server, the SSE follow left running
+//   while the next ones go: the read shows the appended line and where it ends, the follow gets it as a data
+//   event and ends after the close's control event, the native GET gives the same bytes.
 // Every server and child process is stopped on every exit path.
 'use strict';
 
@@ -30,7 +33,8 @@ const T = 10000; // ms: the deadline of a single wait
 // ---- the README's blocks -----------------------------------------------------------------------------------
 
 // name -> { lang, code } for every fenced block of the section; a block without a marker fails the test.
-function readmeBlocks() {
+function readmeBlocks(title = SECTION) {
+    const SECTION = title;
     const text = fs.readFileSync(README, 'utf8');
     const at = text.indexOf(`\n${SECTION}\n`);
     assert(at >= 0, `README.md has no "${SECTION}" section`);
@@ -390,6 +394,51 @@ async function testCurl(block) {
     assert(missing.length === 0, `curl examples no longer in the README: ${missing.join(', ')}`);
 }
 
+// ---- Durable Streams with curl ---------------------------------------------------------------------------
+
+async function testDsCurl(block) {
+    const lines = block.code.split('\n').filter((l) => l.trim() !== '');
+    const want = ['PUT', 'printf', '?offset=-1\'', 'live=sse', 'Stream-Closed', '/job-42 '];
+    assertEq('README ds-curl lines', lines.length, want.length);
+    lines.forEach((l, i) => assert(l.includes(want[i]), `README ds-curl line ${i + 1} is not the expected one: ${l}`));
+    const cwd = scratchDir();
+    try {
+        await withServer(async (srv) => {
+            const cmd = forServer(block, srv).split('\n').filter((l) => l.trim() !== '');
+            const sh = (line) => run('sh', ['-c', line], { cwd });
+            check('README ds-curl: create, append');
+            const put = sh(cmd[0]);
+            await exitedOk('create', put);
+            const post = sh(cmd[1]);
+            await exitedOk('append', post);
+            check('README ds-curl: the read shows the line and its end offset');
+            const get = sh(cmd[2]);
+            await exitedOk('read', get);
+            const out = get.stdout().toString();
+            assert(/^HTTP\/1\.1 200/.test(out), `read: ${out}`);
+            assert(/Stream-Next-Offset: 0000000000000000_0000000000000010\r\n/i.test(out), `read: ${out}`);
+            assert(out.endsWith('\r\n\r\ncompiling\n'), `read: ${JSON.stringify(out)}`);
+            check('README ds-curl: the SSE follow gets the line, then ends when the stream is closed');
+            const sse = sh(cmd[3]);
+            await waitFor(() => `the SSE follow to show the line: ${JSON.stringify(sse.stdout().toString())}`,
+                () => sse.stdout().toString().includes('data:compiling\ndata:\n'), T);
+            assert(!sse.stdout().toString().includes('streamClosed'), 'closed before the close');
+            const close = sh(cmd[4]);
+            await exitedOk('close', close);
+            await exitedOk('SSE follow', sse);
+            const events = sse.stdout().toString();
+            assert(/event: control\ndata:\{"streamNextOffset":"0000000000000000_0000000000000010","streamClosed":true/.test(events),
+                `SSE events: ${events}`);
+            check('README ds-curl: the native GET gives the same bytes');
+            const nat = sh(cmd[5]);
+            await exitedOk('native GET', nat);
+            assertEq('native GET', nat.stdout().toString(), 'compiling\n');
+        });
+    } finally {
+        fs.rmSync(cwd, { recursive: true, force: true });
+    }
+}
+
 // ---- followers in node and python --------------------------------------------------------------------------
 
 const TEXT = Buffer.from('héllo wörld ✓\n'.repeat(3));
@@ -494,6 +543,9 @@ runMain('test_readme', async () => {
     const known = ['curl', 'node', 'browser', 'browser-append', 'python'];
     assertEq('README blocks', [...blocks.keys()].sort().join(' '), [...known].sort().join(' '));
     await testCurl(blocks.get('curl'));
+    const ds = readmeBlocks('## Durable Streams');
+    assertEq('README Durable Streams blocks', [...ds.keys()].join(' '), 'ds-curl');
+    await testDsCurl(ds.get('ds-curl'));
 
     const dir = scratchDir();
     try {

@@ -427,6 +427,80 @@ static void f_meta_unreachable(sc_env *e)
     store_res_unref(x);
 }
 
+/* ---- metadata updates that a crash tears ------------------------------------------------------
+ */
+
+/* Damages (flips the last byte of, or cuts to half) whichever metadata file under the root holds
+ * needle; returns how many files were damaged. */
+static int damage_meta(const char *root, const uint8_t *needle, size_t n, int cut)
+{
+    snprintf(walk_root, sizeof(walk_root), "%s", root);
+    walk_n = 0;
+    if (nftw(walk_root, walk_cb, 16, FTW_PHYS) != 0)
+        return -1;
+    int hit = 0;
+    for (int i = 0; i < walk_n; i++) {
+        const char *path = t_fmt("%s/%s", root, walk_paths[i]);
+        tbuf b = {0};
+        if (strncmp(walk_paths[i], ".httpfstream/", 13) != 0 || t_file_read(path, &b) < 0)
+            continue;
+        if (b.len >= n && memmem(b.p, b.len, needle, n)) {
+            if (cut)
+                b.len /= 2;
+            else
+                b.p[b.len - 1] ^= 0xff;
+            t_file_write(path, b.p, b.len);
+            hit++;
+        }
+        tbuf_free(&b);
+    }
+    return hit;
+}
+
+static void f_meta_torn(sc_env *e)
+{
+    uint8_t one[48], two[48], three[48];
+    store_meta m1 = {.content_type = (char *)"text/plain", .blob = one, .blob_len = sizeof(one)};
+    store_meta m2 = m1, m3 = m1, got;
+    store_res *w;
+    const char *root = ((ffx *)e->fx)->root;
+
+    m2.blob = two;
+    m3.blob = three;
+    m3.content_type = (char *)"application/json";
+    sc_pattern(one, sizeof(one), 0, 31);
+    sc_pattern(two, sizeof(two), 0, 32);
+    sc_pattern(three, sizeof(three), 0, 33);
+    CHECK_INT(store_acquire(e->st, "t", &w), STORE_OK);
+    CHECK_INT(store_meta_set(w, &m1), STORE_OK);
+    CHECK_INT(store_meta_set(w, &m2), STORE_OK);
+    store_release(w);
+    /* the newest update torn (its last byte wrong): the one before it is what there is */
+    CHECK_INT(damage_meta(root, two, sizeof(two), 0), 1);
+    CHECK(sc_reopen(e) == 0);
+    CHECK_INT(store_open(e->st, "t", &w), STORE_OK);
+    CHECK_INT(store_meta_get(w, &got), STORE_OK);
+    CHECK_MEM(got.blob, got.blob_len, one, sizeof(one));
+    store_meta_free(&got);
+    store_res_unref(w);
+    /* updates go on from there; a newest one cut short is skipped the same way */
+    CHECK_INT(store_acquire(e->st, "t", &w), STORE_OK);
+    CHECK_INT(store_meta_set(w, &m3), STORE_OK);
+    CHECK_INT(store_meta_get(w, &got), STORE_OK);
+    CHECK_STR(got.content_type, "application/json");
+    CHECK_MEM(got.blob, got.blob_len, three, sizeof(three));
+    store_meta_free(&got);
+    store_release(w);
+    CHECK_INT(damage_meta(root, three, sizeof(three), 1), 1);
+    CHECK(sc_reopen(e) == 0);
+    CHECK_INT(store_open(e->st, "t", &w), STORE_OK);
+    CHECK_INT(store_meta_get(w, &got), STORE_OK);
+    CHECK_STR(got.content_type, "text/plain");
+    CHECK_MEM(got.blob, got.blob_len, one, sizeof(one));
+    store_meta_free(&got);
+    store_res_unref(w);
+}
+
 /* ---- names ----------------------------------------------------------------------------------- */
 
 static void f_name_max(sc_env *e)
@@ -538,6 +612,7 @@ int main(void)
     sc_test("lease_across_processes", &file_factory, &opts, f_lease_processes);
     sc_test("crash_keeps_bytes_meta_frees_lease", &file_factory, &opts, f_crash);
     sc_test("bytes_on_disk", &file_factory, &opts, f_bytes_on_disk);
+    sc_test("meta_torn_update", &file_factory, &opts, f_meta_torn);
     sc_test("meta_unreachable", &file_factory, &opts, f_meta_unreachable);
     sc_test("name_max", &file_factory, &opts, f_name_max);
     sc_test("symlink_outside", &file_factory, &opts, f_symlink_outside);

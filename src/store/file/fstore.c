@@ -150,6 +150,8 @@ static fres *res_new(fstore *fs, int fd, const struct stat *sb, const char *rel)
     r->base.name = r->name;
     r->base.size = r->base.accepted = (uint64_t)sb->st_size;
     r->fd = fd;
+    r->meta_fd[0] = r->meta_fd[1] = -1;
+    r->meta_gen[0] = r->meta_gen[1] = -1;
     r->dev = sb->st_dev;
     r->ino = sb->st_ino;
     registry_add(fs, r);
@@ -220,8 +222,8 @@ static int fs_stat(store *st, const char *rel, store_info *out)
     if (res) {
         out->size = res->base.size;
         out->state = res->base.state;
-    } else if (!out->is_dir && fs_meta_closed(fs, rel)) {
-        out->state = STORE_CLOSED;
+    } else if (!out->is_dir) {
+        out->state = fs_meta_state(fs, rel);
     }
     return STORE_OK;
 }
@@ -293,7 +295,7 @@ static int fs_acquire(store *st, const char *rel, store_res **out)
         return STORE_ENOENT;
     if (fs_name_too_long(rel))
         return STORE_ENAMETOOLONG;
-    if (fs_meta_closed(fs, rel))
+    if (fs_meta_state(fs, rel) & STORE_CLOSED)
         return STORE_ECLOSED; /* (before anything is created) */
     int fd = open_for_append(fs, rel);
     if (fd < 0)
@@ -353,6 +355,7 @@ static void fs_unref(store_res *res)
 
     registry_remove(fs, r);
     fs_tail_clear(r);
+    fs_meta_close(r);
     close(r->fd);
     free(r);
     maybe_free(fs);

@@ -43,12 +43,14 @@ typedef struct fjob {
 
 struct fres {
     store_res base;
-    int fd;           /* O_RDWR | O_APPEND, or O_RDONLY while only readers opened it */
-    uint8_t rdonly;   /* fd is read-only */
-    uint8_t locked;   /* the OFD write lock (the lease across processes) is held on fd */
-    uint8_t job_on;   /* the write-behind job is in flight */
-    uint8_t unsynced; /* bytes written since the last fdatasync */
-    uint8_t meta_loaded;
+    int fd;              /* O_RDWR | O_APPEND, or O_RDONLY while only readers opened it */
+    uint8_t rdonly;      /* fd is read-only */
+    uint8_t locked;      /* the OFD write lock (the lease across processes) is held on fd */
+    uint8_t job_on;      /* the write-behind job is in flight */
+    uint8_t unsynced;    /* bytes written since the last fdatasync */
+    uint8_t meta_loaded; /* meta_gen is known */
+    int64_t meta_gen[2]; /* each metadata slot's generation, -1: none (meta.c) */
+    int meta_fd[2];      /* the slot files, once written to; -1: not open */
     dev_t dev;
     ino_t ino;
     fchunk *oldest, *newest; /* the tail covers [oldest->start, accepted) */
@@ -132,6 +134,8 @@ int fs_meta_get(store_res *res, store_meta *out);
 int fs_meta_set(store_res *res, const store_meta *m);
 int fs_meta_load_state(fres *r); /* reads the closed flag into base.state */
 int fs_meta_remove(fstore *fs, const char *rel);
-int fs_meta_closed(fstore *fs, const char *rel); /* 1 when rel's metadata says closed */
+void fs_meta_close(fres *r); /* closes the slot files */
+unsigned fs_meta_state(fstore *fs,
+                       const char *rel); /* STORE_CLOSED / STORE_OPEN from the metadata */
 
 #endif /* HFS_STORE_FILE_FSTORE_H */

@@ -27,7 +27,7 @@ static int dirent_fill(fstore *fs, int dfd, const char *name, store_dirent *e)
         e->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
         e->mtime = sb.st_mtim;
         fres *r = S_ISREG(sb.st_mode) ? fs_registry_find(fs, sb.st_dev, sb.st_ino) : NULL;
-        e->live = r && (r->base.state & STORE_LEASED);
+        e->live = r && (r->base.state & (STORE_LEASED | STORE_OPEN));
         if (r)
             e->size = r->base.size;
     }
