@@ -2,8 +2,7 @@
 # run.sh -- `make bench`: runs every scenario against our server, the machine's bare limit and
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
-#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many (the default:
-#                                          all of these) and ds (asked for by name)
+#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many ds (default all)
 #
 # ds compares our Durable Streams protocol (/v1/stream/) with the reference server
 # (@durable-streams/server, file-backed; bench/ds/): appends, idempotent-producer batches, SSE
@@ -25,7 +24,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SCENARIOS=${*:-fanout latency idle ingest many}
+SCENARIOS=${*:-fanout latency idle ingest many ds}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}
