@@ -10,9 +10,9 @@
  *   producer  W idempotent producers (Producer-Id / -Epoch / -Seq), each POSTing batches of 100
  *             64-byte messages as one application/json array (--text: 100 records as one
  *             text/plain body): accepted batches/s and messages/s
- *   sse       N readers on GET ?offset=-1&live=sse of a text/plain stream, 1 writer POSTing one
- *             64-byte record per request as fast as it is answered: messages/s delivered to all
- *             readers, and how many readers got every message
+ *   sse       N readers on GET ?offset=-1&live=sse of a text/plain stream, W writers (4) each
+ *             POSTing one 64-byte record per request as fast as it is answered: messages/s
+ *             delivered to all readers, and how many readers got every message
  *   longpoll  N readers waiting on GET ?offset=<tail>&live=long-poll (re-polling after each
  *             answer, with the offset and cursor it gave), one writer POSTing one record at a
  *             time: by default in rounds (the next POST --gap-ms after every reader has had the
@@ -1766,7 +1766,7 @@ static void set_defaults(const char *sc)
         g.mode = B_JSON;
     } else if (!strcmp(sc, "sse")) {
         g.readers = 1000;
-        g.writers = 1;
+        g.writers = 4;
         g.size = REC;
         g.mode = B_REC;
         g.live = 1;
