@@ -1,7 +1,7 @@
 #!/bin/sh
 # all.sh -- every test pass, as `make test` and scripts/test.sh run them:
 #   build        the suite (make check: tests/run.sh build)
-#   ds           the Durable Streams conformance suite against build/'s server (tests/ds/run.sh);
+#   ds           the Durable Streams conformance suite against build/'s server (make ds-conformance);
 #                it counts as one test
 #   build-asan   the suite again under AddressSanitizer + UBSan
 #   ds-asan      the same suite against build-asan/'s server (AddressSanitizer + UBSan)
@@ -34,9 +34,9 @@ pass() {
 }
 
 pass build "$make" check
-pass ds tests/ds/run.sh build
+pass ds "$make" ds-conformance
 pass build-asan "$make" BUILD=build-asan SAN=1 OPT=-O1 check
-pass ds-asan tests/ds/run.sh build-asan
+pass ds-asan "$make" BUILD=build-asan SAN=1 OPT=-O1 ds-conformance
 pass fuzz "$make" fuzz-smoke
 
 awk '
