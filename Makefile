@@ -44,7 +44,7 @@ LDFLAGS    += -fsanitize=address,undefined
 endif
 
 LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/file/*.c src/http/*.c \
-                             src/server/*.c src/ds/*.c \
+                             src/server/*.c src/ds/*.c src/auth/*.c \
                              src/client/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
            $(BUILD)/obj/gen/listing_html.o \
