@@ -442,8 +442,10 @@ static int damage_meta(const char *root, const uint8_t *needle, size_t n, int cu
     for (int i = 0; i < walk_n; i++) {
         const char *path = t_fmt("%s/%s", root, walk_paths[i]);
         tbuf b = {0};
-        if (strncmp(walk_paths[i], ".httpfstream/", 13) != 0 || t_file_read(path, &b) < 0)
+        if (strncmp(walk_paths[i], ".httpfstream/", 13) != 0 || t_file_read(path, &b) < 0) {
+            tbuf_free(&b); /* (a directory: read fails after the buffer was made) */
             continue;
+        }
         if (b.len >= n && memmem(b.p, b.len, needle, n)) {
             if (cut)
                 b.len /= 2;
