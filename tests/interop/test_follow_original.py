@@ -204,10 +204,15 @@ def wait_option(srv, tmp):
     check("-wait: the follower asks again while the stand-in answers 404, then streams what is appended")
     url = srv.url + "/later/w.txt"
     f = Background(tmp, "wait", [FOLLOW, "-v", "-wait", url])
-    time.sleep(0.5)
+    # It asks again and again (100 ms doubling to 2 s apart): wait for the second ask, however
+    # slowly a loaded machine starts the follower.
+    deadline = time.monotonic() + 10
+    polls = 0
+    while polls < 2 and time.monotonic() < deadline and f.proc.poll() is None:
+        time.sleep(0.05)
+        polls = srv.log().count("GET /later/w.txt?wait FOLLOW\n")
     expect(f.proc.poll() is None, f"the -wait follower ended: {f.err()}")
-    polls = srv.log().count("GET /later/w.txt?wait FOLLOW\n")
-    expect(polls >= 2, f"the -wait follower asked {polls} times in 0.5 s: {srv.log()}")
+    expect(polls >= 2, f"the -wait follower asked {polls} times in 10 s: {srv.log()}")
     expect_eq("the waiting follower's output", f.out(), b"")
     a, _ = start_appender(srv, tmp, "later/w.txt", b"hello\n")
     f.wait_out(b"hello\n")
