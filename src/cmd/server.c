@@ -191,7 +191,8 @@ int main(int argc, char **argv)
     unsigned sync_ms = 0;
     if (parse_sync(sync, &sync_policy, &sync_ms) < 0 || max_conns < 0 || url_max < 64 ||
         header_max < 256 || header_ms == 0 || idle_ms == 0 || long_poll_ms == 0 ||
-        (strcmp(ds_prefix, "off") != 0 && ds_prefix[0] != '/')) {
+        (strcmp(ds_prefix, "off") != 0 &&
+         (ds_prefix[0] != '/' || strspn(ds_prefix, "/") == strlen(ds_prefix)))) {
         fprintf(stderr, "error: bad value for -sync, -max-conns, -max-url, -max-header, "
                         "-ds-prefix or a timeout\n");
         cmd_usage(stderr, flags, SYNOPSIS);

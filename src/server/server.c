@@ -128,6 +128,11 @@ static int validate_options(const hfs_server_options *o)
         return -1;
     if ((o->target_max && o->target_max < 64) || (o->header_max && o->header_max < 256))
         return -1;
+    /* The Durable Streams prefix: a path below the root (at the root it would hide every
+     * resource from the native API). */
+    const char *dp = o->ds_prefix;
+    if (dp && *dp && strcmp(dp, "off") != 0 && (dp[0] != '/' || strspn(dp, "/") == strlen(dp)))
+        return -1;
     return 0;
 }
 
