@@ -105,8 +105,9 @@ static int ds_fixture_stat(struct stat *data, struct stat *meta)
     return stat(p, meta);
 }
 
-/* Sends one request of the fixture's through the server and waits for the connection to end. */
-static void ds_fixture_request(const char *req)
+/* Sends one request of the fixture's through the server and waits for the connection to end;
+ * returns the answer's status. */
+static int ds_fixture_request(const char *req)
 {
     static char out[65536];
     int fd = connect_client();
@@ -115,19 +116,30 @@ static void ds_fixture_request(const char *req)
     if (write(fd, req, n) != (ssize_t)n)
         abort();
     shutdown(fd, SHUT_WR);
-    pump(fd, out, sizeof(out));
+    size_t got = pump(fd, out, sizeof(out) - 1);
     close(fd);
+    out[got] = '\0';
+    return got > 12 && !strncmp(out, "HTTP/1.1 ", 9) ? atoi(out + 9) : 0;
 }
 
-/* (Re)makes ds.txt: an open text stream holding "hello\n". A stream left soft-deleted by a fork
- * cannot be made again; it stays so, as an input left it. */
+/* (Re)makes ds.txt: an open text stream holding "hello\n". One that an input left soft-deleted
+ * (forks still count it) cannot be made again until the server forgets it: its files go, and the
+ * next resets try again. */
 static void ds_fixture(void)
 {
+    char p[PATH_MAX + 32];
+
     ds_fixture_request("DELETE /v1/stream/ds.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-    ds_fixture_request("PUT /v1/stream/ds.txt HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n");
-    if (ds_fixture_stat(&ds_data0, &ds_meta0) != 0)
-        memset(&ds_data0, 0, sizeof(ds_data0));
+    int st = ds_fixture_request("PUT /v1/stream/ds.txt HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n");
+    if (st == 201 && ds_fixture_stat(&ds_data0, &ds_meta0) == 0)
+        return;
+    snprintf(p, sizeof(p), "%s/ds.txt", root);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/.httpfstream/meta/ds.txt", root);
+    unlink(p);
+    memset(&ds_data0, 0, sizeof(ds_data0));
+    ds_data0.st_ino = 1; /* not made: every reset tries again */
 }
 
 /* Takes the root back to its fixtures after each input, so that what earlier inputs appended does

@@ -5,7 +5,9 @@
 
 #include <stddef.h>
 
-#define HTTP_HEAD_MAX 4096 /* a response head never needs more */
+/* A response head never needs more: a Location or a redirect may carry a path as long as the
+ * longest request-target (-max-url, 8 KiB by default), besides the other headers. */
+#define HTTP_HEAD_MAX 16384
 
 typedef struct http_head {
     size_t len;

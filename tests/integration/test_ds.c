@@ -1,15 +1,21 @@
 /* test_ds.c -- the Durable Streams endpoint (/v1/stream/) where the protocol's own conformance
- * suite (tests/ds/) does not look: what a SIGKILL and a restart on the same root keep (bytes,
- * content types, TTL and Expires-At, closed streams and their closing producer, producer and
- * Stream-Seq state, forks with a sub-offset, a soft-deleted source and its cascade); the stream
- * seen from the native API (plain GET, WebSocket and ?follow followers of an open stream, native
- * writes refused, a native resource refused by the protocol); limits and hostile input (the
- * -max-message limit on a keep-alive connection, malformed offsets and producer numbers, traversal
- * and hidden names, a 16 MB body, 2,000 waiting long-polls, an SSE reader that never reads while
- * many MB are appended, readers that vanish, a shutdown with readers waiting); the long-poll
- * timeout; and defects found on the way (reads and forks of a JSON stream at an offset inside a
- * message, an Expires-At at the Unix epoch, readers of a deleted stream, an escaped
- * Stream-Forked-From). */
+ * suite (tests/ds/) does not look:
+ * - what a SIGKILL and a restart on the same root keep: bytes, content types, TTL and Expires-At
+ *   (and their expiry after the restart), closed streams and their closing producer, producer and
+ *   Stream-Seq state, a fork with a sub-offset, a soft-deleted source and its cascade, ETags, an
+ *   SSE reader coming back at its last offset;
+ * - the stream seen from the native API: plain GET, WebSocket (at /NAME and under /v1/stream/)
+ *   and ?follow followers of an open stream that end when it is closed through the protocol, the
+ *   same bytes as SSE readers, native writes refused; a native resource refused by the protocol;
+ * - limits and hostile input: -max-message on a keep-alive connection (sized and chunked bodies),
+ *   pipelined writes and reads, malformed offsets and producer numbers, unknown parameters,
+ *   traversal, hidden and linked names, bodies of 16 MB, 2,000 waiting long-polls, an SSE reader
+ *   that never reads while 48 MB are appended, readers that vanish, big messages through SSE, a
+ *   shutdown with readers waiting; the long-poll timeout;
+ * - defects found on the way: answers given at once on a closing connection, reads and forks of a
+ *   JSON stream at an offset inside a message, an Expires-At at the Unix epoch, readers of a
+ *   deleted stream, an escaped Stream-Forked-From, long content types, a body cut short, the 410
+ *   status line. */
 #include "../harness.h"
 
 #include <errno.h>
@@ -35,7 +41,10 @@ static const char *off_of(unsigned long long pos)
 static void build_req(tbuf *q, int port, const char *method, const char *path, const char *headers,
                       const void *body, size_t len, int keep)
 {
-    tbuf_adds(q, t_fmt("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s", method, path, port,
+    tbuf_adds(q, method);
+    tbuf_adds(q, " ");
+    tbuf_adds(q, path); /* (a path may be longer than a t_fmt buffer) */
+    tbuf_adds(q, t_fmt(" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s", port,
                        keep ? "" : "Connection: close\r\n"));
     if (headers)
         tbuf_adds(q, headers);
@@ -1616,6 +1625,53 @@ static void test_long_poll_timeout(void)
     tsrv_stop(s);
 }
 
+/* 600 streams on one keep-alive connection (the registry grows past its first sizes): each reads
+ * back its own bytes, before and after a restart, and half of them deleted are gone. */
+static void test_many_streams(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    CHECK(s);
+    int fd = t_connect(s->port);
+    CHECK(fd >= 0);
+    for (int i = 0; i < 600; i++) {
+        const char *body = t_fmt("stream %d", i);
+        CHECK(req_on(fd, s->port, "PUT", t_fmt(DS "many/s%d", i), CT_TEXT, body, strlen(body),
+                     &r) == 0);
+        CHECKF(r.status == 201, "PUT %d: %d", i, r.status);
+        thttp_free(&r);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 600; i++) {
+            CHECK(req_on(fd, s->port, "GET", t_fmt(DS "many/s%d", i), NULL, NULL, 0, &r) == 0);
+            const char *want = t_fmt("stream %d", i);
+            int gone = round == 1 && i % 2;
+            CHECKF(
+                r.status == (gone ? 404 : 200) &&
+                    (gone || (r.body.len == strlen(want) && !memcmp(r.body.p, want, r.body.len))),
+                "round %d, stream %d: %d \"%.*s\"", round, i, r.status, (int)r.body.len,
+                (const char *)r.body.p);
+            thttp_free(&r);
+        }
+        if (round == 0) {
+            for (int i = 1; i < 600; i += 2) {
+                CHECK(req_on(fd, s->port, "DELETE", t_fmt(DS "many/s%d", i), NULL, NULL, 0, &r) ==
+                      0);
+                CHECK_INT(r.status, 204);
+                thttp_free(&r);
+            }
+            close(fd);
+            tsrv_kill9(s);
+            CHECK(tsrv_restart(s) == 0);
+            fd = t_connect(s->port);
+            CHECK(fd >= 0);
+        }
+    }
+    close(fd);
+    CHECK_INT(t_tree_count(tsrv_path(s, "many")), 300);
+    tsrv_stop(s);
+}
+
 /* ---- defects ----------------------------------------------------------------------------------
  */
 
@@ -1840,6 +1896,92 @@ static void test_long_content_types(void)
     tsrv_stop(s);
 }
 
+/* A PUT or POST whose body the client cuts short (it half-closes before Content-Length bytes came):
+ * nothing is created or appended, and the server ends the connection, as it does for a native
+ * PUT; a connection left open would be held until the server stops. */
+static void test_body_cut_short(void)
+{
+    static const char *const reqs[] = {
+        "PUT /native.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n12345",
+        "PUT " DS "cut HTTP/1.1\r\nHost: x\r\n" CT_TEXT "Content-Length: 100\r\n\r\n12345",
+        "POST " DS "cutp HTTP/1.1\r\nHost: x\r\n" CT_TEXT "Content-Length: 100\r\n\r\n12345",
+        "POST " DS "cutp HTTP/1.1\r\nHost: x\r\n" CT_TEXT
+        "Transfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n",
+    };
+    const char *flags[] = {"-shutdown-timeout=1s", NULL}; /* (connections left open hold it) */
+    tsrv *s = tsrv_start(flags);
+    CHECK(s);
+    CHECK_INT(status_of(s, "PUT", DS "cutp", CT_TEXT, "abc"), 201);
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = t_connect(s->port);
+        CHECK(fds[i] >= 0);
+        CHECK(t_send_str(fds[i], reqs[i]) == 0);
+        shutdown(fds[i], SHUT_WR);
+    }
+    int64_t deadline = t_now_ms() + T_TIMEOUT;
+    for (int i = 0; i < 4; i++) {
+        int64_t left = deadline - t_now_ms();
+        EXPECTF(t_wait_eof(fds[i], left > 0 ? (int)left : 0),
+                "the connection stays open after a body cut short: %.40s", reqs[i]);
+        close(fds[i]);
+    }
+    CHECK_INT(status_of(s, "HEAD", DS "cut", NULL, NULL), 404);
+    tbuf b = {0};
+    CHECK_INT(read_all(s, "cutp", "-1", &b), 200);
+    CHECK_MEM(b.p, b.len, "abc", 3);
+    tbuf_free(&b);
+    tsrv_stop(s);
+}
+
+/* A stream whose path is long (3 KB, well under -max-url) gets its 201 like any other: the answer
+ * with its Location is not lost. */
+static void test_long_stream_path(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    tbuf path = {0};
+    CHECK(s);
+    tbuf_adds(&path, DS "long");
+    for (int i = 0; i < 16; i++) {
+        tbuf_adds(&path, "/");
+        for (int k = 0; k < 200; k++)
+            tbuf_add(&path, "p", 1);
+    }
+    tbuf_add(&path, "", 1);
+    const char *p = (const char *)path.p;
+    CHECK(req(s, "PUT", p, CT_TEXT, "x", 1, &r) == 0 || r.status == 0);
+    EXPECTF(r.status == 201, "PUT of a %zu-byte path: %d%s", strlen(p), r.status,
+            r.status ? "" : " (the connection closed without an answer)");
+    /* (thttp_header's buffers are shorter than this header: look in the head itself) */
+    const char *loc = strstr(r.head, "\r\nLocation: http://");
+    const char *end = loc ? strstr(loc + 2, "\r\n") : NULL;
+    size_t pl = strlen(p);
+    EXPECTF(r.status != 201 || (end && (size_t)(end - loc) > pl && !memcmp(end - pl, p, pl)),
+            "Location %.60s...", loc ? loc + 2 : "(none)");
+    thttp_free(&r);
+    CHECK_INT(status_of(s, "HEAD", p, NULL, NULL), 200);
+    tbuf_free(&path);
+    tsrv_stop(s);
+}
+
+/* 410 is an answer of this protocol: its status line says so. */
+static void test_gone_status_line(void)
+{
+    tsrv *s = tsrv_start(NULL);
+    thttp_resp r;
+    CHECK(s);
+    CHECK_INT(status_of(s, "PUT", DS "g", CT_TEXT, "g"), 201);
+    CHECK_INT(status_of(s, "PUT", DS "gf", "Stream-Forked-From: " DS "g\r\n", NULL), 201);
+    CHECK_INT(status_of(s, "DELETE", DS "g", NULL, NULL), 204);
+    CHECK(req(s, "GET", DS "g", NULL, NULL, 0, &r) == 0);
+    CHECK_INT(r.status, 410);
+    EXPECTF(!strncmp(r.head, "HTTP/1.1 410 Gone\r\n", 19), "status line \"%.*s\"",
+            (int)(strstr(r.head, "\r\n") - r.head), r.head);
+    thttp_free(&r);
+    tsrv_stop(s);
+}
+
 int main(void)
 {
     RUN(test_restart_after_kill9);
@@ -1857,6 +1999,7 @@ int main(void)
     RUN(test_readers_that_vanish);
     RUN(test_slow_sse_reader);
     RUN(test_sse_large_messages);
+    RUN(test_many_streams);
     RUN(test_shutdown_with_readers_waiting);
     RUN(test_long_poll_timeout);
     RUN(test_immediate_answer_on_closing_connection);
@@ -1866,5 +2009,8 @@ int main(void)
     RUN(test_delete_ends_readers);
     RUN(test_forked_from_escaped_name);
     RUN(test_long_content_types);
+    RUN(test_body_cut_short);
+    RUN(test_long_stream_path);
+    RUN(test_gone_status_line);
     return test_report();
 }
