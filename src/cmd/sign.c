@@ -22,9 +22,9 @@
 #define SYNOPSIS PROG " -key=FILE -rights=RIGHTS -ttl=DURATION [-prefix] URL"
 
 /* Where the parts of a URL lie: [0, path) scheme and authority, [path, query) the path,
- * [query, frag) the query with its '?' (empty when none), [frag, len) the fragment with its '#'. */
+ * [query, frag) the query with its '?' (empty when none), [frag, end) the fragment with its '#'. */
 typedef struct url_parts {
-    size_t path, query, frag, len;
+    size_t path, query, frag;
 } url_parts;
 
 static int usage_error(const cmd_flag *flags, const char *fmt, ...)
@@ -44,8 +44,8 @@ static int usage_error(const cmd_flag *flags, const char *fmt, ...)
     return 2;
 }
 
-/* A duration in seconds: "90" or "90s", "15m", "12h", "7d", or several ("1h30m"). Returns 0, or -1
- * when it does not parse, is 0, or is over max. */
+/* A duration in seconds: "90" or "90s", "15m", "12h", "7d", or several with their units ("1h30m").
+ * Returns 0, or -1 when it does not parse, is 0, or is over max. */
 static int parse_ttl(const char *s, int64_t max, int64_t *out)
 {
     int64_t total = 0;
@@ -62,8 +62,12 @@ static int parse_ttl(const char *s, int64_t max, int64_t *out)
             v = v * 10 + (*s - '0');
         }
         switch (*s) {
-        case 's':
         case '\0':
+            if (total)
+                return -1; /* "1h30": 30 what? */
+            unit = 1;
+            break;
+        case 's':
             unit = 1;
             break;
         case 'm':
@@ -107,7 +111,6 @@ static int split_url(const char *u, url_parts *p)
         if (i == host)
             return -1; /* no host */
     }
-    p->len = strlen(u);
     p->path = i;
     p->query = i + strcspn(u + i, "?#");
     p->frag = p->query + strcspn(u + p->query, "#");
@@ -133,6 +136,14 @@ static char *signed_path(const char *raw, size_t n, int dir)
     return clean;
 }
 
+/* The rights r as a RIGHTS string in the order read, append, delete (at most 18 bytes). */
+static void rights_text(unsigned r, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s%s%s", (r & AUTH_READ) ? "read" : "",
+             (r & AUTH_READ) && (r & ~AUTH_READ) ? "," : "", (r & AUTH_APPEND) ? "append" : "",
+             (r & AUTH_APPEND) && (r & AUTH_DELETE) ? "," : "", (r & AUTH_DELETE) ? "delete" : "");
+}
+
 /* 1 when the query (with its '?') already holds one of the parameters a signature adds. */
 static int has_signature(const char *q, size_t n)
 {
@@ -145,27 +156,21 @@ static int has_signature(const char *q, size_t n)
     return 0;
 }
 
+/* Prints url signed for path. Returns the exit status. */
 static int sign(const char *url, const url_parts *p, const char *key_file, const char *rights,
-                int64_t expires, int dir)
+                int64_t expires, const char *path)
 {
     char params[256], err[512];
     uint8_t *key;
     size_t key_len;
-    char *path = signed_path(url + p->path, p->query - p->path, dir);
 
-    if (!path) {
-        fprintf(stderr, "%s: the URL's path holds a bad %%-escape or a NUL byte\n", PROG);
-        return 2;
-    }
     if (auth_read_key(key_file, &key, &key_len, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err);
-        free(path);
         return 1;
     }
     size_t n = auth_sign(key, key_len, rights, expires, path, params, sizeof(params));
     OPENSSL_cleanse(key, key_len);
     free(key);
-    free(path);
     if (n == 0) {
         fprintf(stderr, "%s: cannot sign\n", PROG);
         return 1;
@@ -191,6 +196,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, NULL, NULL},
     };
     unsigned r;
+    char canon[32];
     int64_t secs, now = (int64_t)time(NULL);
     url_parts p;
     int i = cmd_parse(argc, argv, flags, SYNOPSIS);
@@ -210,5 +216,12 @@ int main(int argc, char **argv)
         return usage_error(flags, "not an http, https, ws or wss URL: %s", argv[i]);
     if (has_signature(argv[i] + p.query, p.frag - p.query))
         return usage_error(flags, "the URL already holds expires, rights or sig: %s", argv[i]);
-    return sign(argv[i], &p, key_file, rights, now + secs, dir);
+    char *path = signed_path(argv[i] + p.path, p.query - p.path, dir);
+    if (!path)
+        return usage_error(flags, "the URL's path holds a bad %%-escape or a NUL byte: %s",
+                           argv[i]);
+    rights_text(r, canon, sizeof(canon));
+    int rc = sign(argv[i], &p, key_file, canon, now + secs, path);
+    free(path);
+    return rc;
 }
