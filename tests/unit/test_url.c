@@ -200,6 +200,66 @@ static void test_redact(void)
     CHECK_STR(out, "");
 }
 
+/* 1 when p[0..n), with %74 read as 't' and case ignored, is token or sig (the escapes the random
+ * URLs below use). */
+static int secret_name(const char *p, size_t n)
+{
+    char d[64];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k + 1 < sizeof(d); i++) {
+        if (i + 2 < n && !strncmp(p + i, "%74", 3)) {
+            d[k++] = 't';
+            i += 2;
+            continue;
+        }
+        d[k++] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    }
+    d[k] = '\0';
+    return !strcmp(d, "token") || !strcmp(d, "sig");
+}
+
+/* Random URLs built from the pieces that matter (separators, escapes, the secret names): a
+ * truncated copy is a prefix of the whole one, the length is always the whole one's, what is not a
+ * token or sig value is kept, and no value of theirs survives. */
+static void test_redact_random(void)
+{
+    static const char *pieces[] = {"?",   "&",     "=", "#",           "%", "%74", "%7",   "token",
+                                   "sig", "TOKEN", "x", "secretvalue", "/", "",    "\xff", "\x01"};
+    char in[256], whole[512], part[512];
+
+    for (int i = 0; i < 20000; i++) {
+        size_t n = 0, k = t_rand_range(0, 12);
+        for (size_t j = 0; j < k; j++) {
+            const char *p = pieces[t_rand_range(0, sizeof(pieces) / sizeof(*pieces) - 1)];
+            n += (size_t)snprintf(in + n, sizeof(in) - n, "%s", p);
+        }
+        size_t len = hfs_redact_url(in, whole, sizeof(whole));
+        CHECKF(len == strlen(whole), "%s: %zu", in, len);
+        size_t cap = t_rand_range(0, len + 1);
+        CHECKF(hfs_redact_url(in, part, cap) == len, "%s (cap %zu)", in, cap);
+        CHECKF(cap == 0 || (strlen(part) == (cap - 1 < len ? cap - 1 : len) &&
+                            !strncmp(part, whole, strlen(part))),
+               "%s (cap %zu): %s / %s", in, cap, part, whole);
+        /* Without a secret name in the query, nothing changes. */
+        const char *q = in[strcspn(in, "?#")] == '?' ? in + strcspn(in, "?#") : NULL;
+        size_t qlen = q ? strcspn(q, "#") : 0;
+        int named = q && (memmem(q, qlen, "token", 5) || memmem(q, qlen, "TOKEN", 5) ||
+                          memmem(q, qlen, "sig", 3) || memmem(q, qlen, "%74", 3));
+        CHECKF(named || !strcmp(in, whole), "%s -> %s", in, whole);
+        /* Every parameter called token or sig has the value REDACTED. */
+        const char *wq = whole[strcspn(whole, "?#")] == '?' ? whole + strcspn(whole, "?#") : NULL;
+        while (wq && *wq && *wq != '#') {
+            wq++;
+            size_t plen = strcspn(wq, "&#"), name = strcspn(wq, "=&#");
+            CHECKF(name == plen || !secret_name(wq, name) ||
+                       (plen - name - 1 == 8 && !strncmp(wq + name + 1, "REDACTED", 8)),
+                   "%s -> %s", in, whole);
+            wq += plen;
+        }
+    }
+}
+
 /* Error messages name the URL redacted. */
 static void test_error_redacted(void)
 {
@@ -253,6 +313,7 @@ int main(void)
     RUN(test_signed_query_kept);
     RUN(test_has_param);
     RUN(test_redact);
+    RUN(test_redact_random);
     RUN(test_error_redacted);
     RUN(test_rejected);
     RUN(test_scheme_message);
