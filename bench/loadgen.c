@@ -8,6 +8,11 @@
  *   idle     R live resources (appenders that wrote a little, then stay quiet), N followers idle
  *   ingest   1 appender of 64 KiB messages as fast as possible, 1 follower
  *   many     R resources, each an appender at a modest rate and N/R followers
+ *   handshakes  N follower handshakes (connect, WebSocket FOLLOW, 101), --inflight at once, each
+ *            closed at its 101: handshakes/s and handshake latency (see handshakes_main)
+ *
+ * --token T adds "Authorization: Bearer T" to every handshake, in every scenario (for a server
+ * started with -auth).
  *
  * Threads and CPUs: one thread runs every appender, one (or --threads) runs the followers; with
  * --cpu C all of them are pinned to C so that the server under test keeps the other core (run.sh
@@ -54,6 +59,7 @@
 #define MAX_THREADS 8
 #define NS_PER_MS   1000000ull
 #define NS_PER_S    1000000000ull
+#define TOKEN_MAX   4096 /* --token's length */
 #define CLOSE_WAIT_NS                                                                              \
     (10 * NS_PER_S) /* least wait for an appender's last bytes and CLOSE reply                     \
                      */
@@ -83,6 +89,7 @@ typedef struct lconn {
     uint8_t rec_len;
     uint64_t last_ping_ns;
     uint32_t pings;
+    uint64_t t_connect; /* handshakes: when its connect() was issued */
 } lconn;
 
 /* An appender: its connection plus the frames it has queued. */
@@ -116,6 +123,8 @@ typedef struct fthread {
 /* Everything the threads share: the parameters, then the phase clock. */
 static struct {
     const char *scenario, *host, *root, *path, *label;
+    const char *token; /* --token: sent as a bearer token in every handshake; NULL: none */
+    const char *query; /* added to every handshake's target ("frames=binary"); NULL: none */
     int port, nchan, latency, threads, cpu;
     size_t resources, followers, size, init, inflight, ahead;
     long long ahead_bytes; /* unpaced, ours: payload allowed beyond the file's size (-1: auto) */
@@ -229,7 +238,7 @@ static int start_connect(lconn *c, int epfd, void *owner)
 
 static int send_handshake(lconn *c, int epfd, void *owner, uint32_t *rng)
 {
-    char req[512], path[256];
+    char req[1024 + TOKEN_MAX], path[256];
     int err = 0;
     socklen_t len = sizeof(err);
 
@@ -240,11 +249,17 @@ static int send_handshake(lconn *c, int epfd, void *owner, uint32_t *rng)
     make_key(c->key, rng);
     resource_path(path, sizeof(path), c->res);
     int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
-                     path, g.host, g.port, c->key,
-                     c->role == ROLE_APPENDER && !g.nchan ? "X-Verb: APPEND\r\n" : "");
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     path, g.query ? "?" : "", g.query ? g.query : "", g.host, g.port, c->key,
+                     c->role == ROLE_APPENDER && !g.nchan ? "X-Verb: APPEND\r\n" : "",
+                     g.token ? "Authorization: Bearer " : "", g.token ? g.token : "",
+                     g.token ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(req)) {
+        conn_fail(c, "handshake request too long");
+        return -1;
+    }
     if (write_all_small(c->fd, req, (size_t)n) < 0) {
         conn_fail(c, "handshake write failed");
         return -1;
@@ -1072,11 +1087,180 @@ static void verify_resource(uint32_t r, lconn **fs, size_t nf, verdict *v)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
+/* ---- handshakes ----------------------------------------------------------------------------- */
+
+static double pct_of(double part, double whole)
+{
+    return whole > 0 ? 100.0 * part / whole : 0;
+}
+
+/* Creates the followed resource, g.path/r0, under --root: a finished file, which every follower
+ * gets whole (the bytes, then CLOSE 1000) after its 101. */
+static void make_resource(void)
+{
+    static const char body[] = "the resource the handshakes scenario follows\n";
+    char rp[256], path[4096];
+
+    resource_path(rp, sizeof(rp), 0);
+    snprintf(path, sizeof(path), "%s%s", g.root, rp);
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            die("mkdir %s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, body, sizeof(body) - 1) != (ssize_t)sizeof(body) - 1)
+        die("cannot write %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+/* Ends a connection with a reset (SO_LINGER 0): no CLOSE handshake and no TIME_WAIT, so that the
+ * server's work per connection is the handshake and its teardown, and ports are not used up. */
+static void close_at_once(lconn *c)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(c->fd);
+    c->fd = -1;
+    c->state = CS_DONE;
+    free(c->hs);
+    c->hs = NULL;
+}
+
+/* One event of connection c: sends its handshake once connected, reads its answer. Returns 1
+ * when c is finished (101 seen, refused or failed), else 0. */
+static int handshake_event(lconn *c, int epfd, uint8_t *rx, hist *lat, uint32_t *rng)
+{
+    size_t rest;
+
+    if (c->state == CS_CONNECTING)
+        return send_handshake(c, epfd, c, rng) < 0;
+    ssize_t r = recv(c->fd, rx, RX_CAP, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (r <= 0) {
+        conn_fail(c, r == 0 ? "EOF before the answer" : "recv error");
+        return 1;
+    }
+    handshake_input(c, rx, (size_t)r, &rest);
+    if (c->state == CS_HANDSHAKE)
+        return 0;
+    if (c->state == CS_OPEN) {
+        hist_add(lat, now_ns() - c->t_connect);
+        close_at_once(c);
+    }
+    return 1;
+}
+
+/* The handshakes scenario: g.followers connections to g.path/r0, at most g.inflight at once, each
+ * a WebSocket FOLLOW (?frames=binary, so the answer is a 101 for a finished file too; with
+ * Authorization when --token is given), timed from its connect() to its 101, then reset. Prints
+ * handshakes/s over the whole run, the latency quantiles, and the server's CPU per handshake. */
+static int handshakes_main(void)
+{
+    size_t n = g.followers, next = 0, inflight = 0, finished = 0, ok = 0;
+    lconn *cs = calloc(n ? n : 1, sizeof(lconn));
+    uint8_t *rx = malloc(RX_CAP);
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event evs[MAX_EVENTS];
+    uint32_t rng = 0x1b873593u;
+    hist *lat = calloc(1, sizeof(hist));
+
+    if (!cs || !rx || !lat || epfd < 0)
+        die("out of memory");
+    if (!g.root)
+        die("handshakes needs --root: the followed resource is created there");
+    make_resource();
+    g.query = "frames=binary";
+    proc_sample s0 = proc_sample_pids(g.pids, g.npids);
+    double lg0 = self_cpu_s(), lgu0 = self_user_s(), su0 = system_user_s();
+    uint64_t t0 = now_ns(), last_progress = t0;
+    while (finished < n) {
+        for (; next < n && inflight < g.inflight; next++) {
+            cs[next].fd = -1;
+            cs[next].t_connect = now_ns();
+            if (start_connect(&cs[next], epfd, &cs[next]) < 0)
+                finished++;
+            else
+                inflight++;
+        }
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 1000);
+        uint64_t now = now_ns();
+        if (k <= 0 && now - last_progress > 10 * NS_PER_S)
+            break; /* nothing for 10 s: the rest count as failed */
+        for (int i = 0; i < k; i++) {
+            lconn *c = evs[i].data.ptr;
+            if (c->state == CS_DONE || !handshake_event(c, epfd, rx, lat, &rng))
+                continue;
+            ok += c->state == CS_DONE && !c->failed;
+            finished++;
+            inflight--;
+            last_progress = now;
+        }
+    }
+    uint64_t t1 = now_ns();
+    proc_sample s1 = proc_sample_pids(g.pids, g.npids);
+    double lg1 = self_cpu_s(), lgu1 = self_user_s(), su1 = system_user_s();
+    double run_s = ns_to_s(t1 - t0);
+    const lconn *bad = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (cs[i].fd >= 0)
+            close_at_once(&cs[i]);
+        if (!bad && (cs[i].failed || cs[i].state != CS_DONE))
+            bad = &cs[i];
+    }
+    result_add("scenario", "%s", g.scenario);
+    result_add("target", "hfs");
+    if (*g.label)
+        result_add("label", "%s", g.label);
+    result_add("handshakes", "%zu", n);
+    result_add("inflight", "%zu", g.inflight);
+    result_add("token", "%s", g.token ? "yes" : "no");
+    result_add("ok", "%zu", ok);
+    result_add("failed", "%zu", n - ok);
+    result_add("run_s", "%.3f", run_s);
+    result_add("hs_ps", "%.0f", run_s > 0 ? (double)ok / run_s : 0);
+    result_add("hs_p50_us", "%.1f", (double)hist_quantile(lat, 0.50) / 1e3);
+    result_add("hs_p99_us", "%.1f", (double)hist_quantile(lat, 0.99) / 1e3);
+    result_add("hs_max_us", "%.1f", (double)lat->max / 1e3);
+    if (g.npids) {
+        result_add("srv_ok", "%d", s1.ok);
+        result_add("srv_rss_begin_kb", "%llu", (unsigned long long)s0.rss_kb);
+        result_add("srv_rss_ready_kb", "%llu", (unsigned long long)s0.rss_kb);
+        result_add("srv_rss_win_kb", "%llu", (unsigned long long)s1.rss_kb);
+        result_add("srv_rss_end_kb", "%llu", (unsigned long long)s1.rss_kb);
+        result_add("srv_cpu_setup_s", "0");
+        result_add("srv_cpu_win_s", "%.2f", s1.cpu_s - s0.cpu_s);
+        result_add("srv_cpu_all_s", "%.2f", s1.cpu_s - s0.cpu_s);
+        result_add("srv_cpu_win_pct", "%.1f", pct_of(s1.cpu_s - s0.cpu_s, run_s));
+        if (ok)
+            result_add("srv_cpu_us_per_hs", "%.1f", (s1.cpu_s - s0.cpu_s) * 1e6 / (double)ok);
+        result_add("others_pct", "%.1f",
+                   pct_of((su1 - su0) - (s1.user_s - s0.user_s) - (lgu1 - lgu0), run_s));
+    }
+    result_add("lg_cpu_pct", "%.1f", pct_of(lg1 - lg0, run_s));
+    result_add("verify", "%s", ok == n ? "ok" : "FAIL");
+    result_print();
+    if (bad)
+        fprintf(stderr, "loadgen: handshake %zu of %zu: %s (HTTP %u)\n", (size_t)(bad - cs), n,
+                bad->err ? bad->err : "not finished", bad->http_status);
+    for (size_t i = 0; i < n; i++)
+        free(cs[i].hs);
+    free(cs);
+    free(rx);
+    free(lat);
+    close(epfd);
+    return ok == n ? 0 : 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen SCENARIO --port P [options]\n"
-            "  SCENARIO: fanout | latency | idle | ingest | many (sets the defaults)\n"
+            "  SCENARIO: fanout | latency | idle | ingest | many | handshakes (sets the\n"
+            "            defaults; handshakes: -n handshakes, --inflight at once, --root needed)\n"
             "  --host H         server address (127.0.0.1)\n"
             "  --port P         server port\n"
             "  --nchan          the server is Nchan: no X-Verb, no CLOSE, no exactness check\n"
@@ -1101,7 +1285,8 @@ static void usage(void)
             "  --threads T      follower threads (1)\n"
             "  --cpu C          pin every thread to CPU C\n"
             "  --inflight K     connections being set up at once (256)\n"
-            "  --label L        copied into the RESULT line\n");
+            "  --label L        copied into the RESULT line\n"
+            "  --token T        send Authorization: Bearer T with every handshake\n");
     exit(2);
 }
 
@@ -1132,6 +1317,9 @@ static void set_defaults(const char *scenario)
         g.followers = 1;
         g.size = 65536;
         g.duration = 5;
+    } else if (!strcmp(scenario, "handshakes")) {
+        g.followers = 10000;
+        g.inflight = 64;
     } else if (!strcmp(scenario, "many")) {
         g.resources = 1000;
         g.followers = 10000;
@@ -1141,11 +1329,6 @@ static void set_defaults(const char *scenario)
     } else {
         usage();
     }
-}
-
-static double pct_of(double part, double whole)
-{
-    return whole > 0 ? 100.0 * part / whole : 0;
 }
 
 int main(int argc, char **argv)
@@ -1170,33 +1353,23 @@ int main(int argc, char **argv)
         OPT_INFLIGHT,
         OPT_LABEL,
         OPT_AHEAD,
-        OPT_AHEAD_BYTES
+        OPT_AHEAD_BYTES,
+        OPT_TOKEN
     };
-    static const struct option opts[] = {{"host", 1, 0, OPT_HOST},
-                                         {"port", 1, 0, OPT_PORT},
-                                         {"nchan", 0, 0, OPT_NCHAN},
-                                         {"root", 1, 0, OPT_ROOT},
-                                         {"path", 1, 0, OPT_PATH},
-                                         {"resources", 1, 0, 'r'},
-                                         {"followers", 1, 0, 'n'},
-                                         {"size", 1, 0, 's'},
-                                         {"duration", 1, 0, 'd'},
-                                         {"rate", 1, 0, OPT_RATE},
-                                         {"init", 1, 0, OPT_INIT},
-                                         {"latency", 0, 0, OPT_LAT},
-                                         {"ping-ms", 1, 0, OPT_PING},
-                                         {"ping-slack", 1, 0, OPT_SLACK},
-                                         {"drain", 1, 0, OPT_DRAIN},
-                                         {"quiet", 1, 0, OPT_QUIET},
-                                         {"settle", 1, 0, OPT_SETTLE},
-                                         {"server-pid", 1, 0, OPT_PID},
-                                         {"threads", 1, 0, OPT_THREADS},
-                                         {"cpu", 1, 0, OPT_CPU},
-                                         {"inflight", 1, 0, OPT_INFLIGHT},
-                                         {"label", 1, 0, OPT_LABEL},
-                                         {"ahead", 1, 0, OPT_AHEAD},
-                                         {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"host", 1, 0, OPT_HOST},         {"port", 1, 0, OPT_PORT},
+        {"nchan", 0, 0, OPT_NCHAN},       {"root", 1, 0, OPT_ROOT},
+        {"path", 1, 0, OPT_PATH},         {"resources", 1, 0, 'r'},
+        {"followers", 1, 0, 'n'},         {"size", 1, 0, 's'},
+        {"duration", 1, 0, 'd'},          {"rate", 1, 0, OPT_RATE},
+        {"init", 1, 0, OPT_INIT},         {"latency", 0, 0, OPT_LAT},
+        {"ping-ms", 1, 0, OPT_PING},      {"ping-slack", 1, 0, OPT_SLACK},
+        {"drain", 1, 0, OPT_DRAIN},       {"quiet", 1, 0, OPT_QUIET},
+        {"settle", 1, 0, OPT_SETTLE},     {"server-pid", 1, 0, OPT_PID},
+        {"threads", 1, 0, OPT_THREADS},   {"cpu", 1, 0, OPT_CPU},
+        {"inflight", 1, 0, OPT_INFLIGHT}, {"label", 1, 0, OPT_LABEL},
+        {"ahead", 1, 0, OPT_AHEAD},       {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
+        {"token", 1, 0, OPT_TOKEN},       {0, 0, 0, 0}};
 
     if (argc < 2 || argv[1][0] == '-')
         usage();
@@ -1206,7 +1379,8 @@ int main(int argc, char **argv)
     g.label = "";
     g.threads = 1;
     g.cpu = -1;
-    g.inflight = 256;
+    if (!g.inflight)
+        g.inflight = 256;
     g.drain = 30;
     g.quiet = 1;
     g.ping_slack_ms = 1000;
@@ -1288,6 +1462,11 @@ int main(int argc, char **argv)
         case OPT_AHEAD_BYTES:
             g.ahead_bytes = parse_size(optarg);
             break;
+        case OPT_TOKEN:
+            g.token = optarg;
+            if (strlen(optarg) > TOKEN_MAX || strpbrk(optarg, " \t\r\n"))
+                die("--token: at most %d bytes, no blanks", TOKEN_MAX);
+            break;
         default:
             usage();
         }
@@ -1314,6 +1493,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     content_init();
     pin_cpu(g.cpu);
+    if (!strcmp(g.scenario, "handshakes"))
+        return handshakes_main();
 
     size_t nr = g.resources, nf = g.followers;
     size_t out_cap = FILL_TARGET + 2 * (g.size + WS_HEADER_MAX) + 4096;

@@ -2,7 +2,13 @@
 # run.sh -- `make bench`: runs every scenario against our server, the machine's bare limit and
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
-#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many ds (default all)
+#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth ds
+#                                          (default all)
+#
+# auth measures what access control costs a follower's handshake: 10,000 WebSocket FOLLOW
+# handshakes (connect to 101, 64 at once, each sending a bearer token) against our server without
+# -auth and with -auth=FILE (about 100 rules, the token's last), interleaved, as a ratio. A server
+# without the -auth flag runs the first half only.
 #
 # ds compares our Durable Streams protocol (/v1/stream/) with the reference server
 # (@durable-streams/server, file-backed; bench/ds/): appends, idempotent-producer batches, SSE
@@ -24,7 +30,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SCENARIOS=${*:-fanout latency idle ingest many ds}
+SCENARIOS=${*:-fanout latency idle ingest many auth ds}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}
@@ -56,6 +62,7 @@ case $DS_LONG_POLL in
 *) echo "run.sh: DS_LONG_POLL must end in s or ms" >&2; exit 2 ;;
 esac
 DS_DRAIN=15 DS_READERS=${DS_READERS:-1000}
+HS_N=${HS_N:-10000} HS_INFLIGHT=${HS_INFLIGHT:-64}
 FAN_NS=${FAN_NS:-"1 100 1000 10000"} IDLE_NS=${IDLE_NS:-"10000 15000"}
 if [ "$PIN" = 1 ]; then
     SRV_CPU=0 LG_CPU=1
@@ -191,13 +198,14 @@ record() {
 }
 
 summary() {
-    tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|del_run_msgs_ps|app_Bps|app_msgs_ps|req_ps|complete|lat_p50_us|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
+    tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|del_run_msgs_ps|app_Bps|app_msgs_ps|req_ps|hs_ps|hs_p99_us|srv_cpu_us_per_hs|complete|lat_p50_us|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
 }
 
-run_hfs() { # CFG RUN SCENARIO [loadgen args...]
+run_hfs() { # CFG RUN SCENARIO [loadgen args...]   (HFS_SRV_FLAGS: more server flags)
     local cfg=$1 run=$2 sc=$3 out
     shift 3
-    start_hfs || { record "$cfg" hfs "$run" ""; return; }
+    # shellcheck disable=SC2086 # HFS_SRV_FLAGS: several flags
+    start_hfs ${HFS_SRV_FLAGS:-} || { record "$cfg" hfs "$run" ""; return; }
     out=$(timeout 600 "$LOADGEN" "$sc" --port "$PORT" --root "$SCRATCH/root" --server-pid "$SPID" \
         $LG_PIN --drain "$DRAIN" "$@" 2>&1)
     if ! kill -0 "$SPID" 2>/dev/null; then
@@ -317,6 +325,43 @@ scenario_many() {
     for run in $(seq "$RUNS"); do
         has_peer hfs && run_hfs "$cfg" "$run" many -d "$MANY_D"
         has_peer nchan && run_nchan "$cfg" "$run" many -d "$MANY_D"
+    done
+}
+
+# The rules file of the auth scenario: 99 rules for other paths and tokens (plain, and stored as
+# SHA-256), then the one that gives the load generator's token read access everywhere, last, so a
+# server that tries rules in order tries them all.
+auth_rules() { # FILE TOKEN
+    local i
+    {
+        echo "# bench/run.sh auth: 100 rules, the load generator's token last"
+        for i in $(seq 99); do
+            case $((i % 3)) in
+            0) echo "read,append /team-$i/ team-$i-$RANDOM$RANDOM" ;;
+            1) echo "read /team-$i/ sha256:$(printf 'team-%s' "$i" | sha256sum | cut -c1-64)" ;;
+            *) echo "append /ci/job-$i.log ci-$i-$RANDOM$RANDOM" ;;
+            esac
+        done
+        echo "read / $2"
+    } >"$1"
+}
+
+# Access control's cost per follower handshake: the same handshakes (all with the token) against
+# ours without -auth and with it, interleaved.
+scenario_auth() {
+    local run rules=$SCRATCH/auth.rules token
+    token=bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    auth_rules "$rules" "$token"
+    local with=1
+    if ! "$SERVER" -h 2>&1 | grep -q -- '^  -auth='; then
+        log "run.sh: this server has no -auth flag yet: the auth scenario runs without -auth only"
+        with=0
+    fi
+    has_peer hfs || return 0
+    for run in $(seq "$RUNS"); do
+        run_hfs auth-off "$run" handshakes -n "$HS_N" --inflight "$HS_INFLIGHT" --token "$token"
+        [ "$with" = 1 ] && HFS_SRV_FLAGS="-auth=$rules" run_hfs auth-on "$run" handshakes \
+            -n "$HS_N" --inflight "$HS_INFLIGHT" --token "$token"
     done
 }
 
@@ -475,6 +520,7 @@ print_table() {
             "$o" - - "$c" "$(ratio "$o" "$c")" "" \
             "delivered $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 1) MB/s (Nchan $(fmt_div "$(med "$cfg" nchan del_Bps)" 1e6 1)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; verify $(all "$cfg" hfs verify)"
     fi
+    print_auth_rows
     print_ds_rows
     echo
     print_details
@@ -555,6 +601,28 @@ print_ds_rows() {
     fi
 }
 
+thousands() { awk -v n="$1" 'BEGIN { s = sprintf("%d", n); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); print s }'; }
+
+# Access control's cost: ours with -auth (100 rules) in the "ours" column, without it in the
+# target and notes; the goal is no visible cost (with/without at least 0.95 for the rate, at most
+# 1.05 for server CPU per handshake).
+print_auth_rows() {
+    has_cfg auth-off || return 0
+    local o b v set
+    set="$(thousands "$HS_N") follower handshakes (connect to 101), $HS_INFLIGHT at once, -auth with 100 rules"
+    v="verify $(all auth-on hfs verify) (without -auth $(all auth-off hfs verify))"
+    has_cfg auth-on ||
+        v="this server has no -auth flag: measured without it only; verify $(all auth-off hfs verify)"
+    o=$(med auth-on hfs hs_ps) b=$(med auth-off hfs hs_ps)
+    row auth "$set" "handshakes/s" "$o" - - - - \
+        "with/without -auth ≥0.95: $(cmp_ge "$o" "$(mul "$b" 0.95)") ($(ratio "$o" "$b"))" \
+        "without -auth $b/s; p50/p99 with $(fmt_div "$(med auth-on hfs hs_p50_us)" 1e3 2)/$(fmt_div "$(med auth-on hfs hs_p99_us)" 1e3 2) ms, without $(fmt_div "$(med auth-off hfs hs_p50_us)" 1e3 2)/$(fmt_div "$(med auth-off hfs hs_p99_us)" 1e3 2) ms; srv CPU $(med auth-on hfs srv_cpu_win_pct)% (without $(med auth-off hfs srv_cpu_win_pct)%); loadgen CPU $(med auth-on hfs lg_cpu_pct)%; $v"
+    o=$(med auth-on hfs srv_cpu_us_per_hs) b=$(med auth-off hfs srv_cpu_us_per_hs)
+    row auth "$set" "server CPU µs per handshake" "$o" - - - - \
+        "with/without -auth ≤1.05: $(cmp_le "$o" "$(mul "$b" 1.05)") ($(ratio "$o" "$b"))" \
+        "without -auth $b µs"
+}
+
 # The server's resources around every configuration, and how busy the rest of the machine was.
 print_details() {
     echo "### Resources (medians): server RSS before -> after, CPU, and other load"
@@ -592,7 +660,7 @@ fi
 t0=$(date +%s)
 for sc in $SCENARIOS; do
     case $sc in
-    fanout | latency | idle | ingest | many | ds) log "== $sc"; "scenario_$sc" ;;
+    fanout | latency | idle | ingest | many | auth | ds) log "== $sc"; "scenario_$sc" ;;
     *) log "run.sh: unknown scenario $sc"; exit 2 ;;
     esac
 done

@@ -5,7 +5,8 @@
  * - Every function that can fail returns 0 (HFS_OK) or one negative hfs_err code, or a negative
  * code in place of a byte count. hfs_strerror() turns any code into a message.
  * - Client calls take an optional hfs_error* that receives the code, the HTTP status or WebSocket
- * close code when there is one, and a message that names the URL. Pass NULL when the code is
+ * close code when there is one, and a message that names the URL (with the values of its token and
+ * sig query parameters replaced by REDACTED, see hfs_redact_url). Pass NULL when the code is
  * enough.
  * - Handles are opaque. Whoever gets a handle owns it and releases it with the matching
  * _close/_free call; every release function accepts NULL.
@@ -30,7 +31,8 @@ typedef enum hfs_err {
     HFS_OK = 0,
     HFS_ERR_NOT_FOUND = -1, /* HTTP 404: the resource has never been written */
     HFS_ERR_CONFLICT = -2,  /* HTTP 403: the resource already has an active appender */
-    HFS_ERR_HTTP = -3,      /* any other unexpected HTTP status (hfs_error.http_status) */
+    HFS_ERR_HTTP = -3,      /* any other unexpected HTTP status (hfs_error.http_status), 401 and
+                               403 for access control included (see hfs_client_options.token) */
     HFS_ERR_NETWORK = -4,   /* name lookup, connect, send or receive failed; the peer vanished */
     HFS_ERR_TLS = -5,       /* TLS handshake or certificate verification failed */
     HFS_ERR_PROTOCOL = -6,  /* the peer broke the HTTP or WebSocket rules */
@@ -182,17 +184,45 @@ typedef struct hfs_client_options {
                                  they wait for bytes */
     void *progress_data;      /* passed to progress */
     unsigned progress_ms;     /* 0: 250 */
+    const char *token;        /* a bearer token, sent as "Authorization: Bearer TOKEN" with every
+                                 request (see "Access control" below); NULL: none. A follow copies
+                                 it for its reconnects */
 } hfs_client_options;
 
-/* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT. */
+/* Fills o with the defaults: verify certificates against the system store, no timeout, TEXT, no
+ * token. */
 void hfs_client_options_init(hfs_client_options *o);
+
+/* Access control. A server may ask for a credential. The client presents one in either of two ways,
+ * or both:
+ * - opts.token: every request the client makes (the WebSocket handshakes of hfs_follow and
+ *   hfs_open_append, the plain GET of hfs_size, each ?wait poll and each resume's reconnect) sends
+ *   "Authorization: Bearer TOKEN". A token is 1 to 4096 visible ASCII characters (no space, CR, LF
+ *   or other control); any other is refused with HFS_ERR_INVALID before anything is sent.
+ * - the URL: a "?token=TOKEN" parameter, or a signed URL's "expires", "rights" and "sig". The URL's
+ *   query is sent exactly as given, and the client's own parameters (frames=, offset=, lines=,
+ *   wait) go after it, on every request, reconnects included.
+ * A server that wants a credential and got none, or does not know the one given, answers 401: the
+ * call fails with HFS_ERR_HTTP, http_status 401 and a message with "401 unauthorized: ...". A
+ * known credential without the right (reading, appending to that path), or a signed URL that is
+ * wrong or has expired, is 403: HFS_ERR_HTTP, http_status 403, "403 forbidden: ...". A 403 whose
+ * body says the path "already has an active writer" stays HFS_ERR_CONFLICT. A follow whose
+ * reconnect (opts.resume) is answered 401 or 403 ends with that error. The server's one-line reason
+ * ends the message when it gave one. Tokens are never put in messages. */
+
+/* Copies url into out (cap bytes, NUL-terminated, truncated to fit) with the values of its token
+ * and sig query parameters (names compared after percent-decoding, case ignored) replaced by
+ * REDACTED, for messages and logs: "http://h/a?expires=9&rights=read&sig=REDACTED". Returns the
+ * length of the whole copy, as snprintf does (cap 0 only counts). */
+size_t hfs_redact_url(const char *url, char *out, size_t cap);
 
 typedef struct hfs_reader hfs_reader;
 typedef struct hfs_writer hfs_writer;
 
 /* Starts following url ("http://host[:port]/path" or "https://..."). opts may be NULL.
- * Returns HFS_OK and sets *out, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS,
- * HFS_ERR_PROTOCOL, HFS_ERR_INVALID, HFS_ERR_NOMEM (details in *err when err is not NULL).
+ * Returns HFS_OK and sets *out, or HFS_ERR_NOT_FOUND, HFS_ERR_HTTP (401 and 403: see "Access
+ * control"), HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_PROTOCOL, HFS_ERR_INVALID, HFS_ERR_NOMEM
+ * (details in *err when err is not NULL).
  * A resource with no active appender is read whole from the HTTP 200 body.
  *
  * A start other than HFS_FROM_START (opts.from) is asked of the server. One that does not say where
@@ -238,8 +268,8 @@ void hfs_reader_close(hfs_reader *r);
 int hfs_size(const char *url, const hfs_client_options *opts, uint64_t *size, hfs_error *err);
 
 /* Opens url for appending. Returns HFS_OK and sets *out, or HFS_ERR_CONFLICT (another appender is
- * active), HFS_ERR_HTTP, HFS_ERR_NETWORK, HFS_ERR_TLS, HFS_ERR_PROTOCOL, HFS_ERR_INVALID,
- * HFS_ERR_NOMEM. */
+ * active), HFS_ERR_HTTP (401 and 403: see "Access control"), HFS_ERR_NETWORK, HFS_ERR_TLS,
+ * HFS_ERR_PROTOCOL, HFS_ERR_INVALID, HFS_ERR_NOMEM. */
 int hfs_open_append(const char *url, const hfs_client_options *opts, hfs_writer **out,
                     hfs_error *err);
 

@@ -1,14 +1,17 @@
-/* error.c -- fills hfs_error values for the client: code, message naming the URL, close code names.
- */
+/* error.c -- fills hfs_error values for the client: code, message naming the URL (its credentials
+ * redacted), close code names. */
 #include "client/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "client/url.h"
+
 int cli_error_set(hfs_error *e, const char *url, int code, const char *fmt, ...)
 {
     va_list ap;
+    char shown[sizeof(((hfs_error){0}).message)];
     int n;
 
     if (!e)
@@ -16,7 +19,8 @@ int cli_error_set(hfs_error *e, const char *url, int code, const char *fmt, ...)
     e->code = code;
     e->http_status = 0;
     e->close_code = 0;
-    n = snprintf(e->message, sizeof(e->message), "%s: ", url ? url : "(no URL)");
+    cli_url_redact(url ? url : "(no URL)", shown, sizeof(shown));
+    n = snprintf(e->message, sizeof(e->message), "%s: ", shown);
     if (n < 0 || (size_t)n >= sizeof(e->message))
         return code;
     va_start(ap, fmt);

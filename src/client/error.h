@@ -4,8 +4,9 @@
 
 #include "httpfstream.h"
 
-/* Sets e (when not NULL) to code with the message "<url>: <fmt...>"; http_status and close_code are
- * cleared. Returns code, so that callers can write `return cli_error_set(...)`. */
+/* Sets e (when not NULL) to code with the message "<url>: <fmt...>", the URL's token and sig values
+ * replaced by REDACTED (cli_url_redact); http_status and close_code are cleared. Returns code, so
+ * that callers can write `return cli_error_set(...)`. */
 int cli_error_set(hfs_error *e, const char *url, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -299,40 +299,74 @@ int cli_handshake_key(char key[WS_KEY_LEN + 1])
     return 0;
 }
 
-char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, size_t *len)
+const char *cli_token_check(const char *token)
 {
-    char *req = NULL;
-    int n = asprintf(&req,
-                     "GET %s HTTP/1.1\r\n"
-                     "Host: %s\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "X-Verb: %s\r\n"
-                     "Origin: %s\r\n"
-                     "User-Agent: httpfstream/" HFS_VERSION "\r\n"
-                     "\r\n",
-                     u->target, u->authority, key, verb, u->origin);
+    size_t n = 0;
 
+    if (!token)
+        return NULL;
+    for (; token[n]; n++)
+        if ((unsigned char)token[n] <= 0x20 || (unsigned char)token[n] >= 0x7f)
+            return "it may hold only visible ASCII characters (no space, CR, LF or other control)";
+    if (n == 0)
+        return "it is empty";
+    if (n > CLI_TOKEN_MAX)
+        return "it is longer than 4096 bytes";
+    return NULL;
+}
+
+/* "Authorization: Bearer TOKEN\r\n", or "" without a token, in a new string (NULL: no memory). */
+static char *authorization(const char *token)
+{
+    char *h = NULL;
+
+    if (asprintf(&h, "%s%s%s", token ? "Authorization: Bearer " : "", token ? token : "",
+                 token ? "\r\n" : "") < 0)
+        return NULL;
+    return h;
+}
+
+char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, const char *token,
+                            size_t *len)
+{
+    char *req = NULL, *auth = authorization(token);
+    int n = auth ? asprintf(&req,
+                            "GET %s HTTP/1.1\r\n"
+                            "Host: %s\r\n"
+                            "Upgrade: websocket\r\n"
+                            "Connection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: %s\r\n"
+                            "Sec-WebSocket-Version: 13\r\n"
+                            "X-Verb: %s\r\n"
+                            "%s"
+                            "Origin: %s\r\n"
+                            "User-Agent: httpfstream/" HFS_VERSION "\r\n"
+                            "\r\n",
+                            u->target, u->authority, key, verb, auth, u->origin)
+                 : -1;
+
+    free(auth);
     if (n < 0)
         return NULL;
     *len = (size_t)n;
     return req;
 }
 
-char *cli_size_request(const cli_url *u, size_t *len)
+char *cli_size_request(const cli_url *u, const char *token, size_t *len)
 {
-    char *req = NULL;
-    int n = asprintf(&req,
-                     "GET %s HTTP/1.1\r\n"
-                     "Host: %s\r\n"
-                     "Range: bytes=0-0\r\n"
-                     "User-Agent: httpfstream/" HFS_VERSION "\r\n"
-                     "Connection: close\r\n"
-                     "\r\n",
-                     u->target, u->authority);
+    char *req = NULL, *auth = authorization(token);
+    int n = auth ? asprintf(&req,
+                            "GET %s HTTP/1.1\r\n"
+                            "Host: %s\r\n"
+                            "Range: bytes=0-0\r\n"
+                            "%s"
+                            "User-Agent: httpfstream/" HFS_VERSION "\r\n"
+                            "Connection: close\r\n"
+                            "\r\n",
+                            u->target, u->authority, auth)
+                 : -1;
 
+    free(auth);
     if (n < 0)
         return NULL;
     *len = (size_t)n;

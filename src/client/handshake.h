@@ -1,6 +1,7 @@
 /* handshake.h -- the WebSocket handshake request a client sends (and the one-byte GET that asks a
- * resource's size), and an incremental parser (llhttp, HTTP_RESPONSE mode) for the server's answer:
- * a 101 to validate, or a status with a body. Pure bytes in, events out: no sockets. */
+ * resource's size), each with the caller's bearer token, and an incremental parser (llhttp,
+ * HTTP_RESPONSE mode) for the server's answer: a 101 to validate, or a status with a body. Pure
+ * bytes in, events out: no sockets. */
 #ifndef HFS_CLIENT_HANDSHAKE_H
 #define HFS_CLIENT_HANDSHAKE_H
 
@@ -84,13 +85,23 @@ const char *cli_response_check_upgrade(const cli_response *r, const char *key);
 /* Writes a fresh random Sec-WebSocket-Key into key. Returns 0, or -1 when no randomness. */
 int cli_handshake_key(char key[WS_KEY_LEN + 1]);
 
-/* The handshake request for u with X-Verb verb, as a new string (its length in *len), or NULL when
+/* The longest bearer token sent (the server's request head is 16 KiB by default). */
+#define CLI_TOKEN_MAX 4096
+
+/* NULL when token may be sent as "Authorization: Bearer TOKEN" (NULL, or 1 to CLI_TOKEN_MAX
+ * visible ASCII characters: no space, CR, LF or other control, nothing outside ASCII, as the
+ * server's rules take them), else why not. The reason never quotes the token. */
+const char *cli_token_check(const char *token);
+
+/* The handshake request for u with X-Verb verb, and "Authorization: Bearer token" unless token is
+ * NULL (checked with cli_token_check before), as a new string (its length in *len), or NULL when
  * out of memory. */
-char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, size_t *len);
+char *cli_handshake_request(const cli_url *u, const char *verb, const char *key, const char *token,
+                            size_t *len);
 
 /* A plain GET of u asking for its first byte only (Range: bytes=0-0, Connection: close), whose
- * answer tells the resource's size (see cli_response.range_total), as a new string (its length in
- * *len), or NULL when out of memory. */
-char *cli_size_request(const cli_url *u, size_t *len);
+ * answer tells the resource's size (see cli_response.range_total), with the token as above, as a
+ * new string (its length in *len), or NULL when out of memory. */
+char *cli_size_request(const cli_url *u, const char *token, size_t *len);
 
 #endif

@@ -31,13 +31,14 @@ struct hfs_reader {
     cli_session *s;
     const uint8_t *pending; /* decoded bytes not yet handed out (inside s->buf) */
     size_t pending_len;
-    uint64_t bytes;        /* handed out so far */
-    int ended;             /* the stream is over: reads return 0 */
-    uint64_t start;        /* resource offset of the first byte, UINT64_MAX when unknown */
-    uint64_t session_at;   /* bytes handed out when the current session began */
-    unsigned idle_resumes; /* resumed sessions in a row that delivered nothing */
-    hfs_client_options opts;
+    uint64_t bytes;          /* handed out so far */
+    int ended;               /* the stream is over: reads return 0 */
+    uint64_t start;          /* resource offset of the first byte, UINT64_MAX when unknown */
+    uint64_t session_at;     /* bytes handed out when the current session began */
+    unsigned idle_resumes;   /* resumed sessions in a row that delivered nothing */
+    hfs_client_options opts; /* opts.token points to token */
     char *url;
+    char *token;           /* a copy of the caller's: every reconnect sends it */
     cli_start st;          /* the start, when done here (the server did not say where it starts) */
     int st_ended;          /* the stream ended while st held bytes back: end after handing them */
     int resume_noted;      /* the error message says why it was not resumed */
@@ -54,6 +55,8 @@ static int check_status(cli_session *s)
 
     if (s->websocket || status == 200)
         return HFS_OK;
+    if (status == 401 || status == 403)
+        return cli_session_fail_denied(s, "read", NULL);
     if (status == 404)
         cli_session_fail(s, HFS_ERR_NOT_FOUND, "file does not exist");
     else if (status == 416 && s->resp.has_range_total)
@@ -175,13 +178,15 @@ static int past_end(hfs_reader *r, uint64_t start, uint64_t size)
     return HFS_ERR_HTTP;
 }
 
-/* The message of e without the URL it starts with. */
+/* The message of e without the URL it starts with (as messages show it: redacted). */
 static const char *without_url(const hfs_error *e, const char *url)
 {
-    size_t n = strlen(url);
+    char shown[sizeof(e->message)];
+    size_t n = cli_url_redact(url, shown, sizeof(shown));
 
-    return strncmp(e->message, url, n) == 0 && e->message[n] == ':' ? e->message + n + 2
-                                                                    : e->message;
+    return n < sizeof(shown) && strncmp(e->message, shown, n) == 0 && e->message[n] == ':'
+               ? e->message + n + 2
+               : e->message;
 }
 
 /* A start counted back from the end of a live stream, whose size could not be had. */
@@ -262,6 +267,12 @@ int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out
         r->opts = *opts;
     else
         cli_options_default(&r->opts);
+    if (r->opts.token && !(r->token = strdup(r->opts.token))) {
+        free(r->url);
+        free(r);
+        return cli_error_set(err, url, HFS_ERR_NOMEM, "out of memory");
+    }
+    r->opts.token = r->token;
     r->size = UINT64_MAX;
     cli_start_init(&r->st);
     rc = open_first(r, err);
@@ -273,6 +284,7 @@ int hfs_follow(const char *url, const hfs_client_options *opts, hfs_reader **out
     }
     if (rc != HFS_OK) {
         free(r->url);
+        free(r->token);
         free(r);
         return rc;
     }
@@ -328,6 +340,10 @@ static int resume(hfs_reader *r)
             return HFS_OK;
         }
         r->s = old;
+        if (e.http_status == 401 || e.http_status == 403) {
+            r->s->err = e; /* the credential has expired or was revoked: that is the story */
+            return e.code;
+        }
         if (e.code != HFS_ERR_NETWORK && e.code != HFS_ERR_TIMEOUT)
             break; /* the server answered, and not with the stream: stop trying */
     }
@@ -463,7 +479,7 @@ ssize_t hfs_reader_read(hfs_reader *r, void *buf, size_t len)
         else if (rc == HFS_ERR_TIMEOUT || (rc < 0 && n > 0))
             break; /* report the bytes; the next call meets the error (or resumes) */
         else if (rc < 0 && resume(r) != HFS_OK)
-            return rc;
+            return r->s->err.code; /* rc, or why the reconnect was refused */
     }
     report_progress(r, 0);
     return (ssize_t)n;
@@ -511,5 +527,6 @@ void hfs_reader_close(hfs_reader *r)
     cli_session_free(s, healthy);
     cli_start_free(&r->st);
     free(r->url);
+    free(r->token);
     free(r);
 }

@@ -74,11 +74,12 @@ static ssize_t fill(cli_session *s, int64_t deadline)
 /* ---- opening ---- */
 
 /* Sends the handshake with X-Verb verb and key, or with verb NULL the one-byte GET. */
-static int send_request(cli_session *s, const char *verb, const char *key, int64_t deadline)
+static int send_request(cli_session *s, const char *verb, const char *key, const char *token,
+                        int64_t deadline)
 {
     size_t len = 0;
-    char *req =
-        verb ? cli_handshake_request(&s->url, verb, key, &len) : cli_size_request(&s->url, &len);
+    char *req = verb ? cli_handshake_request(&s->url, verb, key, token, &len)
+                     : cli_size_request(&s->url, token, &len);
     hfs_error e = {.code = HFS_OK};
     int rc;
 
@@ -113,7 +114,7 @@ static int read_headers(cli_session *s, int64_t deadline)
     }
 }
 
-static int handshake(cli_session *s, const char *verb, int64_t deadline)
+static int handshake(cli_session *s, const char *verb, const char *token, int64_t deadline)
 {
     char key[WS_KEY_LEN + 1];
     const char *why;
@@ -121,7 +122,7 @@ static int handshake(cli_session *s, const char *verb, int64_t deadline)
 
     if (cli_handshake_key(key) != 0)
         return cli_session_fail(s, HFS_ERR_IO, "no random bytes for the handshake key");
-    rc = send_request(s, verb, key, deadline);
+    rc = send_request(s, verb, key, token, deadline);
     if (rc == HFS_OK)
         rc = read_headers(s, deadline);
     if (rc != HFS_OK || s->resp.status != 101 || !verb)
@@ -141,8 +142,20 @@ static int connect_and_handshake(cli_session *s, const hfs_client_options *o, co
     int rc = keep(s, cli_conn_open(&s->conn, &s->url, o, deadline, &e), &e);
 
     if (rc == HFS_OK)
-        rc = handshake(s, verb, deadline);
+        rc = handshake(s, verb, o->token, deadline);
     return rc;
+}
+
+/* Refuses a token that cannot be sent, before anything is; notes whether a credential goes out. */
+static int check_credential(cli_session *s, const hfs_client_options *o)
+{
+    const char *why = cli_token_check(o->token);
+
+    if (why)
+        return cli_session_fail(s, HFS_ERR_INVALID, "invalid token: %s", why);
+    s->credential =
+        o->token || cli_url_has_param(&s->url, "token") || cli_url_has_param(&s->url, "sig");
+    return HFS_OK;
 }
 
 int cli_session_open(cli_session **out, const char *url, const hfs_client_options *o,
@@ -165,6 +178,8 @@ int cli_session_open(cli_session **out, const char *url, const hfs_client_option
     s->cap = buf_bytes;
     cli_response_init(&s->resp);
     rc = cli_url_parse(&s->url, url, &s->err);
+    if (rc == HFS_OK)
+        rc = check_credential(s, o);
     if (rc == HFS_OK && query && *query && cli_url_add_query(&s->url, query) != HFS_OK)
         rc = cli_session_fail(s, HFS_ERR_NOMEM, "out of memory");
     if (rc == HFS_OK)
@@ -205,6 +220,51 @@ int cli_session_next_body(cli_session *s, int64_t deadline, const uint8_t **data
         if (n == 0)
             return cli_session_fail(s, HFS_ERR_NETWORK, "%s", s->resp.error);
     }
+}
+
+void cli_session_reason(cli_session *s, char out[CLI_REASON_BYTES + 1])
+{
+    int64_t deadline = cli_now_ms() + CLI_REASON_MS;
+    const uint8_t *data;
+    size_t len, n = 0;
+    int line_end = 0;
+    hfs_error saved = s->err;
+
+    while (!line_end && n < CLI_REASON_BYTES &&
+           cli_session_next_body(s, deadline, &data, &len) == HFS_OK) {
+        for (size_t i = 0; i < len && n < CLI_REASON_BYTES && !line_end; i++) {
+            line_end = data[i] == '\n' || data[i] == '\r';
+            if (!line_end)
+                out[n++] = data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
+        }
+    }
+    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
+    s->err = saved; /* a body that could not be read is no failure of the request */
+}
+
+int cli_session_fail_denied(cli_session *s, const char *action, const char *reason)
+{
+    char buf[CLI_REASON_BYTES + 1];
+    int status = s->resp.status;
+
+    if (!reason) {
+        cli_session_reason(s, buf);
+        reason = buf;
+    }
+    if (status == 401)
+        cli_session_fail(s, HFS_ERR_HTTP, "401 unauthorized: %s%s%s%s",
+                         s->credential ? "the server does not accept the credential given"
+                                       : "the server wants a token and none was given",
+                         *reason ? "; the server says \"" : "", reason, *reason ? "\"" : "");
+    else
+        cli_session_fail(
+            s, HFS_ERR_HTTP, "403 forbidden: %s %s this path%s%s%s",
+            s->credential ? "the credential given may not" : "a credential is needed to", action,
+            *reason ? "; the server says \"" : "", reason, *reason ? "\"" : "");
+    s->err.http_status = status;
+    return HFS_ERR_HTTP;
 }
 
 /* Keeps printable ASCII of a close reason, so that a message stays one clean line. */

@@ -25,6 +25,7 @@ typedef struct cli_session {
     int websocket;      /* 1 after a valid 101 */
     int close_sent;     /* our CLOSE went out (or could not) */
     int close_received; /* the server's CLOSE arrived */
+    int credential;     /* a credential was sent: a bearer token, or token or sig in the query */
     unsigned close_code;
     cli_response resp; /* the handshake response; for a 200 it also parses the body */
     ws_decoder dec;
@@ -36,11 +37,12 @@ typedef struct cli_session {
 /* Fills o with the defaults of hfs_client_options_init. */
 void cli_options_default(hfs_client_options *o);
 
-/* Parses url, connects, sends the handshake with X-Verb verb (query, when not NULL, joins the
- * URL's query: "frames=binary&offset=10") and
- * reads the response's headers. Returns HFS_OK with *out set, s->resp.status the HTTP status and
- * s->websocket 1 after a valid 101; any status is HFS_OK here, the caller judges it. Else an
- * hfs_err with details in *err and nothing to free. o may be NULL. With verb NULL the request is
+/* Parses url, connects, sends the handshake with X-Verb verb (query, when not NULL, goes after the
+ * URL's own query, which is kept as it is: "?sig=S&frames=binary&offset=10") and o->token as a
+ * bearer token, and reads the response's headers. Returns HFS_OK with *out set, s->resp.status the
+ * HTTP status and s->websocket 1 after a valid 101; any status is HFS_OK here, the caller judges
+ * it. Else an hfs_err with details in *err and nothing to free: HFS_ERR_INVALID, before any
+ * connection, for a URL or token that cannot be sent. o may be NULL. With verb NULL the request is
  * the plain GET of the first byte (cli_size_request) instead of a handshake. */
 int cli_session_open(cli_session **out, const char *url, const hfs_client_options *o,
                      const char *verb, const char *query, size_t buf_bytes, hfs_error *err);
@@ -52,6 +54,21 @@ int cli_size(const char *url, const hfs_client_options *o, uint64_t *size, hfs_e
 /* Records a failure unless one is recorded already; returns code. */
 int cli_session_fail(cli_session *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A server's reason is read up to this many bytes, for this long at most. */
+#define CLI_REASON_BYTES 120
+#define CLI_REASON_MS    1000
+
+/* Reads the first line of a non-101 response's body (CLI_REASON_BYTES at most, for CLI_REASON_MS
+ * at most) into out as printable ASCII, trailing blanks dropped; "" when there is none. */
+void cli_session_reason(cli_session *s, char out[CLI_REASON_BYTES + 1]);
+
+/* Records a 401 or 403 answer to a request to action the resource ("read", "append to") as
+ * HFS_ERR_HTTP with http_status set and the message "401 unauthorized: ..." or "403 forbidden:
+ * ...", which says whether a credential was sent and ends with the server's reason
+ * (cli_session_reason) when it gave one; reason may be NULL, then it is read here. Returns
+ * HFS_ERR_HTTP. */
+int cli_session_fail_denied(cli_session *s, const char *action, const char *reason);
 
 /* The next body bytes of a non-101 response, reading until deadline (as cli_session_next): HFS_OK
  * with *data and *len set (len > 0), 1 at the end of the body, HFS_ERR_TIMEOUT, or an error

@@ -45,6 +45,8 @@ int cli_size(const char *url, const hfs_client_options *o, uint64_t *size, hfs_e
         clean = 1;
     } else if (status == 200 && s->resp.has_length) {
         *size = s->resp.length;
+    } else if (status == 401 || status == 403) {
+        rc = cli_session_fail_denied(s, "read", NULL);
     } else if (status == 404) {
         rc = cli_session_fail(s, HFS_ERR_NOT_FOUND, "file does not exist");
     } else if (status == 200 || status == 206 || status == 416) {

@@ -1,5 +1,10 @@
 /* url.c -- parses http:// and https:// URLs with libcurl's URL API (curl_url) into what the client
- * needs: where to connect, what to verify, and the Host, Origin and request-target values. */
+ * needs: where to connect, what to verify, and the Host, Origin and request-target values; and
+ * copies URLs for messages with their credentials (token and sig values) replaced.
+ *
+ * The query is kept as the caller wrote it (curl hands it back unchanged; only bytes that cannot
+ * appear raw in a request line are escaped), and the client's own parameters go after it: a signed
+ * URL's expires, rights and sig reach the server exactly as given, in their order. */
 #include "client/url.h"
 
 #include <arpa/inet.h>
@@ -200,6 +205,106 @@ int cli_url_add_query(cli_url *u, const char *param)
     free(u->target);
     u->target = t;
     return HFS_OK;
+}
+
+/* The value of hex digit c, or -1. */
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* 1 when the parameter name p[0..n), percent-decoded, is want (ASCII case ignored). */
+static int name_is(const char *p, size_t n, const char *want)
+{
+    size_t i = 0;
+
+    for (; i < n && *want; want++) {
+        int c = (unsigned char)p[i++];
+        if (c == '%' && i + 1 < n && hex_value(p[i]) >= 0 && hex_value(p[i + 1]) >= 0) {
+            c = hex_value(p[i]) * 16 + hex_value(p[i + 1]);
+            i += 2;
+        }
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != *want)
+            return 0;
+    }
+    return i == n && !*want;
+}
+
+/* 1 for the parameters whose values are credentials. */
+static int is_secret(const char *p, size_t n)
+{
+    return name_is(p, n, "token") || name_is(p, n, "sig");
+}
+
+int cli_url_has_param(const cli_url *u, const char *name)
+{
+    const char *q = strchr(u->target, '?');
+
+    while (q && *q) {
+        q++;
+        size_t n = strcspn(q, "&"), k = strcspn(q, "=&");
+        if (name_is(q, k, name))
+            return 1;
+        q += n;
+    }
+    return 0;
+}
+
+/* A bounded string builder: keeps what fits in cap - 1 bytes, counts everything. */
+typedef struct sink {
+    char *out;
+    size_t cap, len;
+} sink;
+
+static void put(sink *k, const char *p, size_t n)
+{
+    if (k->len + 1 < k->cap) {
+        size_t room = k->cap - 1 - k->len;
+        memcpy(k->out + k->len, p, n < room ? n : room);
+    }
+    k->len += n;
+}
+
+size_t cli_url_redact(const char *url, char *out, size_t cap)
+{
+    sink k = {.out = out, .cap = cap};
+    size_t head = strcspn(url, "?#");
+
+    put(&k, url, head);
+    url += head;
+    if (*url == '?') {
+        put(&k, "?", 1);
+        url++;
+        while (*url && *url != '#') {
+            size_t n = strcspn(url, "&#"), name = strcspn(url, "=&#");
+            if (name < n && is_secret(url, name)) {
+                put(&k, url, name + 1);
+                put(&k, "REDACTED", 8);
+            } else {
+                put(&k, url, n);
+            }
+            url += n;
+            if (*url == '&')
+                put(&k, url++, 1);
+        }
+    }
+    put(&k, url, strlen(url)); /* the fragment: never sent */
+    if (cap > 0)
+        out[k.len < cap ? k.len : cap - 1] = '\0';
+    return k.len;
+}
+
+size_t hfs_redact_url(const char *url, char *out, size_t cap)
+{
+    return cli_url_redact(url ? url : "", out, cap);
 }
 
 void cli_url_free(cli_url *u)

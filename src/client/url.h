@@ -23,8 +23,16 @@ typedef struct cli_url {
  * but cli_url_free may still be called. */
 int cli_url_parse(cli_url *u, const char *text, hfs_error *err);
 
-/* Appends "name=value" (already escaped) to the target's query. HFS_OK or HFS_ERR_NOMEM. */
+/* Appends "name=value" (already escaped) to the target's query, after the parameters the URL
+ * already has, which are kept as they are, in their order (a signed URL's expires, rights and
+ * sig). HFS_OK or HFS_ERR_NOMEM. */
 int cli_url_add_query(cli_url *u, const char *param);
+
+/* 1 when the target's query has a parameter called name (compared after percent-decoding). */
+int cli_url_has_param(const cli_url *u, const char *name);
+
+/* Copies url into out as hfs_redact_url does (see httpfstream.h); returns the same. */
+size_t cli_url_redact(const char *url, char *out, size_t cap);
 
 /* Frees what u holds and zeroes it; accepts a zeroed u. */
 void cli_url_free(cli_url *u);

@@ -22,6 +22,28 @@ struct hfs_writer {
 
 static const hfs_error no_writer = {.code = HFS_ERR_INVALID, .message = "no writer"};
 
+/* The server answered the handshake with status instead of a 101: records why. A 403 is another
+ * appender (the original's body, which ours keeps) or, with any other body, a credential without
+ * the append right; a 401 is a missing or unknown credential. Returns the code recorded. */
+static int refused(cli_session *s)
+{
+    char reason[CLI_REASON_BYTES + 1];
+    int status = s->resp.status;
+
+    if (status == 401)
+        return cli_session_fail_denied(s, "append to", NULL);
+    if (status == 403) {
+        cli_session_reason(s, reason);
+        if (!strstr(reason, "already has an active writer"))
+            return cli_session_fail_denied(s, "append to", reason);
+        cli_session_fail(s, HFS_ERR_CONFLICT, "path already has an active writer");
+    } else {
+        cli_session_fail(s, HFS_ERR_HTTP, "HTTP status %d", status);
+    }
+    s->err.http_status = status;
+    return s->err.code;
+}
+
 int hfs_open_append(const char *url, const hfs_client_options *opts, hfs_writer **out,
                     hfs_error *err)
 {
@@ -36,12 +58,7 @@ int hfs_open_append(const char *url, const hfs_client_options *opts, hfs_writer 
         return cli_error_set(err, url, HFS_ERR_NOMEM, "out of memory");
     rc = cli_session_open(&w->s, url, opts, "APPEND", NULL, CLI_WRITER_READ_BYTES, err);
     if (rc == HFS_OK && !w->s->websocket) {
-        int status = w->s->resp.status;
-        if (status == 403)
-            rc = cli_session_fail(w->s, HFS_ERR_CONFLICT, "path already has an active writer");
-        else
-            rc = cli_session_fail(w->s, HFS_ERR_HTTP, "HTTP status %d", status);
-        w->s->err.http_status = status;
+        rc = refused(w->s);
         if (err)
             *err = w->s->err;
         cli_session_free(w->s, 0);

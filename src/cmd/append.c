@@ -1,10 +1,12 @@
 /* append.c -- httpfstream-append: sends stdin to a resource as it arrives (a line typed at a
  * terminal goes out at once) and ends the session cleanly at end of input or at the first Ctrl-C.
  * With -v and stderr a terminal (stdin not: a file or a pipe), a progress line: bytes sent, rate,
- * time. */
+ * time. A bearer token comes from -token or $HTTPFSTREAM_TOKEN and is never printed, nor are the
+ * token and sig values of the URL. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,7 +14,7 @@
 #include "httpfstream.h"
 
 #define PROG     "httpfstream-append"
-#define SYNOPSIS PROG " [-v] [-cacert=FILE] [-insecure] URL"
+#define SYNOPSIS PROG " [-v] [-cacert=FILE] [-insecure] [-token=TOKEN] URL"
 
 /* /dev/null, opened before the handler is installed: async-signal-safe to use from it. */
 static int devnull_fd = -1;
@@ -48,12 +50,14 @@ static void catch_interrupt(void)
 int main(int argc, char **argv)
 {
     int verbose = 0, insecure = 0;
-    const char *cacert = NULL;
+    const char *cacert = NULL, *token = NULL, *token_from;
     const cmd_flag flags[] = {
         {"v", CMD_FLAG_BOOL, &verbose, NULL,
          "log the start and the end to stderr; on a terminal, show progress"},
         {"cacert", CMD_FLAG_STRING, &cacert, "FILE", "trust the CA certificates in FILE (PEM)"},
         {"insecure", CMD_FLAG_BOOL, &insecure, NULL, "do not verify the server's certificate"},
+        {"token", CMD_FLAG_STRING, &token, "TOKEN",
+         "send TOKEN as a bearer token (default: $" CMD_TOKEN_ENV ")"},
         {NULL, 0, NULL, NULL, NULL},
     };
     hfs_client_options opts;
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
     hfs_client_options_init(&opts);
     opts.insecure = insecure;
     opts.ca_file = cacert;
+    opts.token = cmd_token(token, &token_from);
     /* A progress line only where someone watches it, and not while they type the input. */
     int meter = verbose && isatty(STDERR_FILENO) && !isatty(STDIN_FILENO);
     if (meter) {
@@ -82,8 +87,13 @@ int main(int argc, char **argv)
         opts.progress = meter_draw;
         opts.progress_data = &line;
     }
-    if (verbose)
-        fprintf(stderr, "appending to %s\n", url);
+    if (verbose) {
+        char *shown = cmd_shown_url(url);
+        fprintf(stderr, "appending to %s%s%s%s\n", shown ? shown : "the URL",
+                opts.token ? " (with the bearer token from " : "", opts.token ? token_from : "",
+                opts.token ? ")" : "");
+        free(shown);
+    }
     int rc = hfs_append(url, STDIN_FILENO, &opts, &sent, &err);
     if (meter)
         cmd_progress_finish(&line, sent, NULL);

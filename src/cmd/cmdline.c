@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "httpfstream.h"
+
 static const cmd_flag *find_flag(const cmd_flag *flags, const char *name, size_t len)
 {
     for (const cmd_flag *f = flags; f->name; f++)
@@ -154,8 +156,11 @@ int cmd_parse(int argc, char **argv, const cmd_flag *flags, const char *synopsis
             return -1;
         }
         const cmd_flag *f = find_flag(flags, name, len);
-        if (!f)
-            return usage_error(flags, synopsis, "unknown flag %s", a);
+        if (!f) { /* named without its value, which may be a secret given to a misspelt flag */
+            char shown[64];
+            snprintf(shown, sizeof(shown), "%.*s", (int)(name - a + len), a);
+            return usage_error(flags, synopsis, "unknown flag %s", shown);
+        }
         const char *v = eq ? eq + 1 : NULL;
         if (!v && f->kind == CMD_FLAG_BOOL)
             v = "true";
@@ -168,6 +173,28 @@ int cmd_parse(int argc, char **argv, const cmd_flag *flags, const char *synopsis
             return usage_error(flags, synopsis, "bad value for flag %s", a);
     }
     return i;
+}
+
+/* ---- credentials ---- */
+
+const char *cmd_token(const char *flag, const char **from)
+{
+    const char *env = getenv(CMD_TOKEN_ENV);
+    const char *token = flag ? flag : env;
+
+    if (from)
+        *from = flag ? "-token" : CMD_TOKEN_ENV;
+    return token && *token ? token : NULL;
+}
+
+char *cmd_shown_url(const char *url)
+{
+    size_t n = hfs_redact_url(url, NULL, 0);
+    char *shown = malloc(n + 1);
+
+    if (shown)
+        hfs_redact_url(url, shown, n + 1);
+    return shown;
 }
 
 /* ---- the progress line ---- */

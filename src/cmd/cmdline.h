@@ -31,6 +31,20 @@ int cmd_parse(int argc, char **argv, const cmd_flag *flags, const char *synopsis
 /* Prints "usage: synopsis" and one line per flag to f (a FILE *). */
 void cmd_usage(void *f, const cmd_flag *flags, const char *synopsis);
 
+/* ---- credentials (the two clients) ---- */
+
+#define CMD_TOKEN_ENV "HTTPFSTREAM_TOKEN" /* the bearer token when -token is not given */
+
+/* The bearer token to send: -token's value when it was given (flag non-NULL; "" means none, even
+ * with the variable set), else $HTTPFSTREAM_TOKEN unless it is unset or empty; NULL for none.
+ * *from (may be NULL) is set to where it came from ("-token", "HTTPFSTREAM_TOKEN"), for -v. */
+const char *cmd_token(const char *flag, const char **from);
+
+/* url with the values of its token and sig query parameters replaced by REDACTED
+ * (hfs_redact_url), in a new string the caller frees, or NULL when out of memory. Everything the
+ * commands print names URLs this way (the library's messages already do). */
+char *cmd_shown_url(const char *url);
+
 /* ---- the progress line ----
  * In the spirit of curl and rsync: "  1.5 MiB sent  512.0 KiB/s  0:03" (and whatever the caller
  * adds), redrawn in place on a terminal with a carriage return each time the caller draws (at most

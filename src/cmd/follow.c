@@ -1,7 +1,8 @@
 /* follow.c -- httpfstream-follow: writes a followed resource to stdout as its bytes arrive, and
  * exits when the appender has gone and every byte has been written. With -v and stderr a terminal
  * (stdout not), a progress line: bytes received, rate, time, and how far behind the resource's
- * size it still is when that size is known. */
+ * size it still is when that size is known. A bearer token comes from -token or
+ * $HTTPFSTREAM_TOKEN and is never printed, nor are the token and sig values of the URL. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -15,7 +16,7 @@
 
 #define PROG        "httpfstream-follow"
 #define LINES_UNSET LONG_MIN /* -n not given */
-#define SYNOPSIS    PROG " [-v] [-binary] [-offset=N|-n=LINES] [-wait] [-resume=N] URL"
+#define SYNOPSIS    PROG " [-v] [-binary] [-offset=N|-n=LINES] [-wait] [-resume=N] [-token=TOKEN] URL"
 
 /* Writes all of buf to fd. Returns 0, or -1 with errno set. */
 static int write_all(int fd, const char *buf, size_t len)
@@ -89,7 +90,8 @@ static void meter_end(meter *m)
     m->on = 0;
 }
 
-/* Copies r to stdout until the stream ends. Returns the exit status. */
+/* Copies r to stdout until the stream ends; url (redacted) is for messages. Returns the exit
+ * status. */
 static int copy_out(hfs_reader *r, const char *url, int verbose, meter *m)
 {
     static char buf[64 * 1024];
@@ -157,7 +159,7 @@ static int parse_start(const char *offset, long lines, hfs_client_options *o)
 int main(int argc, char **argv)
 {
     int verbose = 0, binary = 0, insecure = 0, wait = 0;
-    const char *cacert = NULL, *offset = NULL;
+    const char *cacert = NULL, *offset = NULL, *token = NULL, *token_from;
     long lines = LINES_UNSET, resume = 0;
     const cmd_flag flags[] = {
         {"v", CMD_FLAG_BOOL, &verbose, NULL,
@@ -171,6 +173,8 @@ int main(int argc, char **argv)
         {"wait", CMD_FLAG_BOOL, &wait, NULL, "wait for a resource that has not been written yet"},
         {"resume", CMD_FLAG_INT, &resume, "N",
          "after a dropped connection, reconnect up to N times and go on from the next byte"},
+        {"token", CMD_FLAG_STRING, &token, "TOKEN",
+         "send TOKEN as a bearer token (default: $" CMD_TOKEN_ENV ")"},
         {NULL, 0, NULL, NULL, NULL},
     };
     hfs_client_options opts;
@@ -199,20 +203,26 @@ int main(int argc, char **argv)
     opts.binary = binary;
     opts.insecure = insecure;
     opts.ca_file = cacert;
+    opts.token = cmd_token(token, &token_from);
     /* A progress line only where someone watches it, and not amid the followed bytes. */
     m.on = verbose && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO);
     if (m.on) {
         opts.progress = meter_draw;
         opts.progress_data = &m;
     }
+    char *shown = cmd_shown_url(url);
     if (verbose)
-        fprintf(stderr, "following %s\n", url);
+        fprintf(stderr, "following %s%s%s%s\n", shown ? shown : "the URL",
+                opts.token ? " (with the bearer token from " : "", opts.token ? token_from : "",
+                opts.token ? ")" : "");
     if (hfs_follow(url, &opts, &r, &err) != HFS_OK) {
         fprintf(stderr, "%s: %s\n", PROG, err.message);
+        free(shown);
         return 1;
     }
     meter_start(&m, r, url, &opts);
-    int status = copy_out(r, url, verbose, &m);
+    int status = copy_out(r, shown ? shown : "the URL", verbose, &m);
     hfs_reader_close(r);
+    free(shown);
     return status;
 }

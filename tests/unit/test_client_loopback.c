@@ -1133,6 +1133,364 @@ static void test_append_server_close_while_idle(void)
     CHECK(strstr(e.message, "1011 internal server error (disk full)"));
 }
 
+/* ---- access control: the token on every request, signed URLs kept, 401 and 403 ---- */
+
+#define TOKEN  "ci-tok.Z9_~+/="
+#define AUTH_H "\r\nAuthorization: Bearer " TOKEN "\r\n"
+#define SIGNED "expires=1767225600&rights=read&sig=Ab9_-xYz0123456789abcdefABCDEF_-0123456789x"
+
+/* 1 when request head h has exactly one Authorization header, ours. */
+static int has_token(const char *h)
+{
+    const char *a = strstr(h, "\r\nAuthorization:");
+
+    return a && a == strstr(h, AUTH_H) && !strstr(a + 1, "\r\nAuthorization:");
+}
+
+/* 1 when request head h starts with "GET target HTTP/1.1". */
+static int asks_for(const char *h, const char *target)
+{
+    return !strncmp(h, "GET ", 4) && !strncmp(h + 4, target, strlen(target)) &&
+           !strncmp(h + 4 + strlen(target), " HTTP/1.1\r\n", 11);
+}
+
+static void send_101_at(fake *f, int fd, uint64_t offset)
+{
+    char accept[WS_ACCEPT_LEN + 1], resp[256];
+    ws_accept_key(f->key, WS_KEY_LEN, accept);
+    snprintf(resp, sizeof(resp),
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\nX-Follow-Offset: %llu\r\n\r\n",
+             accept, (unsigned long long)offset);
+    send_text(fd, resp);
+}
+
+/* A follow of a signed URL with a token and binary frames, and a live stream's size request: the
+ * header on both, the query as given with ours after it. */
+static void test_token_follow_and_size(void)
+{
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    uint64_t size = 0;
+    char out[64];
+    size_t n;
+    hfs_error e;
+    fake *f;
+
+    hfs_client_options_init(&o);
+    o.token = TOKEN;
+    o.binary = 1;
+    f = fake_start(script_binary_query);
+    CHECK_INT(hfs_follow(url_of(f, "/ci/a.log?" SIGNED), &o, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, out, sizeof(out)), 0);
+    hfs_reader_close(r);
+    fake_stop(f);
+    CHECKF(asks_for(f->request, "/ci/a.log?" SIGNED "&frames=binary"), "%s", f->request);
+    CHECKF(has_token(f->request), "%s", f->request);
+
+    /* The original's live stream with -n: the one-byte GET goes out with the token too. */
+    hfs_client_options_init(&o);
+    o.token = TOKEN;
+    o.from = HFS_FROM_LINES;
+    o.from_n = 1;
+    size_answer = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/12\r\n"
+                  "Content-Length: 1\r\n\r\no";
+    CHECK_INT(follow_live(&o, out, sizeof(out), &n, &e, &size), HFS_OK);
+    CHECK_MEM(out, n, "old 2\nnew\n", 10);
+    CHECKF(has_token(the_fake.requests[0]), "%s", the_fake.requests[0]);
+    CHECKF(has_token(the_fake.requests[1]), "%s", the_fake.requests[1]);
+    CHECK(strstr(the_fake.requests[1], "\r\nRange: bytes=0-0\r\n"));
+
+    /* hfs_size alone, on a signed URL. */
+    canned = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/99\r\nContent-Length: "
+             "1\r\n\r\nx";
+    f = fake_start(script_canned);
+    CHECK_INT(hfs_size(url_of(f, "/s.txt?" SIGNED), &o, &size, &e), HFS_OK);
+    fake_stop(f);
+    CHECK_INT(size, 99);
+    CHECKF(asks_for(f->request, "/s.txt?" SIGNED), "%s", f->request);
+    CHECKF(has_token(f->request), "%s", f->request);
+}
+
+/* Appends: hfs_open_append and hfs_append send the token in the handshake. */
+static void test_token_append(void)
+{
+    hfs_client_options o;
+    hfs_writer *w = NULL;
+    uint64_t sent = 0;
+    int p[2];
+    fake *f;
+
+    hfs_client_options_init(&o);
+    o.token = TOKEN;
+    f = fake_start(script_collect);
+    CHECK_INT(hfs_open_append(url_of(f, "/ci/job.log?token=other"), &o, &w, NULL), HFS_OK);
+    CHECK_INT(hfs_writer_write(w, "x\n", 2), HFS_OK);
+    CHECK_INT(hfs_writer_close(w, NULL), HFS_OK);
+    fake_stop(f);
+    CHECKF(asks_for(f->request, "/ci/job.log?token=other"), "%s", f->request);
+    CHECKF(has_token(f->request), "%s", f->request);
+    CHECK(strstr(f->request, "\r\nX-Verb: APPEND\r\n"));
+
+    CHECK_INT(pipe(p), 0);
+    CHECK_INT(write(p[1], "y\n", 2), 2);
+    close(p[1]);
+    f = fake_start(script_collect);
+    CHECK_INT(hfs_append(url_of(f, "/ci/job.log"), p[0], &o, &sent, NULL), HFS_OK);
+    close(p[0]);
+    fake_stop(f);
+    CHECK_INT(sent, 2);
+    CHECKF(has_token(f->request), "%s", f->request);
+    CHECK(got_is(f, 0, WS_EV_DATA, "y\n"));
+}
+
+/* -wait against a server that answers 404: every poll carries the token and the signed query. */
+static void test_token_wait_polls(void)
+{
+    fake *f = fake_start_n(script_404_twice, 3);
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    char buf[16];
+
+    hfs_client_options_init(&o);
+    o.wait = 1;
+    o.token = TOKEN;
+    CHECK_INT(hfs_follow(url_of(f, "/w.txt?" SIGNED), &o, &r, NULL), HFS_OK);
+    CHECK_INT(hfs_reader_read(r, buf, sizeof(buf)), 3);
+    hfs_reader_close(r);
+    fake_stop(f);
+    for (int i = 0; i < 3; i++) {
+        CHECKF(asks_for(f->requests[i], "/w.txt?" SIGNED "&wait"), "%d: %s", i, f->requests[i]);
+        CHECKF(has_token(f->requests[i]), "%d: %s", i, f->requests[i]);
+    }
+}
+
+/* A server that goes away (CLOSE 1001) after "abc", then serves the rest from offset 3, or
+ * refuses the reconnect with refuse_answer when it is set. */
+static const char *refuse_answer;
+static void script_resume(fake *f, int fd)
+{
+    if (f->conn == 0) {
+        send_101_at(f, fd, 0);
+        send_frame(fd, WS_OP_TEXT, 1, "abc", 3);
+        send_close(fd, 1001, "shutting down");
+        next_msg(f, fd, 2000);
+        return;
+    }
+    if (refuse_answer) {
+        canned = refuse_answer;
+        script_canned(f, fd);
+        return;
+    }
+    send_101_at(f, fd, 3);
+    send_frame(fd, WS_OP_TEXT, 1, "def", 3);
+    send_close(fd, 1000, NULL);
+    next_msg(f, fd, 2000);
+}
+
+/* Follows script_resume with a token, a signed URL, -n 2 and resume; reads all into out. Returns
+ * the last read's result. */
+static ssize_t follow_resumed(char *out, size_t cap, size_t *n, hfs_error *e)
+{
+    fake *f = fake_start_n(script_resume, 2);
+    hfs_client_options o;
+    hfs_reader *r = NULL;
+    ssize_t k = -100;
+
+    hfs_client_options_init(&o);
+    o.token = TOKEN;
+    o.resume = 2;
+    o.from = HFS_FROM_LINES;
+    o.from_n = 2;
+    *n = 0;
+    if (hfs_follow(url_of(f, "/r.log?" SIGNED), &o, &r, e) == HFS_OK) {
+        while ((k = hfs_reader_read(r, out + *n, cap - *n)) > 0)
+            *n += (size_t)k;
+        *e = *hfs_reader_error(r);
+    }
+    hfs_reader_close(r);
+    fake_stop(f);
+    return k;
+}
+
+/* A resumed follow: the reconnect carries the token and the URL's query as given, then offset=N
+ * in place of the start first asked for. */
+static void test_token_resume(void)
+{
+    char out[16];
+    size_t n;
+    hfs_error e;
+
+    refuse_answer = NULL;
+    CHECK_INT(follow_resumed(out, sizeof(out), &n, &e), 0);
+    CHECK_MEM(out, n, "abcdef", 6);
+    CHECKF(asks_for(the_fake.requests[0], "/r.log?" SIGNED "&lines=2"), "%s", the_fake.requests[0]);
+    CHECKF(asks_for(the_fake.requests[1], "/r.log?" SIGNED "&offset=3"), "%s",
+           the_fake.requests[1]);
+    CHECKF(has_token(the_fake.requests[0]), "%s", the_fake.requests[0]);
+    CHECKF(has_token(the_fake.requests[1]), "%s", the_fake.requests[1]);
+}
+
+/* A reconnect refused with 403 (the signed URL expired meanwhile) ends the follow with that. */
+static void test_resume_refused(void)
+{
+    char out[16];
+    size_t n;
+    hfs_error e;
+
+    refuse_answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 18\r\n\r\nsignature expired\n";
+    CHECK_INT(follow_resumed(out, sizeof(out), &n, &e), HFS_ERR_HTTP);
+    refuse_answer = NULL;
+    CHECK_MEM(out, n, "abc", 3);
+    CHECK_INT(e.code, HFS_ERR_HTTP);
+    CHECK_INT(e.http_status, 403);
+    CHECKF(strstr(e.message, "/r.log?expires=1767225600&rights=read&sig=REDACTED: 403 forbidden: "
+                             "the credential given may not read this path; the server says "
+                             "\"signature expired\""),
+           "%s", e.message);
+    CHECK(!strstr(e.message, TOKEN));
+}
+
+#define ANSWER_401                                                                                 \
+    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"httpfstream\"\r\n"              \
+    "Content-Length: 13\r\n\r\nunauthorized\n"
+#define ANSWER_403 "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nforbidden\n"
+
+/* What each call makes of a 401 or 403, with and without a credential. */
+static void test_denied_messages(void)
+{
+    static const struct {
+        const char *answer, *path, *token;
+        int call; /* 0 follow, 1 size, 2 append */
+        const char *want;
+    } cases[] = {
+        {ANSWER_401, "/a", NULL, 0,
+         "/a: 401 unauthorized: the server wants a token and none was given; the server says "
+         "\"unauthorized\""},
+        {ANSWER_401, "/a", TOKEN, 0,
+         "/a: 401 unauthorized: the server does not accept the credential given; the server says "
+         "\"unauthorized\""},
+        {ANSWER_401, "/a?token=s3cret", NULL, 1,
+         "/a?token=REDACTED: 401 unauthorized: the server does not accept the credential given"},
+        {ANSWER_401, "/a", NULL, 2, "/a: 401 unauthorized: the server wants a token"},
+        {ANSWER_403, "/a", TOKEN, 0,
+         "/a: 403 forbidden: the credential given may not read this path; the server says "
+         "\"forbidden\""},
+        {ANSWER_403, "/a?" SIGNED, NULL, 1,
+         "/a?expires=1767225600&rights=read&sig=REDACTED: 403 forbidden: the credential given may "
+         "not read this path"},
+        {ANSWER_403, "/a", TOKEN, 2,
+         "/a: 403 forbidden: the credential given may not append to this path; the server says "
+         "\"forbidden\""},
+        {"HTTP/1.1 403 Forbidden\r\n\r\n", "/a", NULL, 2,
+         "/a: 403 forbidden: a credential is needed to append to this path"},
+        {"HTTP/1.1 403 Forbidden\r\nContent-Length: 24\r\n\r\n  two\x01lines \r\nsecond\n", "/a",
+         TOKEN, 0,
+         "/a: 403 forbidden: the credential given may not read this path; the server "
+         "says \"  two?lines\""},
+    };
+    hfs_client_options o;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        hfs_reader *r = NULL;
+        hfs_writer *w = NULL;
+        uint64_t size;
+        hfs_error e;
+        int rc;
+        fake *f;
+
+        hfs_client_options_init(&o);
+        o.token = cases[i].token;
+        canned = cases[i].answer;
+        f = fake_start(script_canned);
+        if (cases[i].call == 0)
+            rc = hfs_follow(url_of(f, cases[i].path), &o, &r, &e);
+        else if (cases[i].call == 1)
+            rc = hfs_size(url_of(f, cases[i].path), &o, &size, &e);
+        else
+            rc = hfs_open_append(url_of(f, cases[i].path), &o, &w, &e);
+        fake_stop(f);
+        EXPECTF(rc == HFS_ERR_HTTP && e.code == HFS_ERR_HTTP && !r && !w, "case %zu: %d", i, rc);
+        EXPECTF(e.http_status == (strstr(cases[i].answer, " 401 ") ? 401 : 403), "case %zu: %d", i,
+                e.http_status);
+        EXPECTF(strstr(e.message, cases[i].want) != NULL, "case %zu: %s", i, e.message);
+        EXPECTF(!strstr(e.message, TOKEN) && !strstr(e.message, "s3cret"), "case %zu: %s", i,
+                e.message);
+        EXPECTF(!cases[i].token || has_token(f->request), "case %zu: %s", i, f->request);
+    }
+}
+
+/* A 403 that is another appender (the original's body) stays HFS_ERR_CONFLICT with a token too. */
+static void test_conflict_with_token(void)
+{
+    hfs_client_options o;
+    hfs_writer *w = NULL;
+    hfs_error e;
+    fake *f;
+
+    hfs_client_options_init(&o);
+    o.token = TOKEN;
+    canned = "HTTP/1.1 403 Forbidden\r\nContent-Length: 46\r\n\r\n"
+             "addWriter: path already has an active writer\n";
+    f = fake_start(script_canned);
+    CHECK_INT(hfs_open_append(url_of(f, "/busy"), &o, &w, &e), HFS_ERR_CONFLICT);
+    fake_stop(f);
+    CHECK_INT(e.http_status, 403);
+    CHECK(strstr(e.message, "/busy: path already has an active writer"));
+}
+
+/* 1 when a connection is waiting on the listening socket lfd. */
+static int pending(int lfd)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    return poll(&p, 1, 50) > 0;
+}
+
+/* Tokens that cannot be sent are refused by every call before anything connects, and never quoted.
+ */
+static void test_bad_tokens(void)
+{
+    static const char *bad[] = {"", "a b", "tok\r\nX-Evil: 1", "tok\n", "\x7f", "\xc3\xbc"};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    char url[128], big[5000];
+
+    CHECK_INT(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    CHECK_INT(listen(lfd, 4), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    memset(big, 't', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (size_t i = 0; i <= sizeof(bad) / sizeof(*bad); i++) {
+        hfs_client_options o;
+        hfs_reader *r = NULL;
+        hfs_writer *w = NULL;
+        uint64_t size;
+        hfs_error e[4];
+        int rc[4];
+
+        hfs_client_options_init(&o);
+        o.token = i < sizeof(bad) / sizeof(*bad) ? bad[i] : big;
+        o.wait = 1;
+        o.resume = 3;
+        rc[0] = hfs_follow(url, &o, &r, &e[0]);
+        rc[1] = hfs_size(url, &o, &size, &e[1]);
+        rc[2] = hfs_open_append(url, &o, &w, &e[2]);
+        rc[3] = hfs_append(url, 0, &o, NULL, &e[3]);
+        for (int k = 0; k < 4; k++) {
+            EXPECTF(rc[k] == HFS_ERR_INVALID && e[k].code == HFS_ERR_INVALID,
+                    "token %zu call %d: %d", i, k, rc[k]);
+            EXPECTF(strstr(e[k].message, "/x: invalid token: ") != NULL, "token %zu call %d: %s", i,
+                    k, e[k].message);
+            EXPECTF(!*o.token || !strstr(e[k].message, o.token), "token %zu call %d quoted", i, k);
+        }
+        CHECK(!r && !w);
+        CHECKF(!pending(lfd), "token %zu: a connection was made", i);
+    }
+    close(lfd);
+}
+
 int main(void)
 {
     RUN(test_follow_stream);
@@ -1157,6 +1515,14 @@ int main(void)
     RUN(test_append_from_fd);
     RUN(test_append_progress);
     RUN(test_append_server_close_while_idle);
+    RUN(test_token_follow_and_size);
+    RUN(test_token_append);
+    RUN(test_token_wait_polls);
+    RUN(test_token_resume);
+    RUN(test_resume_refused);
+    RUN(test_denied_messages);
+    RUN(test_conflict_with_token);
+    RUN(test_bad_tokens);
     fake_release();
     return test_report();
 }

@@ -295,7 +295,7 @@ static void test_request(void)
     CHECK(ws_key_valid(key, strlen(key)));
     CHECK(strcmp(key, key2) != 0);
     CHECK_INT(cli_url_parse(&u, "http://[::1]:8080/a/b.txt?x=1", &e), HFS_OK);
-    char *req = cli_handshake_request(&u, "APPEND", key, &len);
+    char *req = cli_handshake_request(&u, "APPEND", key, NULL, &len);
     CHECK(req);
     CHECK_INT(len, strlen(req));
     char expect[1024];
@@ -307,7 +307,44 @@ static void test_request(void)
              key);
     CHECK_STR(req, expect);
     free(req);
+    /* With a token: one Authorization header, the rest unchanged. */
+    req = cli_handshake_request(&u, "FOLLOW", key, "s3cr.et-_~+/=", &len);
+    CHECK(req);
+    CHECK_INT(len, strlen(req));
+    snprintf(expect, sizeof(expect),
+             "GET /a/b.txt?x=1 HTTP/1.1\r\nHost: [::1]:8080\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+             "X-Verb: FOLLOW\r\nAuthorization: Bearer s3cr.et-_~+/=\r\n"
+             "Origin: http://[::1]:8080\r\nUser-Agent: httpfstream/" HFS_VERSION "\r\n\r\n",
+             key);
+    CHECK_STR(req, expect);
+    free(req);
     cli_url_free(&u);
+}
+
+/* Tokens: visible ASCII only, 1 to CLI_TOKEN_MAX bytes; the reason never quotes the token. */
+static void test_token_check(void)
+{
+    static const char *good[] = {"t", "ci-tok", "abc.DEF_123~+/=", "\"quoted,;\\", "!#$%&'()*"};
+    static const char *bad[] = {
+        "",      "two words", "line\r\nX-Evil: 1", "cr\r",         "lf\n",
+        "tab\t", "del\x7f",   "\xc3\xbc",          "nul-free\x01", " leading"};
+    char big[CLI_TOKEN_MAX + 2];
+
+    CHECK(cli_token_check(NULL) == NULL);
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        EXPECTF(cli_token_check(good[i]) == NULL, "good %zu refused", i);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        const char *why = cli_token_check(bad[i]);
+        EXPECTF(why != NULL, "bad %zu taken", i);
+        EXPECTF(!why || !*bad[i] || !strstr(why, bad[i]), "bad %zu quoted", i);
+    }
+    memset(big, 'a', CLI_TOKEN_MAX);
+    big[CLI_TOKEN_MAX] = '\0';
+    CHECK(cli_token_check(big) == NULL);
+    big[CLI_TOKEN_MAX] = 'a';
+    big[CLI_TOKEN_MAX + 1] = '\0';
+    CHECK(cli_token_check(big) != NULL);
 }
 
 /* What a follow and a size request learn from the headers: a body's Content-Length, and the
@@ -375,11 +412,18 @@ static void test_size_request(void)
     size_t len = 0;
 
     CHECK_INT(cli_url_parse(&u, "http://example.com/a/b.txt?x=1", &e), HFS_OK);
-    char *req = cli_size_request(&u, &len);
+    char *req = cli_size_request(&u, NULL, &len);
     CHECK(req);
     CHECK_INT(len, strlen(req));
     CHECK_STR(req, "GET /a/b.txt?x=1 HTTP/1.1\r\nHost: example.com\r\nRange: bytes=0-0\r\n"
                    "User-Agent: httpfstream/" HFS_VERSION "\r\nConnection: close\r\n\r\n");
+    free(req);
+    req = cli_size_request(&u, "tok", &len);
+    CHECK(req);
+    CHECK_INT(len, strlen(req));
+    CHECK_STR(req, "GET /a/b.txt?x=1 HTTP/1.1\r\nHost: example.com\r\nRange: bytes=0-0\r\n"
+                   "Authorization: Bearer tok\r\nUser-Agent: httpfstream/" HFS_VERSION
+                   "\r\nConnection: close\r\n\r\n");
     free(req);
     cli_url_free(&u);
 }
@@ -400,6 +444,7 @@ int main(void)
     RUN(test_garbage);
     RUN(test_header_limit);
     RUN(test_request);
+    RUN(test_token_check);
     RUN(test_lengths);
     RUN(test_size_request);
     return test_report();
