@@ -96,7 +96,7 @@ expect_eq "parsed SYNOPSIS text" "$(synopsis_text "$tmp/t.1")" \
 expect_eq "parsed SYNOPSIS flags" "$(synopsis_flags "$tmp/t.1" | tr '\n' ' ')" \
     "-a -cacert=FILE -max-size=BYTES -n=LINES -offset=N -q -v "
 
-for cmd in httpfstream-server httpfstream-append httpfstream-follow; do
+for cmd in httpfstream-server httpfstream-append httpfstream-follow httpfstream-sign; do
     check "$cmd: the SYNOPSIS of man/$cmd.1 lists exactly the flags of $cmd -h"
     page=$top/man/$cmd.1
     [ -f "$page" ] || fail "no man page $page"
