@@ -185,6 +185,47 @@ int route_query(const route *r, const char *key, char *out, size_t cap)
     return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, key, out, cap);
 }
 
+/* 1 when the query parameter p[0..n) ("key=value" or "key") is one that carries a credential. */
+static int is_credential(const char *p, size_t n)
+{
+    static const char *const keys[] = {"token", "expires", "rights", "sig"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        size_t k = strlen(keys[i]);
+        if (n >= k && memcmp(p, keys[i], k) == 0 && (n == k || p[k] == '='))
+            return 1;
+    }
+    return 0;
+}
+
+int route_credential(const route *r, char **out)
+{
+    const char *q = r->uri.query, *end;
+    char *s = NULL;
+    size_t len = 0;
+
+    *out = NULL;
+    if (!q)
+        return 0;
+    for (end = q + r->uri.query_len; q < end;) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t n = (size_t)((amp ? amp : end) - q);
+        if (is_credential(q, n)) {
+            if (!s && !(s = malloc(r->uri.query_len + 1)))
+                return -1;
+            if (len)
+                s[len++] = '&';
+            memcpy(s + len, q, n);
+            len += n;
+        }
+        q += n + 1;
+    }
+    if (s)
+        s[len] = '\0';
+    *out = s;
+    return 0;
+}
+
 /* The q-value of one media range ("text/html;level=1;q=0.5" -> 0.5), 1 when it has none. */
 static double range_q(const char *p, size_t n)
 {
