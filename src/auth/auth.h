@@ -78,9 +78,19 @@ unsigned auth_rights(const auth_rules *a, const auth_request *q);
 size_t auth_redact_target(const char *t, size_t n, char *out, size_t cap);
 
 /* The signed URL's query parameters for path (or prefix) with rights (a RIGHTS string) until
- * expires: "expires=E&rights=R&sig=S" into out. Returns its length, or 0 when it does not fit.
+ * expires: "expires=E&rights=R&sig=S" into out. Returns its length, or 0 when it does not fit (or
+ * when key is empty, rights does not parse, expires is negative or path does not start with '/').
  * (httpfstream-sign, and tests.) */
 size_t auth_sign(const uint8_t *key, size_t key_len, const char *rights, int64_t expires,
                  const char *path, char *out, size_t cap);
+
+/* Parses a RIGHTS string s[0..n) (a comma list of read, append, delete, no blanks; repeats allowed)
+ * into a bit set of enum auth_right. Returns 0, or -1 when it does not parse. */
+int auth_parse_rights(const char *s, size_t n, unsigned *out);
+
+/* Reads a key file as auth_load does (its bytes, one trailing newline dropped; empty is an error).
+ * Returns 0 with *key (malloc'd: clear it with OPENSSL_cleanse, then free) and *len set, or -1 with
+ * "FILE: why" in err. */
+int auth_read_key(const char *file, uint8_t **key, size_t *len, char *err, size_t errlen);
 
 #endif /* HFS_AUTH_AUTH_H */
