@@ -185,16 +185,20 @@ int route_query(const route *r, const char *key, char *out, size_t cap)
     return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, key, out, cap);
 }
 
-/* 1 when the query parameter p[0..n) ("key=value" or "key") is one that carries a credential. */
+/* 1 when the query parameter p[0..n) ("key=value" or "key") is one that carries a credential: its
+ * key, with %XX escapes decoded as auth.c decodes them, is token, expires, rights or sig. */
 static int is_credential(const char *p, size_t n)
 {
     static const char *const keys[] = {"token", "expires", "rights", "sig"};
+    const char *eq = memchr(p, '=', n);
+    size_t kn = eq ? (size_t)(eq - p) : n;
+    char key[24];
 
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        size_t k = strlen(keys[i]);
-        if (n >= k && memcmp(p, keys[i], k) == 0 && (n == k || p[k] == '='))
+    if (kn >= sizeof(key) || uri_unescape_path(p, kn, key) < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(key, keys[i]) == 0)
             return 1;
-    }
     return 0;
 }
 
