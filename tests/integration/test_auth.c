@@ -435,7 +435,7 @@ static void test_websocket_handshake_refused(void)
     CHECK(!w);
     CHECK_INT(r.status, 403);
     thttp_free(&r);
-    w = tws_connect(s->port, "/w.log?frames=binary&token=tok-read", NULL, &r);
+    w = tws_connect(s->port, "/w.log?frames=binary&token=tok-read", NULL, NULL);
     CHECK(w);
     tws_collect c = {.opcode = WS_OP_BINARY};
     CHECK(tws_collect_until(w, &c, SIZE_MAX, 5000) == 0);
