@@ -115,7 +115,10 @@ static int ask(tsrv *s, const char *method, const char *path, const char *header
     tbuf_add(&r->body, "", 0);
     if (fd < 0)
         return 0;
-    tbuf_adds(&q, t_fmt("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", method, path, s->port));
+    tbuf_adds(&q, method); /* (path may be longer than a t_fmt buffer) */
+    tbuf_adds(&q, " ");
+    tbuf_adds(&q, path);
+    tbuf_adds(&q, t_fmt(" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", s->port));
     if (headers)
         tbuf_adds(&q, headers);
     if (body)
@@ -210,6 +213,8 @@ static const kind kinds[] = {
      AUTH_APPEND, 101, 0},
     {"WebSocket APPEND (?verb)", "GET", "/ci/wsq-%d.log?verb=APPEND", WS_HEADERS, NULL, AUTH_APPEND,
      101, 0},
+    {"APPEND without an upgrade (426)", "GET", "/ci/a.log?verb=APPEND", NULL, NULL, AUTH_APPEND,
+     426, 0},
     {"PUT", "PUT", "/ci/put-%d.log", NULL, "a PUT body\n", AUTH_APPEND, 201, 0},
     {"POST", "POST", "/ci/post-%d.log", NULL, "a POST body\n", AUTH_APPEND, 201, 0},
     {"viewer", "GET", "/ci/a.log", BROWSER_ACCEPT, NULL, AUTH_READ, 200, 0},
@@ -231,6 +236,9 @@ static const kind kinds[] = {
     {"DS WebSocket APPEND", "GET", "/v1/stream/s", WS_HEADERS "X-Verb: APPEND\r\n", NULL,
      AUTH_APPEND, 409, 0},
     {"DS OPTIONS", "OPTIONS", "/v1/stream/s", NULL, NULL, 0, 204, 1},
+    {"DS PATCH (405)", "PATCH", "/v1/stream/s", NULL, NULL, 0, 405, 1},
+    {"PATCH (405)", "PATCH", "/ci/a.log", NULL, NULL, 0, 405, 0},
+    {"DELETE outside the prefix (405)", "DELETE", "/ci/a.log", NULL, NULL, 0, 405, 0},
 };
 
 /* One token for each right, on every path. */
@@ -487,6 +495,25 @@ static void test_prefixes(void)
     tsrv_stop(s);
 }
 
+/* A Durable Streams stream is also a native resource: a rule on one path does not cover the
+ * other. */
+static void test_stream_and_native_view(void)
+{
+    tsrv *s = start_auth("read,append /v1/stream/ ds-tok\nread /job native-tok\n", NULL, NULL);
+    CHECK(s);
+    CHECK_INT(status_of(s, "PUT", "/v1/stream/job",
+                        "Content-Type: text/plain\r\nAuthorization: Bearer ds-tok\r\n", "j"),
+              201);
+    CHECK_INT(status_of(s, "GET", "/v1/stream/job?offset=-1", bearer("ds-tok"), NULL), 200);
+    CHECK_INT(status_of(s, "GET", "/job", bearer("ds-tok"), NULL), 403);
+    CHECK_INT(status_of(s, "GET", "/job?frames=binary",
+                        WS_HEADERS "Authorization: Bearer ds-tok\r\n", NULL),
+              403);
+    CHECK_INT(status_of(s, "GET", "/job", bearer("native-tok"), NULL), 200);
+    CHECK_INT(status_of(s, "GET", "/v1/stream/job?offset=-1", bearer("native-tok"), NULL), 403);
+    tsrv_stop(s);
+}
+
 /* Rules name paths with the mount prefix in front. */
 static void test_mount_prefix(void)
 {
@@ -497,6 +524,8 @@ static void test_mount_prefix(void)
     CHECK_INT(status_of(s, "GET", "/logs/ci/a.log", bearer("t1"), NULL), 200);
     CHECK_INT(status_of(s, "GET", "/logs/ci/a.log", bearer("t2"), NULL), 403);
     CHECK_INT(status_of(s, "GET", "/ci/a.log", bearer("t2"), NULL), 404); /* outside the mount */
+    CHECK_INT(status_of(s, "GET", "/ci/a.log", bearer("t1"), NULL), 403); /* decided first */
+    CHECK_INT(status_of(s, "GET", "/ci/a.log", NULL, NULL), 401);
     tsrv_stop(s);
 }
 
@@ -561,6 +590,14 @@ static void test_query_token(void)
     CHECK_INT(status_of(s, "GET", "/a.log", "Authorization: bearer   t+ok/=  \r\n", NULL), 200);
     CHECK_INT(status_of(s, "GET", "/a.log", "Authorization: Bearer\r\n", NULL), 400);
     CHECK_INT(status_of(s, "GET", "/a.log", "Authorization: Bearer a b\r\n", NULL), 400);
+    /* Tokens of up to 4096 bytes. */
+    char big[5000];
+    memcpy(big, "/a.log?token=", 13);
+    memset(big + 13, 'k', sizeof(big) - 14);
+    big[13 + 4097] = '\0';
+    CHECK_INT(status_of(s, "GET", big, NULL, NULL), 400);
+    big[13 + 4096] = '\0';
+    CHECK_INT(status_of(s, "GET", big, NULL, NULL), 401);
     tsrv_stop(s);
 }
 
@@ -621,6 +658,8 @@ static void test_signed_urls(void)
     CHECK_INT(status_of(s, "GET", "/ci/a.log?expires=soon&rights=read&sig=abc", NULL, NULL), 400);
     CHECK_INT(status_of(s, "GET", "/ci/a.log?expires=99999999999&rights=rw&sig=abc", NULL, NULL),
               400);
+    CHECK_INT(status_of(s, "GET", t_fmt("/ci/a.log?%s&sig=abc", q), NULL, NULL), 400);
+    CHECK_INT(status_of(s, "GET", t_fmt("/ci/a.log?%s&expires=1", q), NULL, NULL), 400);
     /* Signed for a prefix: every path below it, listings included, and nothing else. */
     char pq[256];
     snprintf(pq, sizeof(pq), "%s", signed_query("read,append", later, "/ci/"));
@@ -758,9 +797,10 @@ static void test_reload(void)
     CHECK_MEM(h->body.p, h->body.len, "one\ntwo\n", 8);
 
     /* A bad file: the rules in force stay, the log names the line. */
-    CHECK(put_file("reload-rules", "read / fine\nread,write / bad\n"));
+    CHECK(put_file("reload-rules", "read / fine\nread,write / SeCrEt-in-a-bad-line\n"));
     CHECK(hangup_and_wait(s, "reload failed", 1));
     CHECK(tsrv_log_has(s, t_fmt("%s:2:", rules)));
+    CHECK(!tsrv_log_has(s, "SeCrEt"));
     CHECK_INT(status_of(s, "GET", "/live.log", bearer("new-tok"), NULL), 200);
     CHECK_INT(status_of(s, "GET", "/live.log", bearer("fine"), NULL), 401);
     /* A file that went away: likewise. */
@@ -856,11 +896,12 @@ static void test_bad_files_at_start(void)
         const char *text;
         const char *where;
     } cases[] = {
-        {"read / ok\n\nread,write / tok\n", ":3:"},
-        {"read ci/ tok\n", ":1:"},
+        {"read / ok\n\nread,write / SeCrEt-1\n", ":3:"},
+        {"read ci/ SeCrEt-2\n", ":1:"},
         {"read /\n", ":1:"},
-        {"read / a b\n", ":1:"},
+        {"read / SeCrEt-3 b\n", ":1:"},
         {"read / sha256:abc\n", ":1:"},
+        {"# a comment\nread / ok # and one after a rule\nappend /../x SeCrEt-4\n", ":3:"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *f = put_file(t_fmt("bad-%zu", i), cases[i].text);
@@ -872,6 +913,8 @@ static void test_bad_files_at_start(void)
         EXPECTF(out.p && strstr((char *)out.p, name), "case %zu: output lacks %s: %s", i, name,
                 out.p ? (char *)out.p : "");
         EXPECTF(out.p && !strstr((char *)out.p, "listening"), "case %zu: it listened", i);
+        EXPECTF(out.p && !strstr((char *)out.p, "SeCrEt"), "case %zu: the line's token shows: %s",
+                i, (char *)out.p);
         tbuf_free(&out);
     }
     tbuf out = {0};
@@ -1047,6 +1090,7 @@ int main(void)
     RUN(test_refused_body_not_read);
     RUN(test_websocket_handshake_refused);
     RUN(test_prefixes);
+    RUN(test_stream_and_native_view);
     RUN(test_mount_prefix);
     RUN(test_anonymous_rules);
     RUN(test_sha256_tokens);

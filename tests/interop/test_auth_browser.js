@@ -4,7 +4,8 @@
 //   own token in the Authorization header) appear in #log as they are appended, the end of the stream is shown; every
 //   request the page made for the resource (its WebSocket, its raw link) carries the signature, and none was refused.
 //   A viewer opened with ?token= after the stream ended reads it whole. A viewer whose token is revoked while it is
-//   open (new rules, then a server crash and restart) says access was denied when it reconnects.
+//   open (new rules, then a server crash and restart) says access was denied when it reconnects (its catch-up
+//   fetch carrying the token it had).
 // - A viewer opened through a tampered signature is refused (403) with a short text.
 // - The listing opened with ?token=: every link (files, subdirectory, parent) carries the token; a file created while
 //   the page is open shows up (its update fetches carry the token and succeed) with a link that carries it too;
@@ -192,6 +193,9 @@ async function viewerRevoked(srv, rulesFile) {
     await pageWait(page, 'access denied shown', () => document.body.dataset.state === 'error' &&
         /access denied \(HTTP 401\)/.test(document.getElementById('status').textContent), null, 15000);
     assertEq('the log kept', await page.evaluate(() => document.getElementById('log').textContent), 'before\n');
+    const catchUp = requests.filter((r) => r.url.includes('/ci/revoked.log?raw&offset='));
+    assert(catchUp.length > 0, 'the viewer made no catch-up fetch');
+    for (const r of catchUp) assert(r.url.includes('token=list-tok'), `the catch-up fetch ${r.url} lacks the token`);
     await page.close();
 }
 
