@@ -49,7 +49,7 @@ LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/f
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
            $(BUILD)/obj/gen/listing_html.o \
            $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
-CMDS    := httpfstream-server httpfstream-append httpfstream-follow
+CMDS    := httpfstream-server httpfstream-append httpfstream-follow httpfstream-sign
 CMD_BIN := $(CMDS:%=$(BUILD)/bin/%)
 STATIC  := $(BUILD)/lib/libhttpfstream.a
 SHARED  := $(BUILD)/lib/libhttpfstream.so

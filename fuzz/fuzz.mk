@@ -3,9 +3,9 @@
 # plus a working corpus in build-fuzz/corpus/<name>.
 #   make fuzz              every target for FUZZ_TIME seconds (default 300)
 #   make fuzz-smoke        every target briefly (FUZZ_SMOKE seconds, default 8): part of `make test`
-#   make fuzz-ws           one target (ws, path, request, client)
+#   make fuzz-ws           one target (ws, path, request, client, ds_json, auth)
 
-FUZZ_TARGETS := ws path request client ds_json
+FUZZ_TARGETS := ws path request client ds_json auth
 FUZZ_BUILD   := build-fuzz
 FUZZ_TIME    ?= 300
 FUZZ_SMOKE   ?= 8

@@ -794,6 +794,8 @@ static void put(outbuf *o, const char *s, size_t n)
 
     if (n > room)
         n = room;
+    if (n == 0)
+        return;
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
