@@ -1,5 +1,5 @@
-/* test_auth.c -- access control (-auth, -sign-key) against the real server, over raw sockets:
- * every right against every protocol (static GET, HEAD, ?follow, SSE, WebSocket FOLLOW and
+/* test_auth_server.c -- access control (-auth, -sign-key) against the real server, over raw
+ * sockets: every right against every protocol (static GET, HEAD, ?follow, SSE, WebSocket FOLLOW and
  * APPEND, PUT and POST, the viewer, listings as HTML, JSON and the original's page, and the
  * Durable Streams PUT, POST, GET, HEAD, DELETE, SSE, long-poll, OPTIONS and WebSocket) with no
  * credential (401 and WWW-Authenticate), an unknown token (401), a token without the right (403),
