@@ -99,6 +99,12 @@ typedef struct hfs_server_options {
     const char *ds_prefix;     /* URL path the Durable Streams protocol is served under (copied);
                                   default "/v1/stream/"; NULL, "" or "off": not served */
     unsigned long_poll_ms;     /* how long a Durable Streams long-poll waits; default 20000 */
+    const char *auth_file;     /* access rules: one `RIGHTS PREFIX TOKEN` a line (docs/SECURITY.md,
+                                  "Access control"); NULL: none (copied) */
+    const char *sign_key_file; /* key of signed URLs (?expires=&rights=&sig=); NULL: none (copied).
+                                  With neither file, every request is allowed, as without access
+                                  control; with either, each request needs a right (read, append,
+                                  delete) that a rule or a signature grants: else 401, 403 or 400 */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each
@@ -113,9 +119,19 @@ enum hfs_sync {
 /* Fills o with the defaults above (root NULL). */
 void hfs_server_options_init(hfs_server_options *o);
 
-/* Creates a server on loop. Returns HFS_OK and sets *out, or HFS_ERR_INVALID (bad option),
- * HFS_ERR_IO (root cannot be opened), HFS_ERR_NOMEM. The loop must outlive the server. */
+/* Creates a server on loop. Returns HFS_OK and sets *out, or HFS_ERR_INVALID (bad option, or an
+ * auth_file or sign_key_file that cannot be read or has a bad line: the reason is logged at
+ * HFS_LOG_ERROR), HFS_ERR_IO (root cannot be opened), HFS_ERR_NOMEM. The loop must outlive the
+ * server. */
 int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_server **out);
+
+/* Reads the access rules (auth_file) and the signing key (sign_key_file) again, as given to
+ * hfs_server_new: requests from then on are decided by the new ones; requests already admitted
+ * (a follower streaming, an appender appending) go on. Call on the loop's thread (from a SIGHUP
+ * handler, say). Returns HFS_OK (the new rules are in place, or there are no files to read: nothing
+ * changes, and the log says so), or HFS_ERR_INVALID: a file cannot be read or a line is bad; the
+ * old rules stay and "FILE:LINE: why" (or "FILE: why") is logged at HFS_LOG_ERROR. */
+int hfs_server_reload(hfs_server *s);
 
 /* Listens on addr: ":8080" (all interfaces), "127.0.0.1:8080", "[::1]:8080", "localhost:8080";
  * port 0 picks a free one (see hfs_server_port). May be called more than once.

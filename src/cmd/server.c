@@ -100,12 +100,17 @@ static void on_closed(hfs_server *s, void *data)
     uv_close((uv_handle_t *)&a->sighup, NULL);
 }
 
-/* SIGHUP (a closed terminal, or a reload by habit) neither stops nor disturbs the server. */
+/* SIGHUP reads the access rules and the signing key again (-auth, -sign-key); it never stops the
+ * server. A bad file keeps the rules in force (the server logs why). */
 static void on_hangup(uv_signal_t *h, int signum)
 {
-    (void)h;
+    app *a = h->data;
     (void)signum;
-    log_line(NULL, HFS_LOG_INFO, "hangup: ignored (there is no configuration to reload)");
+
+    if (!a->srv)
+        return;
+    log_line(NULL, HFS_LOG_INFO, "hangup: reloading the access rules");
+    hfs_server_reload(a->srv);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -130,7 +135,7 @@ int main(int argc, char **argv)
              idle_ms = 120000;
     unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
     long max_conns = 0;
-    const char *sync = "none", *ds_prefix = "/v1/stream/";
+    const char *sync = "none", *ds_prefix = "/v1/stream/", *auth = NULL, *sign_key = NULL;
     unsigned long_poll_ms = 20000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
@@ -168,6 +173,10 @@ int main(int argc, char **argv)
          "serve the Durable Streams protocol under PATH, off to disable (default /v1/stream/)"},
         {"long-poll", CMD_FLAG_MS, &long_poll_ms, "DURATION",
          "how long a Durable Streams long-poll waits for data (default 20s)"},
+        {"auth", CMD_FLAG_STRING, &auth, "FILE",
+         "access rules, one 'RIGHTS PREFIX TOKEN' a line; reread on SIGHUP (default: all open)"},
+        {"sign-key", CMD_FLAG_STRING, &sign_key, "FILE",
+         "key that signed URLs (?expires=&rights=&sig=) are checked with; reread on SIGHUP"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -228,11 +237,16 @@ int main(int argc, char **argv)
     o.size_max = size_max;
     o.sync = sync_policy;
     o.sync_interval_ms = sync_ms;
+    o.auth_file = auth && *auth ? auth : NULL;
+    o.sign_key_file = sign_key && *sign_key ? sign_key : NULL;
     int r = hfs_server_new(a.loop, &o, &a.srv);
-    if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK)
+    const char *what = "cannot start"; /* the log line before says why */
+    if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK) {
         hfs_server_close(a.srv, NULL, NULL);
+        what = addr;
+    }
     if (r != HFS_OK) {
-        fprintf(stderr, "httpfstream-server: %s: %s\n", addr, hfs_strerror(r));
+        fprintf(stderr, "httpfstream-server: %s: %s\n", what, hfs_strerror(r));
         uv_run(a.loop, UV_RUN_DEFAULT);
         return 1;
     }
@@ -244,6 +258,7 @@ int main(int argc, char **argv)
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_signal_init(a.loop, &a.sighup);
+    a.sighup.data = &a;
     uv_signal_start(&a.sighup, on_hangup, SIGHUP);
     char line[512];
     const char *colon = strrchr(addr, ':');

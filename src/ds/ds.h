@@ -32,6 +32,11 @@ int ds_match(const hfs_server *s, const char *clean, const char **name);
  * (the connection's http->ds is then set). */
 int ds_route(route *r, const char *name);
 
+/* An access-control refusal (route.c) of a request under the prefix: status with "STATUS why" as
+ * its text and the protocol's headers (CORS), plus extra (header lines ending in CRLF, or NULL).
+ * Returns status. */
+int ds_refuse(route *r, int status, const char *extra, const char *why);
+
 /* From http_conn: body bytes of the request, its end, and the connection going away. */
 void ds_req_body(conn *c, const uint8_t *p, size_t n);
 void ds_req_done(conn *c);

@@ -170,7 +170,8 @@ int ds_sse_encoding(const char *ctype);
     "Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset\r\n"                           \
     "Access-Control-Expose-Headers: Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, "        \
     "Stream-Closed, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, "  \
-    "ETag, Content-Type, Location, Stream-SSE-Data-Encoding, Stream-TTL, Stream-Expires-At\r\n"
+    "ETag, Content-Type, Location, Stream-SSE-Data-Encoding, Stream-TTL, Stream-Expires-At, "      \
+    "WWW-Authenticate\r\n"
 
 /* 1 when the header is present (value and length then set). */
 const char *ds_header(const route *r, const char *name, size_t *len);

@@ -1292,6 +1292,18 @@ static int handle_options(route *r)
     return 204;
 }
 
+int ds_refuse(route *r, int status, const char *extra, const char *why)
+{
+    textbuf h = {0};
+
+    r->verb_name = "STREAM";
+    if (extra)
+        tb_str(&h, extra);
+    int s = answer_text(r->c, status, &h, why);
+    free(h.p);
+    return s;
+}
+
 int ds_route(route *r, const char *name)
 {
     ds_state *d = r->c->srv->ds;

@@ -42,6 +42,12 @@ static void put_href(textbuf *o, const char *name, int is_dir)
 
 void http_dir_listing_put(textbuf *b, const http_dir_entry *entries, size_t n)
 {
+    http_dir_listing_put_query(b, entries, n, NULL);
+}
+
+void http_dir_listing_put_query(textbuf *b, const http_dir_entry *entries, size_t n,
+                                const char *query)
+{
     tb_str(b, "<pre>\n");
     for (size_t i = 0; i < n; i++) {
         if (!entries[i].name) {
@@ -49,6 +55,10 @@ void http_dir_listing_put(textbuf *b, const http_dir_entry *entries, size_t n)
         }
         tb_str(b, "<a href=\"");
         put_href(b, entries[i].name, entries[i].is_dir);
+        if (query && *query) {
+            tb_put(b, "?", 1);
+            tb_html(b, query);
+        }
         tb_str(b, "\">");
         tb_html(b, entries[i].name);
         if (entries[i].is_dir) {

@@ -24,4 +24,9 @@ size_t http_dir_listing(char *out, size_t cap, const http_dir_entry *entries, si
 /* The same page, appended to b. */
 void http_dir_listing_put(textbuf *b, const http_dir_entry *entries, size_t n);
 
+/* The same page with "?" and query (a raw query string, HTML-escaped here) after each href; NULL
+ * or "" adds nothing (the original's page). */
+void http_dir_listing_put_query(textbuf *b, const http_dir_entry *entries, size_t n,
+                                const char *query);
+
 #endif /* HFS_HTTP_DIRLIST_H */

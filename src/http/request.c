@@ -255,6 +255,18 @@ const char *http_header_get(const http_request *r, const char *name, size_t *len
     return NULL;
 }
 
+int http_header_count(const http_request *r, const char *name)
+{
+    size_t n = strlen(name);
+    int count = 0;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const http_header *h = &r->headers[i];
+        count += h->name_len == n && strncasecmp(r->buf + h->name_off, name, n) == 0;
+    }
+    return count;
+}
+
 /* 1 when the comma-separated list v[0..len) contains token (case-insensitive, spaces trimmed). */
 static int list_has_token(const char *v, size_t len, const char *token)
 {

@@ -88,6 +88,9 @@ void http_parser_next(http_parser *p);
 /* The first value of header name (case-insensitive) with its length, or NULL. */
 const char *http_header_get(const http_request *r, const char *name, size_t *len);
 
+/* How many headers called name (case-insensitive) came. */
+int http_header_count(const http_request *r, const char *name);
+
 /* 1 when any header called name carries token in its comma-separated list (case-insensitive). */
 int http_header_has_token(const http_request *r, const char *name, const char *token);
 

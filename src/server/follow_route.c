@@ -346,7 +346,7 @@ static int respond_viewer(route *r, store_res *res)
     http_respond_simple(r->c, 200,
                         "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; "
                         "script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' "
-                        "ws: wss:; img-src data:\r\n",
+                        "ws: wss:; img-src data:\r\nReferrer-Policy: no-referrer\r\n",
                         "text/html; charset=utf-8", hfs_viewer_html, hfs_viewer_html_len);
     return 200;
 }

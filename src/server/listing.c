@@ -1,7 +1,10 @@
 /* listing.c -- directory responses: "/dir" redirects to "/dir/"; "/dir/" is listed as the original
  * server did (a <pre> of links), as a page for browsers (listing.html: a table with sizes, times
  * and live markers that the page keeps current) when the Accept header prefers text/html, or as
- * JSON when it prefers application/json. */
+ * JSON when it prefers application/json. A listing asked for with a credential in its query
+ * (?token=, or a signed URL's expires, rights and sig) carries it on every link it renders, so
+ * that following them works under access control (the page's script does the same for the rows it
+ * adds and for its updates). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +28,18 @@ extern const size_t hfs_listing_html_len;
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src "      \
     "'self' ws: wss:; img-src data:"
 
-/* A name as a relative link: escaped as a path, "./" first when it could read as a scheme. */
-static void tb_href(textbuf *b, const char *name, int is_dir)
+/* "?" and the credential (raw query parameters, NULL for none) as HTML, after a link. */
+static void tb_cred(textbuf *b, const char *cred)
+{
+    if (cred) {
+        tb_put(b, "?", 1);
+        tb_html(b, cred);
+    }
+}
+
+/* A name as a relative link: escaped as a path, "./" first when it could read as a scheme; then
+ * the credential. */
+static void tb_href(textbuf *b, const char *name, int is_dir, const char *cred)
 {
     size_t n = strlen(name), need = uri_escape_path(name, n, NULL, 0);
     char *e = malloc(need + 1);
@@ -41,6 +54,7 @@ static void tb_href(textbuf *b, const char *name, int is_dir)
     tb_html(b, e);
     if (is_dir)
         tb_str(b, "/");
+    tb_cred(b, cred);
     free(e);
 }
 
@@ -133,16 +147,18 @@ static void list_json(textbuf *b, const route *r, const store_dirent *e, size_t 
 
 /* The table's rows: "../" (below the root), then one per entry. A row holds the word "live" only
  * when its resource is live; the page's script reads the rows back (listing.html). */
-static void list_rows(textbuf *b, const route *r, const store_dirent *e, size_t n)
+static void list_rows(textbuf *b, const route *r, const store_dirent *e, size_t n, const char *cred)
 {
-    if (strcmp(r->clean, "/") != 0)
-        tb_str(b,
-               "<tr class=\"up\"><td class=\"name\"><a href=\"../\">../</a></td>"
-               "<td class=\"size\"></td><td class=\"time\"></td><td class=\"mark\"></td></tr>\n");
+    if (strcmp(r->clean, "/") != 0) {
+        tb_str(b, "<tr class=\"up\"><td class=\"name\"><a href=\"../");
+        tb_cred(b, cred);
+        tb_str(b, "\">../</a></td><td class=\"size\"></td><td class=\"time\"></td>"
+                  "<td class=\"mark\"></td></tr>\n");
+    }
     for (size_t i = 0; i < n; i++) {
         tb_str(b, e[i].is_dir ? "<tr class=\"dir\">" : "<tr>");
         tb_str(b, "<td class=\"name\"><a href=\"");
-        tb_href(b, e[i].name, e[i].is_dir);
+        tb_href(b, e[i].name, e[i].is_dir, cred);
         tb_str(b, "\">");
         tb_html(b, e[i].name);
         tb_str(b, e[i].is_dir ? "/</a></td><td class=\"size\">" : "</a></td><td class=\"size\">");
@@ -163,7 +179,7 @@ static void list_rows(textbuf *b, const route *r, const store_dirent *e, size_t 
 
 /* The page (listing.html) with its holes filled: {{path}} (the directory's path, as text) and
  * {{rows}}. */
-static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t n)
+static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t n, const char *cred)
 {
     const char *p = hfs_listing_html, *end = hfs_listing_html + hfs_listing_html_len;
 
@@ -178,7 +194,7 @@ static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t 
             tb_html(b, r->clean);
             p = m + 8;
         } else if ((size_t)(end - m) >= 8 && !memcmp(m, "{{rows}}", 8)) {
-            list_rows(b, r, e, n);
+            list_rows(b, r, e, n, cred);
             p = m + 8;
         } else {
             tb_put(b, m, 2);
@@ -188,7 +204,7 @@ static void list_html(textbuf *b, const route *r, const store_dirent *e, size_t 
 }
 
 /* The original's listing: "<pre>", a link per entry, "</pre>". */
-static void list_pre(textbuf *b, const store_dirent *e, size_t n)
+static void list_pre(textbuf *b, const store_dirent *e, size_t n, const char *cred)
 {
     http_dir_entry *de = calloc(n ? n : 1, sizeof(*de));
 
@@ -200,7 +216,7 @@ static void list_pre(textbuf *b, const store_dirent *e, size_t n)
         de[i].name = e[i].name;
         de[i].is_dir = e[i].is_dir;
     }
-    http_dir_listing_put(b, de, n);
+    http_dir_listing_put_query(b, de, n, cred);
     free(de);
 }
 
@@ -227,22 +243,28 @@ int route_dir(route *r)
         free(p);
         return status;
     }
+    char *cred;
+    if (route_credential(r, &cred) < 0)
+        return route_text(r, 503, NULL, "503 out of memory\n");
     int err = store_list(r->c->srv->st, r->rel, &ents, &n);
-    if (err != STORE_OK)
+    if (err != STORE_OK) {
+        free(cred);
         return route_store_error(r, err);
+    }
     const char *ctype = "text/html; charset=utf-8";
     const char *headers = "Cache-Control: no-cache\r\nVary: Accept\r\n";
     if (route_accept_prefers(r, "application/json")) {
         list_json(&b, r, ents, n);
         ctype = "application/json";
     } else if (route_accept_prefers(r, "text/html")) {
-        list_html(&b, r, ents, n);
+        list_html(&b, r, ents, n, cred);
         headers = "Cache-Control: no-cache\r\nVary: Accept\r\nContent-Security-Policy: " LISTING_CSP
-                  "\r\n";
+                  "\r\nReferrer-Policy: no-referrer\r\n";
     } else {
-        list_pre(&b, ents, n);
+        list_pre(&b, ents, n, cred);
     }
     store_dirents_free(ents, n);
+    free(cred);
     if (b.failed) {
         free(b.p);
         return route_text(r, 503, NULL, "503 out of memory\n");

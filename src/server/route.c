@@ -1,15 +1,19 @@
 /* route.c -- the verbs: maps each request to a response or a session.
  *
- * Order of decisions: method (405) -> request-target (400) -> percent-decoding (400) -> clean path
- * (301) -> mount prefix (404) -> verb: PUT and POST append their body; a GET or HEAD with X-Verb
- * (else ?verb=) APPEND appends over a WebSocket; anything else follows (follow_route.c). */
+ * Order of decisions: method (405) -> request-target (400) -> percent-decoding (400) -> access
+ * (400, 401, 403: route_access, the one place where every protocol's requests are decided) ->
+ * Durable Streams prefix (src/ds) -> clean path (301) -> mount prefix (404) -> verb: PUT and POST
+ * append their body; a GET or HEAD with X-Verb (else ?verb=) APPEND appends over a WebSocket;
+ * anything else follows (follow_route.c). */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "ds/ds.h"
 #include "http/path.h"
 #include "http/response.h"
@@ -21,14 +25,17 @@
 
 #define ALLOW_METHODS "GET, HEAD, PUT, POST"
 
+/* "peer \"METHOD target\"", the target's token and sig values redacted (auth.h), at most 160 of
+ * its bytes. */
 static void log_prefix(route *r)
 {
     const http_request *q = r->req;
-    int tl = q->target_len > 160 ? 160 : (int)q->target_len;
+    char t[168];
+    size_t n = auth_redact_target(q->target, q->target_len, t, sizeof(t));
 
     snprintf(r->logp, sizeof(r->logp), "%s \"%s %.*s%s\"", r->c->peer,
-             llhttp_method_name((llhttp_method_t)q->method), tl, q->target,
-             q->target_len > 160 ? "..." : "");
+             llhttp_method_name((llhttp_method_t)q->method), n > 160 ? 160 : (int)n, t,
+             n > 160 ? "..." : "");
 }
 
 void route_log(const route *r, int status)
@@ -178,6 +185,51 @@ int route_query(const route *r, const char *key, char *out, size_t cap)
     return r->uri.query && uri_query_get(r->uri.query, r->uri.query_len, key, out, cap);
 }
 
+/* 1 when the query parameter p[0..n) ("key=value" or "key") is one that carries a credential: its
+ * key, with %XX escapes decoded as auth.c decodes them, is token, expires, rights or sig. */
+static int is_credential(const char *p, size_t n)
+{
+    static const char *const keys[] = {"token", "expires", "rights", "sig"};
+    const char *eq = memchr(p, '=', n);
+    size_t kn = eq ? (size_t)(eq - p) : n;
+    char key[24];
+
+    if (kn >= sizeof(key) || uri_unescape_path(p, kn, key) < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int route_credential(const route *r, char **out)
+{
+    const char *q = r->uri.query, *end;
+    char *s = NULL;
+    size_t len = 0;
+
+    *out = NULL;
+    if (!q)
+        return 0;
+    for (end = q + r->uri.query_len; q < end;) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t n = (size_t)((amp ? amp : end) - q);
+        if (is_credential(q, n)) {
+            if (!s && !(s = malloc(r->uri.query_len + 1)))
+                return -1;
+            if (len)
+                s[len++] = '&';
+            memcpy(s + len, q, n);
+            len += n;
+        }
+        q += n + 1;
+    }
+    if (s)
+        s[len] = '\0';
+    *out = s;
+    return 0;
+}
+
 /* The q-value of one media range ("text/html;level=1;q=0.5" -> 0.5), 1 when it has none. */
 static double range_q(const char *p, size_t n)
 {
@@ -269,6 +321,62 @@ static int is_append(const route *r)
     return route_query(r, "verb", q, sizeof(q)) && strcmp(q, "APPEND") == 0;
 }
 
+/* The right a request needs (enum auth_right; 0: none): a Durable Streams DELETE deletes; PUT,
+ * POST and the verb APPEND (native, or a WebSocket handshake for a stream) append; every other GET
+ * and HEAD reads. OPTIONS (a CORS preflight) and methods answered 405 need none. */
+static unsigned needed_right(const route *r, int is_ds)
+{
+    switch (r->req->method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+        return r->append ? AUTH_APPEND : AUTH_READ;
+    case HTTP_PUT:
+    case HTTP_POST:
+        return AUTH_APPEND;
+    case HTTP_DELETE:
+        return is_ds ? AUTH_DELETE : 0;
+    default:
+        return 0;
+    }
+}
+
+/* A refusal: a short text that names neither the URL nor the credential, with the Durable
+ * Streams protocol's headers (CORS) under its prefix. A body that came with the request is not
+ * read: the connection closes after the answer. */
+static int refuse(route *r, int verdict, int is_ds)
+{
+    const char *extra =
+        verdict == AUTH_UNAUTHORIZED ? "WWW-Authenticate: Bearer realm=\"httpfstream\"\r\n" : NULL;
+    const char *why = verdict == AUTH_BAD_REQUEST    ? "bad request: malformed credential"
+                      : verdict == AUTH_UNAUTHORIZED ? "unauthorized: a credential is needed"
+                                                     : "forbidden";
+    char body[64];
+
+    r->c->http->close_after = r->req->has_body;
+    if (is_ds)
+        return ds_refuse(r, verdict, extra, why);
+    snprintf(body, sizeof(body), "%d %s\n", verdict, why);
+    return route_text(r, verdict, extra, body);
+}
+
+/* Access control: whether the request may have the right it needs on its clean path (mount prefix
+ * included). 0, or the status of the refusal sent. Every protocol's requests pass here once, after
+ * the path is cleaned and before any of them is routed. */
+static int route_access(route *r, int is_ds)
+{
+    const auth_rules *a = r->c->srv->auth;
+    unsigned right = a ? needed_right(r, is_ds) : 0;
+
+    if (!right)
+        return 0;
+    auth_request q = {.path = r->clean, .query = r->uri.query, .query_len = r->uri.query_len};
+    q.authorization = http_header_get(r->req, "Authorization", &q.authorization_len);
+    q.authorization_count = q.authorization ? http_header_count(r->req, "Authorization") : 0;
+    q.now = (int64_t)time(NULL);
+    int verdict = auth_check(a, &q, right);
+    return verdict == AUTH_OK ? 0 : refuse(r, verdict, is_ds);
+}
+
 static int dispatch(route *r, char *decoded)
 {
     const char *prefix = r->c->srv->prefix, *ds_name;
@@ -285,15 +393,21 @@ static int dispatch(route *r, char *decoded)
     if (n == -2)
         return route_text(r, 400, NULL, "400 NUL byte in path\n");
     path_clean(decoded, (size_t)n, r->clean);
-    if (ds_match(r->c->srv, r->clean, &ds_name)) {
-        /* A Durable Streams stream; a WebSocket handshake for it follows it the native way. */
+    int is_ds = ds_match(r->c->srv, r->clean, &ds_name);
+    /* A WebSocket handshake for a stream goes the native way (below); other requests under the
+     * prefix are the protocol's. */
+    r->ws = http_header_has_token(r->req, "Upgrade", "websocket") && (!is_ds || m == HTTP_GET);
+    r->append = m == HTTP_PUT || m == HTTP_POST ||
+                ((m == HTTP_GET || m == HTTP_HEAD) && (!is_ds || r->ws) && is_append(r));
+    int status = route_access(r, is_ds);
+    if (status)
+        return status;
+    if (is_ds) {
         if (strcmp(r->clean, decoded) != 0)
             return route_text(r, 400, NULL, "400 the stream's path is not clean\n");
-        if (!http_header_has_token(r->req, "Upgrade", "websocket") || m != HTTP_GET)
+        if (!r->ws)
             return ds_route(r, ds_name);
         r->rel = ds_name;
-        r->ws = 1;
-        r->append = is_append(r);
         return r->append ? route_append_ws(r) : route_follow(r);
     }
     if (!native)
@@ -302,12 +416,8 @@ static int dispatch(route *r, char *decoded)
         return route_redirect(r, r->clean, strlen(r->clean));
     if (!path_strip_prefix(r->clean, prefix, &r->rel))
         return route_text(r, 404, NULL, BODY_NOT_FOUND);
-    r->ws = http_header_has_token(r->req, "Upgrade", "websocket");
-    if (m == HTTP_PUT || m == HTTP_POST) {
-        r->append = 1;
+    if (m == HTTP_PUT || m == HTTP_POST)
         return route_append_http(r);
-    }
-    r->append = is_append(r);
     return r->append ? route_append_ws(r) : route_follow(r);
 }
 

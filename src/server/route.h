@@ -38,6 +38,10 @@ int route_offers_binary(const route *r);
 int route_open_stream(route *r);
 /* The first value of query parameter key in out (cap bytes); 1 if present, 0 if not. */
 int route_query(const route *r, const char *key, char *out, size_t cap);
+/* The credential parameters of the query (token, expires, rights and sig), raw as they came and
+ * joined by '&' ("token=abc"), for the links a page carries them on (listings). Returns 0 with
+ * *out a malloc'd string, or NULL when the query has none; -1 out of memory. */
+int route_credential(const route *r, char **out);
 /* How much the Accept header prefers type: 1 when it lists type (exactly) with a q-value no lower
  * than any other range it lists; 0 otherwise. */
 int route_accept_prefers(const route *r, const char *type);

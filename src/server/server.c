@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "ds/ds.h"
 #include "http/path.h"
 #include "server/batch.h"
@@ -136,6 +137,59 @@ static int validate_options(const hfs_server_options *o)
     return 0;
 }
 
+/* Reads the access rules and the key into *out (NULL when neither file is set). 0, or -1 with the
+ * reason logged. */
+static int load_auth(hfs_server *s, auth_rules **out)
+{
+    char err[512];
+
+    *out = NULL;
+    if (!s->auth_file && !s->key_file)
+        return 0;
+    if (auth_load(s->auth_file, s->key_file, out, err, sizeof(err)) < 0) {
+        srv_log(s, HFS_LOG_ERROR, "access control: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies the access-control options; 0, or -1 out of memory. */
+static int copy_auth_options(hfs_server *s, const hfs_server_options *o)
+{
+    s->auth_file = o->auth_file ? strdup(o->auth_file) : NULL;
+    s->key_file = o->sign_key_file ? strdup(o->sign_key_file) : NULL;
+    s->opt.auth_file = s->auth_file;
+    s->opt.sign_key_file = s->key_file;
+    return (o->auth_file && !s->auth_file) || (o->sign_key_file && !s->key_file) ? -1 : 0;
+}
+
+static void free_fields(hfs_server *s)
+{
+    auth_free(s->auth);
+    free(s->auth_file), free(s->key_file);
+    free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
+}
+
+int hfs_server_reload(hfs_server *s)
+{
+    auth_rules *a;
+
+    if (!s->auth_file && !s->key_file) {
+        srv_log(s, HFS_LOG_INFO, "reload: no -auth or -sign-key file: nothing to reload");
+        return HFS_OK;
+    }
+    if (load_auth(s, &a) < 0) {
+        srv_log(s, HFS_LOG_ERROR, "reload failed: the access rules in force stay");
+        return HFS_ERR_INVALID;
+    }
+    auth_free(s->auth); /* one loop thread: no request is being decided now */
+    s->auth = a;
+    srv_log(s, HFS_LOG_INFO, "reload: access rules read from %s%s%s",
+            s->auth_file ? s->auth_file : "", s->auth_file && s->key_file ? " and " : "",
+            s->key_file ? s->key_file : "");
+    return HFS_OK;
+}
+
 static void init_handle(hfs_server *s, uv_handle_t *h)
 {
     h->data = s;
@@ -157,10 +211,15 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     s->prefix = normalize_prefix(o->prefix);
     s->readbuf = malloc(SRV_READ_BUF);
     s->scratch = malloc(SRV_BATCH_MAX);
-    if (!s->root || !s->prefix || !s->readbuf || !s->scratch)
+    if (!s->root || !s->prefix || !s->readbuf || !s->scratch || copy_auth_options(s, o) < 0)
         goto nomem;
     s->opt.root = s->root;
     s->opt.prefix = s->prefix;
+    if (load_auth(s, &s->auth) < 0) {
+        free_fields(s);
+        free(s);
+        return HFS_ERR_INVALID;
+    }
     if (!s->opt.max_conns)
         s->opt.max_conns = default_max_conns();
     if (!s->opt.header_timeout_ms)
@@ -184,7 +243,8 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     if (r != STORE_OK) {
         srv_log(s, HFS_LOG_ERROR, "cannot open root %s: %s", s->root, strerror(errno));
         batch_free_all(s);
-        free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch), free(s);
+        free_fields(s);
+        free(s);
         return r == STORE_ENOMEM ? HFS_ERR_NOMEM : HFS_ERR_IO;
     }
     s->handles++; /* the store: it tells when it has closed */
@@ -204,7 +264,8 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     *out = s;
     return HFS_OK;
 nomem:
-    free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch), free(s);
+    free_fields(s);
+    free(s);
     return HFS_ERR_NOMEM;
 }
 
@@ -373,7 +434,7 @@ static void srv_finalize(hfs_server *s)
     batch_free_all(s);
     ds_free(s);
     free(s->listeners);
-    free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
+    free_fields(s);
     if (cb)
         cb(s, data); /* s only identifies the server here: it is freed right after */
     free(s);

@@ -26,6 +26,7 @@ typedef struct srv_res srv_res;
 typedef struct fbatch fbatch;
 typedef struct http_conn http_conn;
 struct http_request;
+struct auth_rules;
 
 struct hfs_server {
     uv_loop_t *loop;
@@ -61,6 +62,10 @@ struct hfs_server {
     void *close_data;
     struct ds_state *ds;   /* the Durable Streams protocol (src/ds), NULL when not served */
     const char *ds_prefix; /* its prefix, for messages */
+    /* access control (src/auth): NULL when neither -auth nor -sign-key was given (all open);
+     * replaced whole by hfs_server_reload */
+    struct auth_rules *auth;
+    char *auth_file, *key_file; /* copies of the options' file names, NULL when not given */
     /* what an HTTP connection does with a request head (route.c) */
     void (*on_request)(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
 };
