@@ -97,6 +97,7 @@ hfs_stop() {
 hfs_start() {
     HFS_ROOT=$(mktemp -d /tmp/hfs-test.XXXXXX)
     HFS_LOG=$HFS_ROOT.log
+    HFS_FLAGS="$*" # for hfs_restart (flags without blanks)
     "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http=127.0.0.1:0 "$@" 2>"$HFS_LOG" &
     HFS_PID=$!
     trap 'hfs_stop' EXIT
@@ -114,15 +115,17 @@ hfs_start() {
     export HFS_URL HFS_PORT
 }
 
-# hfs_restart: starts the server hfs_start started again, on the same root and port (after it was
-# stopped or killed), its log appended to the first one (hfs_stop checks it); waits until it
-# listens.
+# hfs_restart: starts the server hfs_start started again, on the same root and port and with the
+# same flags (after it was stopped or killed), its log appended to the first one (hfs_stop checks
+# it); waits until it listens.
 hfs_restart() {
     ! grep -q "Sanitizer\|runtime error" "$HFS_LOG" || fail "sanitizer report: $(cat "$HFS_LOG")"
     i=0
     while :; do
         before=$(grep -c "listening on" "$HFS_LOG")
-        "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http="127.0.0.1:$HFS_PORT" 2>>"$HFS_LOG" &
+        # shellcheck disable=SC2086 # the flags hfs_start was given, split again
+        "$HFS_BIN/httpfstream-server" -root="$HFS_ROOT/root" -http="127.0.0.1:$HFS_PORT" $HFS_FLAGS \
+            2>>"$HFS_LOG" &
         HFS_PID=$!
         n=0
         while [ "$(grep -c "listening on" "$HFS_LOG")" -le "$before" ] && kill -0 "$HFS_PID" 2>/dev/null; do
