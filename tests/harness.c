@@ -810,6 +810,24 @@ double t_proc_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
 }
 
+long t_proc_status_kb(pid_t pid, const char *field)
+{
+    char line[256];
+    long kb = -1;
+    size_t flen = strlen(field);
+    FILE *f = fopen(t_fmt("/proc/%d/status", (int)pid), "r");
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kb = atol(line + flen + 1);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
 int t_proc_fd_count(pid_t pid)
 {
     char path[64];

@@ -208,6 +208,8 @@ int tsrv_log_has(const tsrv *s, const char *needle);
 double t_proc_cpu_s(pid_t pid);
 /* Open file descriptors of a process (entries of /proc/PID/fd); -1 when unreadable. */
 int t_proc_fd_count(pid_t pid);
+/* A "Vm...:" line of /proc/PID/status (field "VmRSS", "VmHWM" ...) in KiB; -1 when unreadable. */
+long t_proc_status_kb(pid_t pid, const char *field);
 
 /* ---- raw TCP ----------------------------------------------------------------------------------
  */

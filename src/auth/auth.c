@@ -33,6 +33,7 @@
  * - A signature (all three parameters present) decides alone: a bearer token next to it is not
  *   consulted. A sig that is not the canonical base64url of 32 bytes is 403. */
 #include "auth/auth.h"
+#include "http/uri.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,17 +91,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- small codecs ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Form-decodes s[0..n) ('+' is a space, %XX escapes) into out (cap bytes, NUL-terminated).
  * Returns the decoded length, -1 for a bad escape or a NUL byte, -2 when it does not fit. */
 static long form_decode(const char *s, size_t n, char *out, size_t cap)
@@ -110,7 +100,8 @@ static long form_decode(const char *s, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? uri_hexval(s[i + 1]) : -1,
+                lo = i + 2 < n ? uri_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi << 4 | lo;
@@ -354,7 +345,7 @@ static const char *parse_token(rule *r, const char *t, size_t n)
         if (n != 7 + 2 * AUTH_DIGEST_LEN)
             return "sha256: wants 64 hex digits";
         for (size_t i = 0; i < AUTH_DIGEST_LEN; i++) {
-            int hi = hexval(t[7 + 2 * i]), lo = hexval(t[8 + 2 * i]);
+            int hi = uri_hexval(t[7 + 2 * i]), lo = uri_hexval(t[8 + 2 * i]);
             if (hi < 0 || lo < 0)
                 return "sha256: wants 64 hex digits";
             r->digest[i] = (uint8_t)(hi << 4 | lo);

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "client/error.h"
+#include "http/uri.h"
 
 /* Copies s[0..n) into a new NUL-terminated string. */
 static char *dup_n(const char *s, size_t n)
@@ -207,18 +208,6 @@ int cli_url_add_query(cli_url *u, const char *param)
     return HFS_OK;
 }
 
-/* The value of hex digit c, or -1. */
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* 1 when the parameter name p[0..n), percent-decoded, is want (ASCII case ignored). */
 static int name_is(const char *p, size_t n, const char *want)
 {
@@ -226,8 +215,8 @@ static int name_is(const char *p, size_t n, const char *want)
 
     for (; i < n && *want; want++) {
         int c = (unsigned char)p[i++];
-        if (c == '%' && i + 1 < n && hex_value(p[i]) >= 0 && hex_value(p[i + 1]) >= 0) {
-            c = hex_value(p[i]) * 16 + hex_value(p[i + 1]);
+        if (c == '%' && i + 1 < n && uri_hexval(p[i]) >= 0 && uri_hexval(p[i + 1]) >= 0) {
+            c = uri_hexval(p[i]) * 16 + uri_hexval(p[i + 1]);
             i += 2;
         }
         if (c >= 'A' && c <= 'Z')

@@ -28,7 +28,7 @@ int uri_split(const char *t, size_t len, uri_parts *out)
     return 0;
 }
 
-static int hexval(char c)
+int uri_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -50,7 +50,7 @@ static long unescape(const char *in, size_t len, char *out, int plus_space)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = uri_hexval(in[i + 1]), lo = uri_hexval(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

@@ -16,6 +16,9 @@ typedef struct uri_parts {
  * Returns 0, or -1 for anything else ("*", authority-form, no path). */
 int uri_split(const char *target, size_t len, uri_parts *out);
 
+/* The value of hex digit c (either case), or -1. */
+int uri_hexval(int c);
+
 /* Percent-decodes a path into out (room for len + 1 bytes; NUL-terminated), '+' left as is.
  * Returns the decoded length, -1 for a malformed escape, -2 when the result holds a NUL byte. */
 long uri_unescape_path(const char *in, size_t len, char *out);

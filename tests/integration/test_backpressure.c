@@ -19,25 +19,6 @@
 
 /* ---- the server's memory --------------------------------------------------------------------- */
 
-/* A "Vm...:" line of /proc/PID/status in KiB; -1 when unreadable. */
-static long proc_kb(pid_t pid, const char *field)
-{
-    char line[256];
-    long kb = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen(t_fmt("/proc/%d/status", (int)pid), "r");
-
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            kb = atol(line + flen + 1);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
 /* Growth the server may show while a flood is held back: its queued output and the input it read
  * ahead are a few hundred KiB; this leaves room for allocator slack and sanitizer builds. */
 #define RSS_GROWTH_MAX_KB (150L * 1024)
@@ -67,7 +48,7 @@ struct flood {
 
 static long rss_growth(flood *fl, long hwm0, long max_rss)
 {
-    long rss = proc_kb(fl->pid, "VmRSS"), hwm = proc_kb(fl->pid, "VmHWM");
+    long rss = t_proc_status_kb(fl->pid, "VmRSS"), hwm = t_proc_status_kb(fl->pid, "VmHWM");
     if (rss > max_rss)
         max_rss = rss;
     long peak = hwm > hwm0 && hwm > max_rss ? hwm : max_rss;
@@ -79,14 +60,14 @@ static long rss_growth(flood *fl, long hwm0, long max_rss)
  * (no need to go on). Then measures the server's growth (its peak RSS against the RSS before). */
 static void flood_run(flood *fl)
 {
-    long hwm0 = proc_kb(fl->pid, "VmHWM"), max_rss = 0;
+    long hwm0 = t_proc_status_kb(fl->pid, "VmHWM"), max_rss = 0;
     int64_t start = t_now_ms(), last = start, next_sample = start + 100;
 
     /* a small send buffer: what the flood leaves in flight is mostly the server's, and reading it
      * all back stays quick */
     int sndbuf = 65536;
     setsockopt(fl->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-    fl->rss0_kb = proc_kb(fl->pid, "VmRSS");
+    fl->rss0_kb = t_proc_status_kb(fl->pid, "VmRSS");
     fl->off = fl->blk.len;
     for (;;) {
         if (fl->off == fl->blk.len) {
@@ -114,7 +95,7 @@ static void flood_run(flood *fl)
         if (fl->sent >= fl->cap || now - start >= fl->budget_ms)
             break;
         if (now >= next_sample) {
-            long rss = proc_kb(fl->pid, "VmRSS");
+            long rss = t_proc_status_kb(fl->pid, "VmRSS");
             if (rss > max_rss)
                 max_rss = rss;
             if (rss - fl->rss0_kb > 2 * RSS_GROWTH_MAX_KB)

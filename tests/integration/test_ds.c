@@ -1281,25 +1281,6 @@ static void test_readers_that_vanish(void)
     tsrv_stop(s);
 }
 
-/* A "Vm...:" line of /proc/PID/status in KiB; -1 when unreadable. */
-static long proc_kb(pid_t pid, const char *field)
-{
-    char line[256];
-    long kb = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen(t_fmt("/proc/%d/status", (int)pid), "r");
-
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            kb = atol(line + flen + 1);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
 /* An SSE reader that never reads (a small receive buffer, full at once) while 48 MB are appended
  * in 256 KiB POSTs: every POST is answered, the server's memory stays bounded (it does not queue
  * the stream for the reader), and the reader, once it reads, still gets every byte. */
@@ -1338,13 +1319,13 @@ static void test_slow_sse_reader(void)
     CHECK(req_on(fd, s->port, "POST", DS "slow", CT_TEXT, piece, SLOW_PIECE, &r) == 0);
     CHECK_INT(r.status, 204);
     thttp_free(&r);
-    long rss0 = proc_kb(s->pid, "VmRSS"), peak = rss0;
+    long rss0 = t_proc_status_kb(s->pid, "VmRSS"), peak = rss0;
     size_t sent = SLOW_PIECE;
     for (; sent < SLOW_TOTAL; sent += SLOW_PIECE) {
         CHECK(req_on(fd, s->port, "POST", DS "slow", CT_TEXT, piece, SLOW_PIECE, &r) == 0);
         CHECKF(r.status == 204, "POST at %zu MB: %d", sent >> 20, r.status);
         thttp_free(&r);
-        long rss = proc_kb(s->pid, "VmRSS");
+        long rss = t_proc_status_kb(s->pid, "VmRSS");
         if (rss > peak)
             peak = rss;
     }
