@@ -128,16 +128,7 @@ static int frame_ds(conn *c, batch_cursor *cur, uint64_t avail, int stream_end)
         w += control_event(c, after, closed, out + w);
         f->ds_done = (uint8_t)closed;
     }
-    char *start = out;
-    if (f->chunked) {
-        char hdr[SRV_FRAME_HDR];
-        int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", w);
-        start -= hl;
-        memcpy(start, hdr, (size_t)hl);
-        memcpy(out + w, "\r\n", 2);
-        w += (size_t)hl + 2;
-    }
-    b->bufs[b->nbufs++] = uv_buf_init(start, (unsigned)w);
+    batch_add_encoded(c, out, w);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * when the socket cannot take it all. */
 #include "server/batch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,22 @@ void batch_copy(batch_cursor *cur, uint8_t *out, size_t len)
             cur->off = 0;
         }
     }
+}
+
+void batch_add_encoded(conn *c, char *out, size_t len)
+{
+    fbatch *b = batch_current(c);
+    char *start = out;
+
+    if (c->u.f.chunked) {
+        char hdr[SRV_FRAME_HDR];
+        int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        start -= hl;
+        memcpy(start, hdr, (size_t)hl);
+        memcpy(out + len, "\r\n", 2);
+        len += (size_t)hl + 2;
+    }
+    b->bufs[b->nbufs++] = uv_buf_init(start, (unsigned)len);
 }
 
 void batch_peek(const batch_cursor *cur, uint8_t *out, size_t len)

@@ -52,6 +52,9 @@ void batch_copy(batch_cursor *cur, uint8_t *out, size_t len);       /* into out 
 void batch_peek(const batch_cursor *cur, uint8_t *out, size_t len); /* into out, not taken */
 size_t batch_utf8_whole(const batch_cursor *cur, size_t len, int is_last);
 uint8_t *batch_sse_buffer(hfs_server *s); /* SSE encoding scratch */
+/* Adds out[0..len), text encoded in the SSE scratch (SRV_FRAME_HDR bytes free before it, 2 after),
+ * to the batch: as one chunk for a chunked follower. */
+void batch_add_encoded(conn *c, char *out, size_t len);
 #define SSE_ENC_MAX (((size_t)32 * 1024) * 7 + 1024)
 
 #endif /* HFS_SERVER_BATCH_H */

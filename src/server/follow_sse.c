@@ -73,16 +73,7 @@ static int frame_sse(conn *c, batch_cursor *cur, uint64_t avail, int stream_end)
     }
     if (w == 0)
         return 0;
-    char *start = out;
-    if (c->u.f.chunked) {
-        char hdr[SRV_FRAME_HDR];
-        int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", w);
-        start -= hl;
-        memcpy(start, hdr, (size_t)hl);
-        memcpy(out + w, "\r\n", 2);
-        w += (size_t)hl + 2;
-    }
-    b->bufs[b->nbufs++] = uv_buf_init(start, (unsigned)w);
+    batch_add_encoded(c, out, w);
     return 0;
 }
 
