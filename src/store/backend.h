@@ -29,6 +29,7 @@ typedef struct store_ops {
 struct store {
     const store_ops *ops;
     store_options opt;
+    store_stats stats; /* counted by store.c and the backend */
 };
 
 /* The shared head of every backend's resource. */

@@ -75,7 +75,17 @@ int store_res_errno(const store_res *res)
 
 int store_append(store_res *res, const struct iovec *iov, int iovcnt)
 {
-    return res->ops->append(res, iov, iovcnt);
+    int r = res->ops->append(res, iov, iovcnt);
+
+    if (r == STORE_OK)
+        for (int i = 0; i < iovcnt; i++)
+            res->st->stats.appended += iov[i].iov_len;
+    return r;
+}
+
+void store_get_stats(const store *st, store_stats *out)
+{
+    *out = st->stats;
 }
 
 int store_backlogged(const store_res *res)

@@ -152,6 +152,16 @@ typedef struct store_options {
     void *log_data;
 } store_options;
 
+/* What a store counts for monitoring: plain counters, bumped on the loop's thread. */
+typedef struct store_stats {
+    uint64_t appended;     /* bytes accepted by store_append */
+    uint64_t write_errors; /* writes that failed (their bytes were dropped) */
+    uint64_t sync_errors;  /* fdatasync calls that failed */
+} store_stats;
+
+/* The counters so far (a copy). */
+void store_get_stats(const store *st, store_stats *out);
+
 /* The file store: resources are files under root (which must exist). Returns STORE_OK,
  * STORE_ENOENT, STORE_EIO or STORE_ENOMEM. */
 int store_file_new(const char *root, const store_options *o, store **out);

@@ -26,9 +26,11 @@ static void sync_cb(uv_fs_t *req)
     fwait *w = req->data;
     int err = req->result < 0 ? STORE_EIO : STORE_OK;
 
-    if (req->result < 0)
+    if (req->result < 0) {
+        w->base.res->st->stats.sync_errors++;
         store_log(w->base.res->st, 0, "fdatasync /%s: %s", w->base.res->name,
                   uv_strerror((int)req->result));
+    }
     uv_fs_req_cleanup(req);
     finish(w, err);
 }
@@ -48,8 +50,10 @@ static void issue(fwait *w)
     }
     r->unsynced = 0;
     w->fs.data = w;
-    if (uv_fs_fdatasync(FS(r->base.st)->loop, &w->fs, r->fd, sync_cb) != 0)
+    if (uv_fs_fdatasync(FS(r->base.st)->loop, &w->fs, r->fd, sync_cb) != 0) {
+        r->base.st->stats.sync_errors++;
         finish(w, STORE_EIO);
+    }
 }
 
 static fwait *wait_new(fres *r, int datasync, store_wait_cb cb, void *arg)

@@ -74,6 +74,7 @@ static unsigned write_failed(fres *r, int err)
     uint64_t dropped = fs_staged_drop(r);
 
     r->base.err = err;
+    r->base.st->stats.write_errors++;
     store_log(r->base.st, 0, "append /%s: write failed: %s (%llu bytes not written)", r->name,
               strerror(err), (unsigned long long)dropped);
     return STORE_EV_FAILED;
