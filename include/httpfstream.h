@@ -141,6 +141,27 @@ int hfs_server_listen(hfs_server *s, const char *addr);
 /* The port of the most recent successful hfs_server_listen, or 0. */
 int hfs_server_port(const hfs_server *s);
 
+/* Monitoring (docs/OPERATIONS.md, "Prometheus"). Listens on addr (as hfs_server_listen) for
+ * monitoring only, never for resources: GET /metrics answers hfs_server_metrics's text
+ * (Content-Type text/plain; version=0.0.4), GET /healthz "200 ok" while hfs_server_healthy, else
+ * 503; any other path 404, any other method 405. A graceful shutdown keeps this listener (and
+ * /healthz answering 503) until the server closes; its connections do not hold the shutdown up.
+ * Scrapes are not counted in httpfstream_requests_total. May be called more than once.
+ * Returns HFS_OK, HFS_ERR_INVALID or HFS_ERR_NETWORK. */
+int hfs_server_listen_metrics(hfs_server *s, const char *addr);
+
+/* The port of the most recent successful hfs_server_listen_metrics, or 0. */
+int hfs_server_metrics_port(const hfs_server *s);
+
+/* The server's metrics now, in the Prometheus text exposition format 0.0.4, every name prefixed
+ * httpfstream_: *out (malloc'd, not NUL-terminated; the caller frees it) and *len. Call on the
+ * loop's thread. Returns HFS_OK, or HFS_ERR_NOMEM (*out NULL). */
+int hfs_server_metrics(hfs_server *s, char **out, size_t *len);
+
+/* 1 while the server serves: not shutting down, and its root still a directory it can write and
+ * search; else 0. */
+int hfs_server_healthy(hfs_server *s);
+
 /* Serves a connection the caller accepted: call from the caller's own uv_connection_cb.
  * Returns HFS_OK, or HFS_ERR_NETWORK when uv_accept fails, HFS_ERR_NOMEM. */
 int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener);

@@ -188,6 +188,7 @@ int ds_sse_start(route *r, ds_stream *ds, uint64_t off, const char *cursor)
     int chunked = r->req->http_major > 1 || (r->req->http_major == 1 && r->req->http_minor >= 1);
     int enc = ds_sse_encoding(ds->ctype);
 
+    conn_count_status(c, 200);
     http_head_start(&h, 200);
     http_head_add(&h, "Content-Type", "text/event-stream");
     http_head_add(&h, "Cache-Control", "no-cache");

@@ -29,6 +29,8 @@ static void conn_on_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->metrics)
+        s->nmconns--;
     free(c);
     srv_conn_gone(s);
     srv_handle_released(s);
@@ -196,6 +198,7 @@ static void refuse(conn *c)
     uint64_t now = srv_now(s);
 
     s->refused++;
+    conn_count_status(c, 503);
     if (now - s->refused_logged_ms >= 1000) {
         srv_log(s, HFS_LOG_WARN, "refusing connections: %zu open, limit %u (%llu refused so far)",
                 s->nconns - 1, s->opt.max_conns, (unsigned long long)s->refused);
@@ -336,6 +339,7 @@ static void live_tick(conn *c, uint64_t now)
         if (peer_is_dead(c)) {
             srv_log(c->srv, HFS_LOG_WARN, "%s: peer unresponsive for %u ms, dropping", c->peer,
                     o->dead_peer_ms);
+            c->srv->m.dead_peers++;
             conn_close(c);
         }
     }

@@ -39,6 +39,7 @@ struct conn {
     uint8_t reading;
     uint8_t out_paused;   /* not read while its queued output is over SRV_OUT_MAX */
     uint8_t peer_eof;     /* the peer half-closed: finish what it asked for, then close */
+    uint8_t metrics;      /* accepted on a -metrics listener: routed by metrics_request */
     size_t tick_queued;   /* queued output bytes seen at the last tick */
     uint64_t progress_ms; /* last time queued output moved: a slow reader is not idle */
     char peer[56];        /* "addr:port" for logs */
@@ -48,6 +49,13 @@ struct conn {
         follower f;
     } u;
 };
+
+/* A response's status, counted by class unless it answers a metrics scrape. */
+static inline void conn_count_status(conn *c, int status)
+{
+    if (!c->metrics)
+        c->srv->m.status[status >= 100 && status < 600 ? status / 100 : 0]++;
+}
 
 int conn_start(hfs_server *s, uv_tcp_t *tcp, const conn_ops *ops);
 void conn_become(conn *c, const conn_ops *ops); /* an upgrade: the kind changes */

@@ -54,6 +54,7 @@ srv_res *fanout_get(hfs_server *s, store_res *res)
             return NULL;
         sr->srv = s;
         sr->res = res;
+        s->m.live_resources++;
         store_watch(res, on_store_event, sr);
     }
     return sr;
@@ -74,5 +75,6 @@ void fanout_maybe_free(srv_res *sr)
         }
     }
     store_watch(sr->res, NULL, NULL);
+    s->m.live_resources--;
     free(sr);
 }

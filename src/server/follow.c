@@ -147,6 +147,7 @@ static int send_one(conn *c, uint64_t *sent)
         return 0; /* only part of a UTF-8 character is there yet */
     int r = batch_send(c, write_done);
     if (r < 0) {
+        c->srv->m.followers_dropped++;
         conn_close(c);
         return -1;
     }
@@ -154,6 +155,7 @@ static int send_one(conn *c, uint64_t *sent)
         return 0; /* queued: follow_write_done continues */
     f->offset += (uint64_t)n;
     *sent += (uint64_t)n;
+    c->srv->m.follower_bytes += (uint64_t)n;
     if (f->offset >= limit && stream_end) {
         f->tp->finish(c); /* that was the last of a finished stream */
         return 0;
@@ -180,11 +182,14 @@ void follow_send_pending(conn *c)
 
 static void write_done(conn *c, uint64_t payload, int status)
 {
-    if (status == 0)
+    if (status == 0) {
         c->u.f.offset += payload;
+        c->srv->m.follower_bytes += payload;
+    }
     if (c->closing)
         return;
     if (status < 0) {
+        c->srv->m.followers_dropped++;
         conn_close(c);
         return;
     }

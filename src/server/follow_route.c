@@ -215,6 +215,7 @@ static int stream_head(route *r, const follow_req *fr, const char *ctype, uint64
     http_head h;
     int chunked = r->req->http_major > 1 || (r->req->http_major == 1 && r->req->http_minor >= 1);
 
+    conn_count_status(r->c, 200);
     http_head_start(&h, 200);
     http_head_add(&h, "Content-Type",
                   fr->tp == &follow_sse ? "text/event-stream; charset=utf-8" : ctype);

@@ -119,7 +119,7 @@ static void feed(conn *c, uint8_t *p, size_t n)
             h->head_seen = 1;
             h->is_head = h->parser.req.method == HTTP_HEAD;
             c->deadline_ms = 0;
-            c->srv->on_request(c, &h->parser.req, p, n);
+            (c->metrics ? metrics_request : c->srv->on_request)(c, &h->parser.req, p, n);
             if (c->ops != &conn_http_ops)
                 return; /* upgraded: the new kind took the rest of the input */
             break;
@@ -287,6 +287,7 @@ static void respond(conn *c, int status, const char *extra, const char *ctype, c
     http_conn *h = c->http;
 
     h->responding = 1;
+    conn_count_status(c, status);
     http_head_start(&head, status);
     if (ctype)
         http_head_add(&head, "Content-Type", ctype);
@@ -406,6 +407,7 @@ void http_respond_resource(conn *c, store_res *res, const http_static_plan *plan
     http_head head;
 
     h->responding = 1;
+    conn_count_status(c, plan->status);
     http_head_start(&head, plan->status);
     http_head_raw(&head, plan->text, plan->headers_len);
     if (write_head(c, &head) < 0 || !(h->plan = malloc(sizeof(*plan)))) {

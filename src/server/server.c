@@ -269,23 +269,52 @@ nomem:
     return HFS_ERR_NOMEM;
 }
 
+/* Counts a failed accept. libuv has already accepted and closed what it could not keep (EMFILE),
+ * so the loop does not spin; say so at most once a second. */
+static void accept_failed(hfs_server *s, int status)
+{
+    uint64_t now = srv_now(s);
+
+    s->accept_errors++;
+    if (now - s->accept_logged_ms >= 1000) {
+        srv_log(s, HFS_LOG_WARN, "accept: %s (%llu connections dropped so far)",
+                uv_strerror(status), (unsigned long long)s->accept_errors);
+        s->accept_logged_ms = now;
+    }
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
+    if (status < 0)
+        accept_failed(listener->data, status);
+    else
+        hfs_server_accept(listener->data, listener);
+}
+
+/* A connection to a -metrics listener: HTTP, routed by metrics_request alone. */
+static void on_metrics_connection(uv_stream_t *listener, int status)
+{
     hfs_server *s = listener->data;
+    conn *c;
 
     if (status < 0) {
-        /* libuv has already accepted and closed what it could not keep (EMFILE), so the loop
-         * does not spin; say so at most once a second. */
-        uint64_t now = srv_now(s);
-        s->accept_errors++;
-        if (now - s->accept_logged_ms >= 1000) {
-            srv_log(s, HFS_LOG_WARN, "accept: %s (%llu connections dropped so far)",
-                    uv_strerror(status), (unsigned long long)s->accept_errors);
-            s->accept_logged_ms = now;
-        }
+        accept_failed(s, status);
         return;
     }
-    hfs_server_accept(s, listener);
+    if (!(c = calloc(1, sizeof(*c))))
+        return;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->srv = s;
+    c->ops = &conn_http_ops;
+    c->tcp.data = c;
+    c->metrics = 1;
+    s->nmconns++;
+    s->handles++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_start(s, &c->tcp, &conn_http_ops);
 }
 
 int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
@@ -353,24 +382,28 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
     return atoi(*port) <= 65535 ? 0 : -1;
 }
 
-static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
+/* Binds and listens on sa: a listener for resources, or with metrics one for /metrics. */
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int metrics)
 {
+    uv_tcp_t ***list = metrics ? &s->mlisteners : &s->listeners;
+    size_t *n = metrics ? &s->nmlisteners : &s->nlisteners;
     uv_tcp_t *t = malloc(sizeof(*t));
-    uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(uv_tcp_t *));
+    uv_tcp_t **v = realloc(*list, (*n + 1) * sizeof(uv_tcp_t *));
     int r;
 
     if (!t || !v) {
         free(t);
         if (v)
-            s->listeners = v;
+            *list = v;
         return UV_ENOMEM;
     }
-    s->listeners = v;
+    *list = v;
     uv_tcp_init(s->loop, t);
     init_handle(s, (uv_handle_t *)t);
     r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
     if (r == 0)
-        r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+        r = uv_listen((uv_stream_t *)t, metrics ? 128 : 4096,
+                      metrics ? on_metrics_connection : on_connection);
     if (r != 0) {
         uv_close((uv_handle_t *)t, on_handle_closed);
         return r;
@@ -378,13 +411,14 @@ static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0)
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listeners[s->nlisteners++] = t;
+        *(metrics ? &s->mport : &s->port) =
+            ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    (*list)[(*n)++] = t;
     return 0;
 }
 
-int hfs_server_listen(hfs_server *s, const char *addr)
+static int listen_addr(hfs_server *s, const char *addr, int metrics)
 {
     char host[256];
     const char *port;
@@ -401,17 +435,17 @@ int hfs_server_listen(hfs_server *s, const char *addr)
         struct sockaddr_in6 a6;
         struct sockaddr_in a4;
         uv_ip6_addr("::", atoi(port), &a6);
-        if (bind_listen(s, (struct sockaddr *)&a6, 0) == 0)
+        if (bind_listen(s, (struct sockaddr *)&a6, 0, metrics) == 0)
             return HFS_OK;
         uv_ip4_addr("0.0.0.0", atoi(port), &a4);
-        r = bind_listen(s, (struct sockaddr *)&a4, 0);
+        r = bind_listen(s, (struct sockaddr *)&a4, 0, metrics);
     } else if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
         srv_log(s, HFS_LOG_ERROR, "listen %s: %s", addr, gai_strerror(r));
         return HFS_ERR_INVALID;
     } else {
         r = UV_EADDRNOTAVAIL;
         for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next)
-            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6);
+            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6, metrics);
         freeaddrinfo(res);
     }
     if (r != 0) {
@@ -421,9 +455,24 @@ int hfs_server_listen(hfs_server *s, const char *addr)
     return HFS_OK;
 }
 
+int hfs_server_listen(hfs_server *s, const char *addr)
+{
+    return listen_addr(s, addr, 0);
+}
+
+int hfs_server_listen_metrics(hfs_server *s, const char *addr)
+{
+    return listen_addr(s, addr, 1);
+}
+
 int hfs_server_port(const hfs_server *s)
 {
     return s->port;
+}
+
+int hfs_server_metrics_port(const hfs_server *s)
+{
+    return s->mport;
 }
 
 static void srv_finalize(hfs_server *s)
@@ -434,6 +483,7 @@ static void srv_finalize(hfs_server *s)
     batch_free_all(s);
     ds_free(s);
     free(s->listeners);
+    free(s->mlisteners);
     free_fields(s);
     if (cb)
         cb(s, data); /* s only identifies the server here: it is freed right after */
@@ -477,16 +527,22 @@ static void stop_drain_timer(hfs_server *s)
     }
 }
 
-static void close_listeners(hfs_server *s)
+/* Stops accepting: on the resource listeners, and with metrics on the -metrics ones too (a
+ * graceful shutdown keeps those until the close, for /healthz to say 503). */
+static void close_listeners(hfs_server *s, int metrics)
 {
     for (size_t i = 0; i < s->nlisteners; i++)
         uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
     s->nlisteners = 0;
+    for (size_t i = 0; metrics && i < s->nmlisteners; i++)
+        uv_close((uv_handle_t *)s->mlisteners[i], on_handle_closed);
+    if (metrics)
+        s->nmlisteners = 0;
 }
 
 void srv_conn_gone(hfs_server *s)
 {
-    if (s->draining && !s->closing && s->nconns == 0)
+    if (s->draining && !s->closing && s->nconns == s->nmconns) /* scrapes do not hold it up */
         hfs_server_close(s, s->close_cb, s->close_data);
 }
 
@@ -517,7 +573,7 @@ void hfs_server_shutdown(hfs_server *s, unsigned timeout_ms, hfs_server_close_cb
     s->draining = 1;
     s->close_cb = cb;
     s->close_data = data;
-    close_listeners(s);
+    close_listeners(s, 0);
     if (timeout_ms && (s->drain_timer = malloc(sizeof(*s->drain_timer)))) {
         uv_timer_init(s->loop, s->drain_timer);
         s->drain_timer->data = s;
@@ -539,7 +595,7 @@ void hfs_server_close(hfs_server *s, hfs_server_close_cb cb, void *data)
     s->close_cb = cb;
     s->close_data = data;
     stop_drain_timer(s);
-    close_listeners(s);
+    close_listeners(s, 1);
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->ops->on_goodbye)

@@ -28,6 +28,17 @@ typedef struct http_conn http_conn;
 struct http_request;
 struct auth_rules;
 
+/* What the server counts for /metrics (metrics.c): plain counters, bumped on the loop's thread
+ * only (no atomics, no lock, no syscall). Gauges that can be counted when scraped (connections by
+ * role, descriptors) are not kept here. */
+typedef struct srv_metrics {
+    uint64_t status[6];         /* responses by status class, [1] 1xx .. [5] 5xx ([0]: other) */
+    uint64_t follower_bytes;    /* payload bytes sent to followers */
+    uint64_t followers_dropped; /* followers cut off: a write to them failed */
+    uint64_t dead_peers;        /* sessions dropped as unresponsive (dead_peer_ms) */
+    uint64_t live_resources;    /* gauge: resources with an appender or followers (srv_res) */
+} srv_metrics;
+
 struct hfs_server {
     uv_loop_t *loop;
     hfs_server_options opt;
@@ -35,7 +46,11 @@ struct hfs_server {
     store *st;
     uv_tcp_t **listeners;
     size_t nlisteners;
-    int port;
+    uv_tcp_t **mlisteners; /* -metrics: /metrics and /healthz only, open until the close */
+    size_t nmlisteners;
+    size_t nmconns; /* connections accepted on those (counted in nconns too) */
+    srv_metrics m;
+    int port, mport; /* of the last resource listener, and of the last -metrics one */
     conn *conns;
     size_t nconns;
     uint64_t refused;           /* connections turned away over max_conns */
@@ -69,6 +84,9 @@ struct hfs_server {
     /* what an HTTP connection does with a request head (route.c) */
     void (*on_request)(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
 };
+
+/* metrics.c: what a connection of the metrics listener does with a request head */
+void metrics_request(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
 
 void srv_log(hfs_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t srv_now(const hfs_server *s);

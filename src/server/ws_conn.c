@@ -44,6 +44,7 @@ int ws_handshake_response(conn *c, const http_request *req, int binary_proto, co
 
     if (!key || ws_accept_key(key, klen, accept) < 0)
         return -1;
+    conn_count_status(c, 101);
     http_head_start(&head, 101);
     http_head_add(&head, "Upgrade", "websocket");
     http_head_add(&head, "Connection", "Upgrade");
