@@ -136,6 +136,7 @@ int main(int argc, char **argv)
     unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
     long max_conns = 0;
     const char *sync = "none", *ds_prefix = "/v1/stream/", *auth = NULL, *sign_key = NULL;
+    const char *metrics = NULL;
     unsigned long_poll_ms = 20000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
@@ -177,6 +178,8 @@ int main(int argc, char **argv)
          "access rules, one 'RIGHTS PREFIX TOKEN' a line; reread on SIGHUP (default: all open)"},
         {"sign-key", CMD_FLAG_STRING, &sign_key, "FILE",
          "key that signed URLs (?expires=&rights=&sig=) are checked with; reread on SIGHUP"},
+        {"metrics", CMD_FLAG_STRING, &metrics, "ADDR",
+         "serve /metrics (Prometheus) and /healthz on this separate address (default: none)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -244,6 +247,10 @@ int main(int argc, char **argv)
     if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK) {
         hfs_server_close(a.srv, NULL, NULL);
         what = addr;
+    } else if (r == HFS_OK && metrics && *metrics &&
+               (r = hfs_server_listen_metrics(a.srv, metrics)) != HFS_OK) {
+        hfs_server_close(a.srv, NULL, NULL);
+        what = metrics;
     }
     if (r != HFS_OK) {
         fprintf(stderr, "httpfstream-server: %s: %s\n", what, hfs_strerror(r));
@@ -265,6 +272,12 @@ int main(int argc, char **argv)
     snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,
              hfs_server_port(a.srv), root);
     log_line(NULL, HFS_LOG_INFO, line);
+    if (metrics && *metrics) {
+        colon = strrchr(metrics, ':');
+        snprintf(line, sizeof(line), "metrics on %.*s:%d", (int)(colon - metrics), metrics,
+                 hfs_server_metrics_port(a.srv));
+        log_line(NULL, HFS_LOG_INFO, line);
+    }
 
     uv_run(a.loop, UV_RUN_DEFAULT);
     uv_loop_close(a.loop);
