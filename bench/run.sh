@@ -2,8 +2,13 @@
 # run.sh -- `make bench`: runs every scenario against our server, the machine's bare limit and
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
-#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth ds
-#                                          (default all)
+#   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth
+#                                          metrics ds (default all)
+#
+# metrics measures what -metrics costs the fan-out: 100 followers of one resource, 64-byte
+# messages as fast as they go, against our server without -metrics and with -metrics scraped 10
+# times a second (curl on one keep-alive connection, pinned with the load generator), interleaved,
+# as a ratio.
 #
 # auth measures what access control costs a follower's handshake: 10,000 WebSocket FOLLOW
 # handshakes (connect to 101, 64 at once, each sending a bearer token) against our server without
@@ -30,7 +35,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SCENARIOS=${*:-fanout latency idle ingest many auth ds}
+SCENARIOS=${*:-fanout latency idle ingest many auth metrics ds}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}
@@ -201,13 +206,30 @@ summary() {
     tr ' ' '\n' <<<"$1" | grep -E '^(del_Bps|del_msgs_ps|del_run_msgs_ps|app_Bps|app_msgs_ps|req_ps|hs_ps|hs_p99_us|srv_cpu_us_per_hs|complete|lat_p50_us|lat_p99_us|rss_per_follower_kib|srv_cpu_win_pct|lg_cpu_pct|srv_cpu_s_per_GB|pings_on_time|others_pct|verify)=' | tr '\n' ' '
 }
 
-run_hfs() { # CFG RUN SCENARIO [loadgen args...]   (HFS_SRV_FLAGS: more server flags)
-    local cfg=$1 run=$2 sc=$3 out
+# start_scraper: GET /metrics 10 times a second on one keep-alive connection, from the load
+# generator's CPU, on the port the server's "metrics on" line names (SCRAPER: its pid).
+start_scraper() {
+    local mport
+    mport=$(sed -n 's/.*metrics on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$SCRATCH/server.log")
+    [ -n "$mport" ] || { log "run.sh: no metrics port in the server's log"; return 1; }
+    ${LG_CPU:+taskset -c $LG_CPU} curl -s -o /dev/null --rate 10/s \
+        "http://127.0.0.1:$mport/metrics?[1-100000]" &
+    SCRAPER=$!
+}
+
+run_hfs() { # CFG RUN SCENARIO [loadgen args...]   (HFS_SRV_FLAGS: more server flags;
+    local cfg=$1 run=$2 sc=$3 out #                HFS_SCRAPE=1: scrape -metrics meanwhile)
     shift 3
     # shellcheck disable=SC2086 # HFS_SRV_FLAGS: several flags
     start_hfs ${HFS_SRV_FLAGS:-} || { record "$cfg" hfs "$run" ""; return; }
+    SCRAPER=
+    [ "${HFS_SCRAPE:-0}" = 1 ] && start_scraper
     out=$(timeout 600 "$LOADGEN" "$sc" --port "$PORT" --root "$SCRATCH/root" --server-pid "$SPID" \
         $LG_PIN --drain "$DRAIN" "$@" 2>&1)
+    if [ -n "$SCRAPER" ]; then
+        kill "$SCRAPER" 2>/dev/null
+        wait "$SCRAPER" 2>/dev/null
+    fi
     if ! kill -0 "$SPID" 2>/dev/null; then
         log "  !! the server died during $cfg run $run"
         out="$out
@@ -362,6 +384,22 @@ scenario_auth() {
         run_hfs auth-off "$run" handshakes -n "$HS_N" --inflight "$HS_INFLIGHT" --token "$token"
         [ "$with" = 1 ] && HFS_SRV_FLAGS="-auth=$rules" run_hfs auth-on "$run" handshakes \
             -n "$HS_N" --inflight "$HS_INFLIGHT" --token "$token"
+    done
+}
+
+# What -metrics costs the fan-out: the same fan-out without -metrics and with it scraped 10 times
+# a second (150 times Prometheus' default interval), interleaved.
+scenario_metrics() {
+    local run
+    has_peer hfs || return 0
+    if ! "$SERVER" -h 2>&1 | grep -q -- '^  -metrics='; then
+        log "run.sh: this server has no -metrics flag: the metrics scenario is skipped"
+        return 0
+    fi
+    for run in $(seq "$RUNS"); do
+        run_hfs metrics-off "$run" fanout -n 100 -s 64 -d "$FAN_D"
+        HFS_SRV_FLAGS="-metrics=127.0.0.1:0" HFS_SCRAPE=1 run_hfs metrics-on "$run" fanout \
+            -n 100 -s 64 -d "$FAN_D"
     done
 }
 
@@ -521,6 +559,7 @@ print_table() {
             "delivered $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 1) MB/s (Nchan $(fmt_div "$(med "$cfg" nchan del_Bps)" 1e6 1)); srv CPU $(med "$cfg" hfs srv_cpu_win_pct)%; verify $(all "$cfg" hfs verify)"
     fi
     print_auth_rows
+    print_metrics_rows
     print_ds_rows
     echo
     print_details
@@ -623,6 +662,17 @@ print_auth_rows() {
         "without -auth $b µs"
 }
 
+# What -metrics costs: ours scraped 10/s in the "ours" column, without -metrics in the target and
+# notes; the goal is no visible cost (with/without at least 0.95 for the delivered rate).
+print_metrics_rows() {
+    has_cfg metrics-off || return 0
+    local o b set="100 followers x 64 B, 1 resource; -metrics scraped 10/s"
+    o=$(med metrics-on hfs del_msgs_ps) b=$(med metrics-off hfs del_msgs_ps)
+    row metrics "$set" "delivered messages/s" "$(fmt_k "$o" 1)" - - - - \
+        "with/without -metrics ≥0.95: $(cmp_ge "$o" "$(mul "$b" 0.95)") ($(ratio "$o" "$b"))" \
+        "without -metrics $(fmt_k "$b" 1)/s; delivered $(fmt_div "$(med metrics-on hfs del_Bps)" 1e6 1) MB/s (without $(fmt_div "$(med metrics-off hfs del_Bps)" 1e6 1)); srv CPU $(med metrics-on hfs srv_cpu_win_pct)% (without $(med metrics-off hfs srv_cpu_win_pct)%); loadgen CPU $(med metrics-on hfs lg_cpu_pct)%; verify $(all metrics-on hfs verify) (without $(all metrics-off hfs verify))"
+}
+
 # The server's resources around every configuration, and how busy the rest of the machine was.
 print_details() {
     echo "### Resources (medians): server RSS before -> after, CPU, and other load"
@@ -660,7 +710,7 @@ fi
 t0=$(date +%s)
 for sc in $SCENARIOS; do
     case $sc in
-    fanout | latency | idle | ingest | many | auth | ds) log "== $sc"; "scenario_$sc" ;;
+    fanout | latency | idle | ingest | many | auth | metrics | ds) log "== $sc"; "scenario_$sc" ;;
     *) log "run.sh: unknown scenario $sc"; exit 2 ;;
     esac
 done
