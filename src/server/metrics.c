@@ -4,7 +4,7 @@
  * The counters are plain uint64_t fields (srv_metrics in server.h, store_stats in the store),
  * bumped on the loop's thread where the event happens: no lock, no atomic, no syscall on the
  * fan-out path. What can be counted when scraped is counted then: connections by role (one walk of
- * the connection list), descriptors (a read of /proc/self/fd), their limit (getrlimit). A scrape
+ * the connection list), descriptors (a stat of /proc/self/fd), their limit (getrlimit). A scrape
  * runs on the loop's thread too, so it reads a consistent set. */
 #include <dirent.h>
 #include <stdarg.h>
@@ -76,14 +76,19 @@ static int conn_role(const conn *c)
     return ROLE_HTTP;
 }
 
-/* Open descriptors of the process (the entries of /proc/self/fd, less the one reading it), or -1
- * where that cannot be read. */
+/* Open descriptors of the process, or -1 where that cannot be read. Since Linux 6.2 the size of
+ * /proc/self/fd is their number, counted from the descriptor bitmap (about a microsecond with
+ * 10,000 open); before, the directory is read (a few milliseconds with 10,000: 0.4 us an entry),
+ * less the descriptor reading it. */
 static long fds_open(void)
 {
-    DIR *d = opendir("/proc/self/fd");
+    struct stat st;
+    DIR *d;
     long n = 0;
 
-    if (!d)
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
+        return (long)st.st_size;
+    if (!(d = opendir("/proc/self/fd")))
         return -1;
     for (struct dirent *e; (e = readdir(d));)
         n += e->d_name[0] != '.';
