@@ -287,11 +287,45 @@ static void test_healthz_storage(void)
     tsrv_stop(s);
 }
 
+/* A write that fails (RLIMIT_FSIZE: EFBIG) is counted once; the descriptor limit is the one the
+ * process has. */
+static void test_write_error_and_fd_limit(void)
+{
+    tsrv *s = tsrv_start_rlimits(metrics_flags, 1000, 256);
+    CHECK(s);
+    int mp = metrics_port(s);
+    CHECK(mp > 0);
+    thttp_resp r;
+    long long got;
+
+    CHECK_INT(scrape(mp, &r), 200);
+    CHECK_INT(sample(&r, "httpfstream_max_fds"), 256);
+    CHECK_INT(sample(&r, "httpfstream_write_errors_total"), 0);
+    thttp_free(&r);
+    tws *a = tws_append(s->port, "/full.log");
+    CHECK(a);
+    char msg[4000];
+    memset(msg, 'z', sizeof(msg));
+    CHECK(tws_send(a, WS_OP_TEXT, 1, msg, sizeof(msg)) == 0);
+    CHECKF(wait_sample(mp, "httpfstream_write_errors_total", 1, &got), "write errors %lld", got);
+    char why[128];
+    CHECK(tws_read_close(a, why, sizeof(why), T_TIMEOUT) != 0); /* the session ends */
+    CHECKF(wait_sample(mp, "httpfstream_appenders", 0, &got), "appenders %lld", got);
+    CHECK_INT(scrape(mp, &r), 200);
+    CHECK_INT(sample(&r, "httpfstream_write_errors_total"), 1);
+    CHECK_INT(sample(&r, "httpfstream_sync_errors_total"), 0);
+    CHECK_INT(sample(&r, "httpfstream_up"), 1);
+    thttp_free(&r);
+    tws_free(a);
+    tsrv_stop(s);
+}
+
 int main(void)
 {
     RUN(test_known_traffic);
     RUN(test_listeners_apart);
     RUN(test_healthz_shutdown);
     RUN(test_healthz_storage);
+    RUN(test_write_error_and_fd_limit);
     return test_report();
 }
