@@ -96,13 +96,29 @@ static long fds_open(void)
     return n - 1;
 }
 
+/* 1 for a follower more than the in-memory tail behind its resource's readable bytes: what it
+ * gets is read from the file, it reads slower than the resource grows (or started far back). */
+static int lagging(const hfs_server *s, const conn *c)
+{
+    const follower *f = &c->u.f;
+
+    if (!f->sr)
+        return 0;
+    uint64_t size = store_size(f->sr->res);
+    return size > f->offset && size - f->offset > s->opt.tail_max;
+}
+
 static void put_connections(mbuf *b, const hfs_server *s)
 {
-    uint64_t roles[ROLE_N] = {0};
+    uint64_t roles[ROLE_N] = {0}, lag = 0;
 
-    for (const conn *c = s->conns; c; c = c->next)
-        if (!c->closing)
-            roles[conn_role(c)]++;
+    for (const conn *c = s->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        int role = conn_role(c);
+        roles[role]++;
+        lag += role == ROLE_FOLLOWER && lagging(s, c);
+    }
     put(b, "# HELP httpfstream_connections Open client connections by role: http (a request or "
            "keep-alive), follower, appender (WebSocket, PUT or POST), metrics (this listener).\n"
            "# TYPE httpfstream_connections gauge\n");
@@ -111,6 +127,8 @@ static void put_connections(mbuf *b, const hfs_server *s)
             (unsigned long long)roles[i]);
     metric(b, "followers", "gauge", "Followers streaming a resource or waiting for it.",
            roles[ROLE_FOLLOWER]);
+    metric(b, "followers_lagging", "gauge",
+           "Followers more than -tail bytes behind their resource (served from the file).", lag);
     metric(b, "appenders", "gauge", "Sessions appending to a resource.", roles[ROLE_APPENDER]);
 }
 

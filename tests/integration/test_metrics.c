@@ -152,6 +152,7 @@ static void test_known_traffic(void)
     CHECK_INT(scrape(mp, &r), 200);
     CHECK_INT(sample(&r, "httpfstream_follower_sent_bytes_total"), 6000);
     CHECK_INT(sample(&r, "httpfstream_followers_dropped_total"), 0);
+    CHECK_INT(sample(&r, "httpfstream_followers_lagging"), 0);
     CHECK_INT(sample(&r, "httpfstream_dead_peers_total"), 0);
     CHECK_INT(sample(&r, "httpfstream_write_errors_total"), 0);
     CHECK_INT(sample(&r, "httpfstream_sync_errors_total"), 0);
@@ -230,6 +231,11 @@ static void test_healthz_shutdown(void)
     tws *f = tws_connect_rcvbuf(s->port, "/big.log", NULL, NULL, 4096);
     CHECK(f);
     t_sleep_ms(200);
+    /* It is far more than -tail (1 MiB) behind: lagging. */
+    CHECK_INT(thttp_get(mp, "/metrics", NULL, &r), 0);
+    CHECK_INT(sample(&r, "httpfstream_followers"), 1);
+    CHECK_INT(sample(&r, "httpfstream_followers_lagging"), 1);
+    thttp_free(&r);
     int64_t t0 = t_now_ms();
     tsrv_term(s);
     /* While it waits: /healthz says 503, /metrics says up 0, on a connection made after the

@@ -27,6 +27,7 @@ TOTAL = sum(len(m) for m in MSG)
 TYPES = {
     "httpfstream_connections": "gauge",
     "httpfstream_followers": "gauge",
+    "httpfstream_followers_lagging": "gauge",
     "httpfstream_appenders": "gauge",
     "httpfstream_resources_live": "gauge",
     "httpfstream_appended_bytes": "counter",
@@ -137,6 +138,7 @@ async def main():
             expect_eq("a follower's bytes", await read_all(f, TOTAL), b"".join(MSG))
         await wait_value(mp, "httpfstream_appended_bytes_total", TOTAL)
         await wait_value(mp, "httpfstream_follower_sent_bytes_total", M * TOTAL)
+        expect_eq("lagging", value(scrape(mp)[0], "httpfstream_followers_lagging"), 0)
 
         check(f"{K} requests answered 404, counted by class; the scrapes are not counted")
         for i in range(K):
