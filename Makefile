@@ -116,7 +116,10 @@ $(SHARED): $(LIB_OBJ)
 $(BUILD)/bin/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/obj/src/cmd/cmdline.o $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/src/cmd/cmdline.o $(STATIC) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(LDLIBS_ALL)
+
+# The server also speaks systemd's socket activation and notification protocols.
+$(BUILD)/bin/httpfstream-server: $(BUILD)/obj/src/cmd/systemd.o
 
 $(BUILD)/obj/src/cmd/httpfstream-%.o: src/cmd/%.c
 	@mkdir -p $(dir $@)

@@ -73,12 +73,32 @@ enum hfs_log_level {
 /* Receives one log line (no trailing newline). Called on the loop's thread. */
 typedef void (*hfs_log_fn)(void *data, int level, const char *line);
 
+/* One finished request, for structured request logs (hfs_server_options.access). Every string is
+ * valid only during the call. */
+typedef struct hfs_access {
+    const char *client;   /* the peer, "addr:port" */
+    const char *method;   /* "GET", "PUT", ... */
+    const char *target;   /* the request-target as sent (at most 160 bytes, then "..."), with the
+                             values of its token and sig query parameters replaced by REDACTED */
+    int status;           /* the status answered (101 for a WebSocket session), 0 if none was */
+    const char *role;     /* what the request did: "follow", "append", "view", "stream" */
+    uint64_t bytes;       /* bytes sent to the client for this request, heads and frames included */
+    uint64_t duration_us; /* from its head's arrival to its end */
+} hfs_access;
+
+/* Receives each request once it ends (its response written, or its session or connection over).
+ * Called on the loop's thread, with hfs_server_options.log_data. */
+typedef void (*hfs_access_fn)(void *data, const hfs_access *a);
+
 typedef struct hfs_server_options {
     const char *root;     /* directory holding the resources; must exist (copied) */
     const char *prefix;   /* URL path prefix to mount under, e.g. "/logs"; NULL or "" for "/" */
     hfs_log_fn log;       /* NULL: no logging */
     void *log_data;       /* passed to log */
     int log_level;        /* lines above this level are not produced; default HFS_LOG_INFO */
+    hfs_access_fn access; /* NULL (default): each request is a text line through log at
+                             HFS_LOG_INFO when it starts; set: access is called when it ends, with
+                             the fields of hfs_access, instead of that line */
     size_t frame_max;     /* follower frame payload cap in bytes, 4 to 64 MiB; default 8192 */
     uint64_t message_max; /* appender message cap, larger ones close with 1009; default 64 MiB */
     unsigned ping_interval_ms;  /* PING idle followers this often; default 3000, 0 disables */
@@ -138,7 +158,13 @@ int hfs_server_reload(hfs_server *s);
  * Returns HFS_OK, HFS_ERR_INVALID (unparsable address) or HFS_ERR_NETWORK (bind/listen failed). */
 int hfs_server_listen(hfs_server *s, const char *addr);
 
-/* The port of the most recent successful hfs_server_listen, or 0. */
+/* Listens on fd, a bound stream socket the caller hands over (one systemd passed, say: socket
+ * activation); the server owns fd from here on, even on failure. Returns HFS_OK, or
+ * HFS_ERR_NETWORK when fd is not a TCP socket libuv can listen on (the reason is logged),
+ * HFS_ERR_NOMEM. */
+int hfs_server_listen_fd(hfs_server *s, int fd);
+
+/* The port of the most recent successful hfs_server_listen or hfs_server_listen_fd, or 0. */
 int hfs_server_port(const hfs_server *s);
 
 /* Serves a connection the caller accepted: call from the caller's own uv_connection_cb.

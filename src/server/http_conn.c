@@ -197,6 +197,7 @@ void http_response_done(conn *c)
 {
     http_conn *h = c->http;
 
+    access_end(c);
     if (h->close_after) {
         h->responding = 0;
         conn_linger(c);
@@ -287,6 +288,7 @@ static void respond(conn *c, int status, const char *extra, const char *ctype, c
     http_conn *h = c->http;
 
     h->responding = 1;
+    access_status(c, status);
     http_head_start(&head, status);
     if (ctype)
         http_head_add(&head, "Content-Type", ctype);
@@ -364,6 +366,7 @@ static int file_send_piece(conn *c, const http_body_part *part)
         return -1;
     }
     h->part_off += n;
+    c->tx_bytes += n;
     return 1;
 }
 
@@ -406,6 +409,7 @@ void http_respond_resource(conn *c, store_res *res, const http_static_plan *plan
     http_head head;
 
     h->responding = 1;
+    access_status(c, plan->status);
     http_head_start(&head, plan->status);
     http_head_raw(&head, plan->text, plan->headers_len);
     if (write_head(c, &head) < 0 || !(h->plan = malloc(sizeof(*plan)))) {

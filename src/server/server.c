@@ -353,21 +353,43 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
     return atoi(*port) <= 65535 ? 0 : -1;
 }
 
-static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
+/* A new listener handle in s->listeners' spare slot; NULL out of memory. */
+static uv_tcp_t *new_listener(hfs_server *s)
 {
     uv_tcp_t *t = malloc(sizeof(*t));
     uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(uv_tcp_t *));
-    int r;
 
+    if (v)
+        s->listeners = v;
     if (!t || !v) {
         free(t);
-        if (v)
-            s->listeners = v;
-        return UV_ENOMEM;
+        return NULL;
     }
-    s->listeners = v;
     uv_tcp_init(s->loop, t);
     init_handle(s, (uv_handle_t *)t);
+    return t;
+}
+
+/* Remembers the port t listens on and keeps t. */
+static void add_listener(hfs_server *s, uv_tcp_t *t)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0 &&
+        (ss.ss_family == AF_INET6 || ss.ss_family == AF_INET))
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listeners[s->nlisteners++] = t;
+}
+
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
+{
+    uv_tcp_t *t = new_listener(s);
+    int r;
+
+    if (!t)
+        return UV_ENOMEM;
     r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)t, 4096, on_connection);
@@ -375,13 +397,27 @@ static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
         uv_close((uv_handle_t *)t, on_handle_closed);
         return r;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0)
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listeners[s->nlisteners++] = t;
+    add_listener(s, t);
     return 0;
+}
+
+int hfs_server_listen_fd(hfs_server *s, int fd)
+{
+    uv_tcp_t *t = new_listener(s);
+    int r;
+
+    if (!t)
+        return HFS_ERR_NOMEM;
+    r = uv_tcp_open(t, fd);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+    if (r != 0) {
+        srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: %s", fd, uv_strerror(r));
+        uv_close((uv_handle_t *)t, on_handle_closed); /* closes fd */
+        return HFS_ERR_NETWORK;
+    }
+    add_listener(s, t);
+    return HFS_OK;
 }
 
 int hfs_server_listen(hfs_server *s, const char *addr)
