@@ -87,7 +87,8 @@ typedef struct hfs_access {
 } hfs_access;
 
 /* Receives each request once it ends (its response written, or its session or connection over).
- * Called on the loop's thread, with hfs_server_options.log_data. */
+ * Called on the loop's thread, with hfs_server_options.log_data; not called when log_level is
+ * below HFS_LOG_INFO. */
 typedef void (*hfs_access_fn)(void *data, const hfs_access *a);
 
 typedef struct hfs_server_options {
@@ -158,10 +159,10 @@ int hfs_server_reload(hfs_server *s);
  * Returns HFS_OK, HFS_ERR_INVALID (unparsable address) or HFS_ERR_NETWORK (bind/listen failed). */
 int hfs_server_listen(hfs_server *s, const char *addr);
 
-/* Listens on fd, a bound stream socket the caller hands over (one systemd passed, say: socket
- * activation); the server owns fd from here on, even on failure. Returns HFS_OK, or
- * HFS_ERR_NETWORK when fd is not a TCP socket libuv can listen on (the reason is logged),
- * HFS_ERR_NOMEM. */
+/* Listens on fd, a bound TCP socket (IPv4 or IPv6) the caller hands over (one systemd passed, say:
+ * socket activation); the server owns fd from here on, even on failure. Returns HFS_OK, or
+ * HFS_ERR_INVALID (fd is not a TCP socket), HFS_ERR_NETWORK (listen failed), HFS_ERR_NOMEM; the
+ * reason is logged. */
 int hfs_server_listen_fd(hfs_server *s, int fd);
 
 /* The port of the most recent successful hfs_server_listen or hfs_server_listen_fd, or 0. */

@@ -17,7 +17,7 @@ void access_begin(conn *c, const char *method, const char *target, size_t n)
 {
     conn_access *a = &c->acc;
 
-    if (!c->srv->opt.access)
+    if (!c->srv->opt.access || c->srv->opt.log_level < HFS_LOG_INFO)
         return;
     access_end(c);
     memset(a, 0, sizeof(*a));

@@ -403,17 +403,29 @@ static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
 
 int hfs_server_listen_fd(hfs_server *s, int fd)
 {
-    uv_tcp_t *t = new_listener(s);
-    int r;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss), tlen = sizeof(int);
+    uv_tcp_t *t;
+    int r, type = 0;
 
-    if (!t)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) {
+        srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: not a TCP socket", fd);
+        close(fd);
+        return HFS_ERR_INVALID;
+    }
+    if (!(t = new_listener(s))) {
+        close(fd);
         return HFS_ERR_NOMEM;
-    r = uv_tcp_open(t, fd);
-    if (r == 0)
+    }
+    if ((r = uv_tcp_open(t, fd)) != 0)
+        close(fd); /* not the handle's: closing it leaves fd open */
+    else
         r = uv_listen((uv_stream_t *)t, 4096, on_connection);
     if (r != 0) {
         srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: %s", fd, uv_strerror(r));
-        uv_close((uv_handle_t *)t, on_handle_closed); /* closes fd */
+        uv_close((uv_handle_t *)t, on_handle_closed); /* closes fd if it was opened */
         return HFS_ERR_NETWORK;
     }
     add_listener(s, t);

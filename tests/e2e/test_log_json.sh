@@ -5,7 +5,7 @@
 # every line the server wrote parses as one JSON object (python3 json.loads) with time and level;
 # each request is one line with client, method, path, status, role, bytes and duration, in the order
 # the requests ended, with the values the test knows; and no token, sig or key appears anywhere.
-# -log-format=text (the default) still writes the text request lines.
+# -q leaves the request lines out; -log-format=text (the default) still writes the text ones.
 set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -86,6 +86,14 @@ sig=$(printf '%s' "$surl" | sed -n 's/.*[?&]sig=\([^&]*\).*/\1/p')
 for secret in SECRET "$sig"; do
     ! grep -qF -- "$secret" "$tmp/log" || fail "$secret in the log: $(cat "$tmp/log")"
 done
+hfs_stop
+
+check "-log-format=json -q: no request lines"
+hfs_start -log-format=json -q
+curl -sS -o /dev/null "$HFS_URL/none"
+curl -sS -o /dev/null "$HFS_URL/none2"
+sleep 0.3
+! grep -q '"status"' "$HFS_LOG" || fail "request lines with -q: $(cat "$HFS_LOG")"
 hfs_stop
 
 check "-log-format=text (the default) keeps the text request line"

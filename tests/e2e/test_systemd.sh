@@ -5,6 +5,7 @@
 #   took the socket;
 # - readiness: with NOTIFY_SOCKET (an abstract name, '@...', that a Python datagram socket here
 #   listens on) the server sends READY=1 once it serves and STOPPING=1 on SIGTERM, then exits 0;
+# - a passed socket that is not TCP is refused (exit 1, the reason logged);
 # - a LISTEN_PID that is not the server's own is ignored: it listens on -http as usual;
 # - the units in systemd/ pass `systemd-analyze verify` with nothing to say.
 # Each part is skipped, with a note, when its systemd tool is not installed (Debian: systemd).
@@ -75,6 +76,17 @@ while True:
     wait_exit "$notify_pid" 10 "the notification socket (STOPPING=1: $(cat "$tmp/notes"))"
     expect_eq "notifications" "$(grep -c 'READY=1' "$tmp/notes") $(grep -c 'STOPPING=1' "$tmp/notes")" "1 1"
     ! grep -q "Sanitizer\|runtime error" "$tmp/log" || fail "sanitizer report: $(cat "$tmp/log")"
+
+    check "a passed socket that is not TCP (a Unix socket path) is refused: exit 1, logged"
+    systemd-socket-activate -l "$tmp/unix.sock" "$HFS_BIN/httpfstream-server" -root="$tmp/root" \
+        2>"$tmp/log2" &
+    srv_pid=$!
+    bg_pids="$bg_pids $srv_pid"
+    wait_exists "$tmp/unix.sock" 10 "the Unix socket"
+    curl -s -m 5 --unix-socket "$tmp/unix.sock" http://x/ >/dev/null 2>&1
+    wait_exit "$srv_pid" 15 "the server given a Unix socket"
+    expect_eq "exit status ($(cat "$tmp/log2"))" "$rc" 1
+    grep -q "not a TCP socket" "$tmp/log2" || fail "no reason logged: $(cat "$tmp/log2")"
 else
     echo "skipped: no systemd-socket-activate (Debian package systemd)"
 fi
