@@ -26,17 +26,42 @@ typedef struct app {
 
 static int log_json; /* -log-format=json: one JSON object a line */
 
-/* Writes s as a JSON string (quoted, escaped) to f. Bytes >= 0x80 pass as they are. */
+/* The length of the well-formed UTF-8 character at p (2 to 4), or 0 (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF). */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+            : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+            : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                           : 0;
+    unsigned lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+
+    if (n && (p[1] < lo || p[1] > hi))
+        return 0;
+    for (int i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Writes s as a JSON string to f: quoted, escaped, and valid UTF-8 (a byte that does not start a
+ * well-formed character, from a percent-decoded path say, becomes U+FFFD). */
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int n = *p >= 0x80 ? utf8_len(p) : 1;
         if (*p == '"' || *p == '\\')
             fprintf(f, "\\%c", *p);
         else if (*p < 0x20 || *p == 0x7f)
             fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+        else if (n == 0)
+            fputs("\\ufffd", f);
+        else {
+            fwrite(p, 1, (size_t)n, f);
+            p += n - 1;
+        }
     }
     fputc('"', f);
 }

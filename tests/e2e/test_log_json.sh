@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_log_json.sh -- -log-format=json, for log shippers: after a known set of requests (an append
 # with ?token=, a plain read with ?token=, a signed read (sig=), a follow of a finished file, a 401, a
-# 404, a WebSocket append session that lasts half a second),
-# every line the server wrote parses as one JSON object (python3 json.loads) with time and level;
+# 404, a WebSocket append session that lasts half a second, an append to a name that is not UTF-8),
+# every line the server wrote parses as one JSON object (python3 json.loads, from UTF-8) with time and
+# level;
 # each request is one line with client, method, path, status, role, bytes and duration, in the order
 # the requests ended, with the values the test knows; and no token, sig or key appears anywhere.
 # -q leaves the request lines out; -log-format=text (the default) still writes the text ones.
@@ -30,11 +31,15 @@ expect_eq "GET of a missing file" \
     "$(curl -sS -o /dev/null -w '%{http_code}' "$HFS_URL/j/none?token=rd-SECRET-tok2")" 404
 (printf 'one\n' && sleep 0.5) | "$HFS_BIN/httpfstream-append" "$HFS_URL/j/b.log?token=app-SECRET-tok1" ||
     fail "httpfstream-append"
+# A path that is not UTF-8 once decoded: the "append ... ended" line has it, as U+FFFD.
+out=$(printf 'x\n' | curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary @- \
+    "$HFS_URL/j/x%ffy.log?token=app-SECRET-tok1")
+expect_eq "PUT of a non-UTF-8 name" "$out" 201
 # Each request is logged when it ends: the follow's when its connection closes.
 n=0
-until [ "$(grep -c '"status"' "$HFS_LOG")" -ge 7 ]; do
+until [ "$(grep -c '"status"' "$HFS_LOG")" -ge 8 ]; do
     n=$((n + 1))
-    [ $n -le 100 ] || fail "not 7 request lines after 5 s: $(cat "$HFS_LOG")"
+    [ $n -le 100 ] || fail "not 8 request lines after 5 s: $(cat "$HFS_LOG")"
     sleep 0.05
 done
 cp "$HFS_LOG" "$tmp/log"
@@ -42,7 +47,7 @@ cp "$HFS_LOG" "$tmp/log"
 check "every line is a JSON object with time and level; the requests have every field"
 "$PY" - "$tmp/log" <<'PYEOF' || fail "the JSON log: $(cat "$tmp/log")"
 import json, sys
-reqs = []
+reqs, msgs = [], []
 for i, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
     o = json.loads(line)
     assert isinstance(o, dict), f"line {i} is not an object"
@@ -52,6 +57,7 @@ for i, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
         reqs.append(o)
     else:
         assert isinstance(o["msg"], str), line
+        msgs.append(o["msg"])
 want = [  # method, path, status, role
     ("PUT", "/j/a.log?token=REDACTED", 201, "append"),
     ("GET", "/j/a.log?token=REDACTED", 200, "follow"),
@@ -60,6 +66,7 @@ want = [  # method, path, status, role
     ("GET", "/j/a.log", 401, "follow"),
     ("GET", "/j/none?token=REDACTED", 404, "follow"),
     ("GET", "/j/b.log?token=REDACTED", 101, "append"),
+    ("PUT", "/j/x%ffy.log?token=REDACTED", 201, "append"),
 ]
 assert len(reqs) == len(want), reqs
 for o, (method, path, status, role) in zip(reqs, want):
@@ -78,6 +85,7 @@ for o, (method, path, status, role) in zip(reqs, want):
 assert reqs[1]["bytes"] > 6 and reqs[2]["bytes"] > 6, reqs
 # The append session lasted as long as its input (half a second), and was logged when it ended.
 assert reqs[6]["duration"] >= 0.4, reqs[6]
+assert any("/j/x\ufffdy.log ended" in m for m in msgs), msgs
 PYEOF
 
 check "no token, sig or key in the log"
