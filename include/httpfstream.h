@@ -97,9 +97,6 @@ typedef struct hfs_server_options {
     hfs_log_fn log;       /* NULL: no logging */
     void *log_data;       /* passed to log */
     int log_level;        /* lines above this level are not produced; default HFS_LOG_INFO */
-    hfs_access_fn access; /* NULL (default): each request is a text line through log at
-                             HFS_LOG_INFO when it starts; set: access is called when it ends, with
-                             the fields of hfs_access, instead of that line */
     size_t frame_max;     /* follower frame payload cap in bytes, 4 to 64 MiB; default 8192 */
     uint64_t message_max; /* appender message cap, larger ones close with 1009; default 64 MiB */
     unsigned ping_interval_ms;  /* PING idle followers this often; default 3000, 0 disables */
@@ -126,6 +123,9 @@ typedef struct hfs_server_options {
                                   With neither file, every request is allowed, as without access
                                   control; with either, each request needs a right (read, append,
                                   delete) that a rule or a signature grants: else 401, 403 or 400 */
+    hfs_access_fn access;      /* NULL (default): each request is a text line through log at
+                                  HFS_LOG_INFO when it starts; set: access is called with
+                                  log_data when the request ends, instead of that line */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each
