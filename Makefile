@@ -2,13 +2,16 @@
 # fuzzers. `make help` lists the targets.
 #
 # Variables: CC, PREFIX (install), BUILD (output folder), SAN=1 (AddressSanitizer + UBSan build),
-# OPT (optimisation flags).
+# OPT (optimisation flags), SYSTEMD_UNITDIR (where install puts the systemd units; systemd reads
+# /usr/local/lib/systemd/system and /usr/lib/systemd/system, /etc/systemd/system for local ones).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMD_UNITS   := httpfstream.service httpfstream.socket
 
 PKGS := libuv libssl libcrypto libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -116,7 +119,10 @@ $(SHARED): $(LIB_OBJ)
 $(BUILD)/bin/%: $(BUILD)/obj/src/cmd/%.o $(BUILD)/obj/src/cmd/cmdline.o $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/src/cmd/cmdline.o $(STATIC) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(LDLIBS_ALL)
+
+# The server also speaks systemd's socket activation and notification protocols.
+$(BUILD)/bin/httpfstream-server: $(BUILD)/obj/src/cmd/systemd.o
 
 $(BUILD)/obj/src/cmd/httpfstream-%.o: src/cmd/%.c
 	@mkdir -p $(dir $@)
@@ -187,6 +193,11 @@ install: all
 	ln -sf libhttpfstream.so.0 $(DESTDIR)$(PREFIX)/lib/libhttpfstream.so
 	install -m 755 $(CMD_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	for u in $(SYSTEMD_UNITS); do \
+	    sed 's|@PREFIX@|$(PREFIX)|g' systemd/$$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$$u || exit 1; \
+	    chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$u; \
+	done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HFS_VERSION "\(.*\)"/\1/p' include/httpfstream.h)|g' \
 	    httpfstream.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
 	$(LDCONFIG_SYSTEM)
@@ -195,6 +206,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/httpfstream.h $(DESTDIR)$(PREFIX)/lib/libhttpfstream.* \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/httpfstream.pc
 	rm -f $(CMDS:%=$(DESTDIR)$(PREFIX)/bin/%) $(CMDS:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+	rm -f $(SYSTEMD_UNITS:%=$(DESTDIR)$(SYSTEMD_UNITDIR)/%)
 	$(LDCONFIG_SYSTEM)
 
 # After (un)installing into a directory the dynamic linker searches (/usr/local/lib, /usr/lib, ...:

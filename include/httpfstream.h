@@ -73,6 +73,24 @@ enum hfs_log_level {
 /* Receives one log line (no trailing newline). Called on the loop's thread. */
 typedef void (*hfs_log_fn)(void *data, int level, const char *line);
 
+/* One finished request, for structured request logs (hfs_server_options.access). Every string is
+ * valid only during the call. */
+typedef struct hfs_access {
+    const char *client;   /* the peer, "addr:port" */
+    const char *method;   /* "GET", "PUT", ... */
+    const char *target;   /* the request-target as sent (at most 160 bytes, then "..."), with the
+                             values of its token and sig query parameters replaced by REDACTED */
+    int status;           /* the status answered (101 for a WebSocket session), 0 if none was */
+    const char *role;     /* what the request did: "follow", "append", "view", "stream" */
+    uint64_t bytes;       /* bytes sent to the client for this request, heads and frames included */
+    uint64_t duration_us; /* from its head's arrival to its end */
+} hfs_access;
+
+/* Receives each request once it ends (its response written, or its session or connection over).
+ * Called on the loop's thread, with hfs_server_options.log_data; not called when log_level is
+ * below HFS_LOG_INFO. */
+typedef void (*hfs_access_fn)(void *data, const hfs_access *a);
+
 typedef struct hfs_server_options {
     const char *root;     /* directory holding the resources; must exist (copied) */
     const char *prefix;   /* URL path prefix to mount under, e.g. "/logs"; NULL or "" for "/" */
@@ -105,6 +123,9 @@ typedef struct hfs_server_options {
                                   With neither file, every request is allowed, as without access
                                   control; with either, each request needs a right (read, append,
                                   delete) that a rule or a signature grants: else 401, 403 or 400 */
+    hfs_access_fn access;      /* NULL (default): each request is a text line through log at
+                                  HFS_LOG_INFO when it starts; set: access is called with
+                                  log_data when the request ends, instead of that line */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each
@@ -138,7 +159,13 @@ int hfs_server_reload(hfs_server *s);
  * Returns HFS_OK, HFS_ERR_INVALID (unparsable address) or HFS_ERR_NETWORK (bind/listen failed). */
 int hfs_server_listen(hfs_server *s, const char *addr);
 
-/* The port of the most recent successful hfs_server_listen, or 0. */
+/* Listens on fd, a bound TCP socket (IPv4 or IPv6) the caller hands over (one systemd passed, say:
+ * socket activation); the server owns fd from here on, even on failure. Returns HFS_OK, or
+ * HFS_ERR_INVALID (fd is not a TCP socket), HFS_ERR_NETWORK (listen failed), HFS_ERR_NOMEM; the
+ * reason is logged. */
+int hfs_server_listen_fd(hfs_server *s, int fd);
+
+/* The port of the most recent successful hfs_server_listen or hfs_server_listen_fd, or 0. */
 int hfs_server_port(const hfs_server *s);
 
 /* Monitoring (docs/OPERATIONS.md, "Prometheus"). Listens on addr (as hfs_server_listen) for

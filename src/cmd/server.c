@@ -7,9 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cmd/cmdline.h"
+#include "cmd/systemd.h"
 #include "httpfstream.h"
 
 #define SYNOPSIS "httpfstream-server [flags]"
@@ -22,17 +24,97 @@ typedef struct app {
     unsigned shutdown_ms;
 } app;
 
+static int log_json; /* -log-format=json: one JSON object a line */
+
+/* The length of the well-formed UTF-8 character at p (2 to 4), or 0 (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF). */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+            : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+            : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                           : 0;
+    unsigned lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+
+    if (n && (p[1] < lo || p[1] > hi))
+        return 0;
+    for (int i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Writes s as a JSON string to f: quoted, escaped, and valid UTF-8 (a byte that does not start a
+ * well-formed character, from a percent-decoded path say, becomes U+FFFD). */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int n = *p >= 0x80 ? utf8_len(p) : 1;
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else if (n == 0)
+            fputs("\\ufffd", f);
+        else {
+            fwrite(p, 1, (size_t)n, f);
+            p += n - 1;
+        }
+    }
+    fputc('"', f);
+}
+
+/* The start of a JSON line: {"time":"2026-01-02T03:04:05.678Z","level":"info" */
+static void json_begin(int level)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\"", stamp, ts.tv_nsec / 1000000,
+            level >= 0 && level <= 3 ? names[level] : "info");
+}
+
 static void log_line(void *data, int level, const char *line)
 {
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
     (void)data;
-    (void)level;
 
+    if (log_json) {
+        json_begin(level);
+        fputs(",\"msg\":", stderr);
+        json_string(stderr, line);
+        fputs("}\n", stderr);
+        return;
+    }
     localtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &tm);
     fprintf(stderr, "%s %s\n", stamp, line);
+}
+
+/* -log-format=json: one line per finished request (the text format logs each as it starts). */
+static void log_access(void *data, const hfs_access *a)
+{
+    (void)data;
+    json_begin(HFS_LOG_INFO);
+    fputs(",\"client\":", stderr);
+    json_string(stderr, a->client);
+    fputs(",\"method\":", stderr);
+    json_string(stderr, a->method);
+    fputs(",\"path\":", stderr);
+    json_string(stderr, a->target);
+    fprintf(stderr, ",\"status\":%d,\"role\":", a->status);
+    json_string(stderr, a->role);
+    fprintf(stderr, ",\"bytes\":%llu,\"duration\":%.6f}\n", (unsigned long long)a->bytes,
+            (double)a->duration_us / 1e6);
 }
 
 /* mkdir -p with mode 0700 for what it creates, as the original did for its root. */
@@ -123,12 +205,13 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_line(NULL, HFS_LOG_INFO,
              signum == SIGINT ? "interrupt: shutting down" : "terminated: shutting down");
+    sd_notify_send("STOPPING=1");
     hfs_server_shutdown(a->srv, a->shutdown_ms, on_closed, a);
 }
 
 int main(int argc, char **argv)
 {
-    const char *root = "/tmp/httpfstream", *addr = ":8080", *prefix = "";
+    const char *root = "/tmp/httpfstream", *addr = NULL, *prefix = "", *log_format = "text";
     int verbose = 0, quiet = 0;
     unsigned long long frame_max = 8192, message_max = 64ull << 20, tail = 1u << 20;
     unsigned ping_ms = 3000, dead_ms = 60000, shutdown_ms = 10000, header_ms = 30000,
@@ -142,7 +225,8 @@ int main(int argc, char **argv)
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
         {"http", CMD_FLAG_STRING, &addr, "ADDR",
-         "listen address: :8080, 127.0.0.1:8080, [::1]:8080 (default :8080)"},
+         "listen address: :8080, 127.0.0.1:8080, [::1]:8080 (default :8080, none when systemd "
+         "passes sockets)"},
         {"prefix", CMD_FLAG_STRING, &prefix, "PATH", "URL path prefix to serve under (default /)"},
         {"frame-max", CMD_FLAG_SIZE, &frame_max, "BYTES",
          "follower frame payload limit (default 8k)"},
@@ -180,6 +264,8 @@ int main(int argc, char **argv)
          "key that signed URLs (?expires=&rights=&sig=) are checked with; reread on SIGHUP"},
         {"metrics", CMD_FLAG_STRING, &metrics, "ADDR",
          "serve /metrics (Prometheus) and /healthz on this separate address (default: none)"},
+        {"log-format", CMD_FLAG_STRING, &log_format, "FORMAT",
+         "text, or json: one object a line, a line per request (default text)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -203,10 +289,11 @@ int main(int argc, char **argv)
     unsigned sync_ms = 0;
     if (parse_sync(sync, &sync_policy, &sync_ms) < 0 || max_conns < 0 || url_max < 64 ||
         header_max < 256 || header_ms == 0 || idle_ms == 0 || long_poll_ms == 0 ||
+        (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0) ||
         (strcmp(ds_prefix, "off") != 0 &&
          (ds_prefix[0] != '/' || strspn(ds_prefix, "/") == strlen(ds_prefix)))) {
         fprintf(stderr, "error: bad value for -sync, -max-conns, -max-url, -max-header, "
-                        "-ds-prefix or a timeout\n");
+                        "-ds-prefix, -log-format or a timeout\n");
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
@@ -226,6 +313,12 @@ int main(int argc, char **argv)
     o.ds_prefix = ds_prefix;
     o.long_poll_ms = long_poll_ms;
     o.log = log_line;
+    log_json = !strcmp(log_format, "json");
+    if (log_json) {
+        static char logbuf[8192];
+        setvbuf(stderr, logbuf, _IOLBF, sizeof(logbuf)); /* one write a line, for log shippers */
+    }
+    o.access = log_json ? log_access : NULL;
     o.log_level = verbose ? HFS_LOG_DEBUG : quiet ? HFS_LOG_WARN : HFS_LOG_INFO;
     o.frame_max = (size_t)frame_max;
     o.message_max = message_max;
@@ -242,15 +335,25 @@ int main(int argc, char **argv)
     o.sync_interval_ms = sync_ms;
     o.auth_file = auth && *auth ? auth : NULL;
     o.sign_key_file = sign_key && *sign_key ? sign_key : NULL;
+    int passed = sd_listen_fds_take(); /* socket activation: -http is then optional */
     int r = hfs_server_new(a.loop, &o, &a.srv);
     const char *what = "cannot start"; /* the log line before says why */
-    if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK) {
-        hfs_server_close(a.srv, NULL, NULL);
+    for (int k = 0; k < passed; k++) {
+        if (r != HFS_OK)
+            close(SD_LISTEN_FDS_START + k);
+        else if ((r = hfs_server_listen_fd(a.srv, SD_LISTEN_FDS_START + k)) != HFS_OK)
+            what = "a socket systemd passed";
+    }
+    if (!addr && !passed)
+        addr = ":8080";
+    if (r == HFS_OK && addr && (r = hfs_server_listen(a.srv, addr)) != HFS_OK)
         what = addr;
-    } else if (r == HFS_OK && metrics && *metrics &&
-               (r = hfs_server_listen_metrics(a.srv, metrics)) != HFS_OK) {
-        hfs_server_close(a.srv, NULL, NULL);
+    if (r == HFS_OK && metrics && *metrics &&
+        (r = hfs_server_listen_metrics(a.srv, metrics)) != HFS_OK)
         what = metrics;
+    if (r != HFS_OK && a.srv) {
+        hfs_server_close(a.srv, NULL, NULL);
+        a.srv = NULL;
     }
     if (r != HFS_OK) {
         fprintf(stderr, "httpfstream-server: %s: %s\n", what, hfs_strerror(r));
@@ -268,16 +371,23 @@ int main(int argc, char **argv)
     a.sighup.data = &a;
     uv_signal_start(&a.sighup, on_hangup, SIGHUP);
     char line[512];
-    const char *colon = strrchr(addr, ':');
-    snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,
-             hfs_server_port(a.srv), root);
+    if (addr) {
+        const char *colon = strrchr(addr, ':');
+        snprintf(line, sizeof(line), "listening on %.*s:%d%s, root %s", (int)(colon - addr), addr,
+                 hfs_server_port(a.srv), passed ? " and sockets from systemd" : "", root);
+    } else {
+        snprintf(line, sizeof(line), "listening on %d socket%s from systemd (port %d), root %s",
+                 passed, passed > 1 ? "s" : "", hfs_server_port(a.srv), root);
+    }
     log_line(NULL, HFS_LOG_INFO, line);
     if (metrics && *metrics) {
-        colon = strrchr(metrics, ':');
-        snprintf(line, sizeof(line), "metrics on %.*s:%d", (int)(colon - metrics), metrics,
+        const char *mcolon = strrchr(metrics, ':');
+        snprintf(line, sizeof(line), "metrics on %.*s:%d", (int)(mcolon - metrics), metrics,
                  hfs_server_metrics_port(a.srv));
         log_line(NULL, HFS_LOG_INFO, line);
     }
+    if (sd_notify_send("READY=1\nSTATUS=serving") < 0)
+        log_line(NULL, HFS_LOG_WARN, "cannot notify systemd (NOTIFY_SOCKET)");
 
     uv_run(a.loop, UV_RUN_DEFAULT);
     uv_loop_close(a.loop);

@@ -304,6 +304,7 @@ int batch_send(conn *c, void (*done)(conn *c, uint64_t payload, int status))
 
     for (int i = 0; i < b->nbufs; i++)
         total += b->bufs[i].len;
+    c->tx_bytes += total;
     int r = uv_try_write((uv_stream_t *)&c->tcp, b->bufs, (unsigned)b->nbufs);
     if (r < 0 && r != UV_EAGAIN)
         return -1;

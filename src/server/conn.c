@@ -20,6 +20,7 @@ static void conn_on_closed(uv_handle_t *h)
     conn *c = h->data;
     hfs_server *s = c->srv;
 
+    access_end(c);
     if (c->ops->on_closed)
         c->ops->on_closed(c);
     if (c->prev)
@@ -257,6 +258,7 @@ int conn_write_copy(conn *c, const void *p, size_t n)
 
     if (c->closing)
         return UV_ECANCELED;
+    c->tx_bytes += n;
     r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (r < 0 && r != UV_EAGAIN)
         return r;

@@ -6,6 +6,7 @@
 #define HFS_SERVER_CONN_H
 
 #include "server/server.h"
+#include "server/access.h"
 #include "server/append.h"
 #include "server/follow.h"
 
@@ -43,6 +44,8 @@ struct conn {
     size_t tick_queued;   /* queued output bytes seen at the last tick */
     uint64_t progress_ms; /* last time queued output moved: a slow reader is not idle */
     char peer[56];        /* "addr:port" for logs */
+    uint64_t tx_bytes;    /* bytes queued to the peer so far */
+    conn_access acc;      /* the request being served, for hfs_server_options.access */
     http_conn *http;      /* while it speaks HTTP */
     union {
         appender a; /* a WebSocket appender, or the body of a PUT/POST */

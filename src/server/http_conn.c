@@ -197,6 +197,7 @@ void http_response_done(conn *c)
 {
     http_conn *h = c->http;
 
+    access_end(c);
     if (h->close_after) {
         h->responding = 0;
         conn_linger(c);
@@ -288,6 +289,7 @@ static void respond(conn *c, int status, const char *extra, const char *ctype, c
 
     h->responding = 1;
     conn_count_status(c, status);
+    access_status(c, status);
     http_head_start(&head, status);
     if (ctype)
         http_head_add(&head, "Content-Type", ctype);
@@ -365,6 +367,7 @@ static int file_send_piece(conn *c, const http_body_part *part)
         return -1;
     }
     h->part_off += n;
+    c->tx_bytes += n;
     return 1;
 }
 
@@ -408,6 +411,7 @@ void http_respond_resource(conn *c, store_res *res, const http_static_plan *plan
 
     h->responding = 1;
     conn_count_status(c, plan->status);
+    access_status(c, plan->status);
     http_head_start(&head, plan->status);
     http_head_raw(&head, plan->text, plan->headers_len);
     if (write_head(c, &head) < 0 || !(h->plan = malloc(sizeof(*plan)))) {

@@ -36,12 +36,23 @@ static void log_prefix(route *r)
     snprintf(r->logp, sizeof(r->logp), "%s \"%s %.*s%s\"", r->c->peer,
              llhttp_method_name((llhttp_method_t)q->method), n > 160 ? 160 : (int)n, t,
              n > 160 ? "..." : "");
+    access_begin(r->c, llhttp_method_name((llhttp_method_t)q->method), t,
+                 n < sizeof(t) ? n : sizeof(t) - 1);
+}
+
+static const char *route_verb(const route *r)
+{
+    return r->verb_name ? r->verb_name : r->append ? "APPEND" : "FOLLOW";
 }
 
 void route_log(const route *r, int status)
 {
-    const char *verb = r->verb_name ? r->verb_name : r->append ? "APPEND" : "FOLLOW";
+    const char *verb = route_verb(r);
 
+    if (r->c->srv->opt.access) { /* the request is reported when it ends (access.c) */
+        access_status(r->c, status);
+        return;
+    }
     if (status < 0) /* a response that comes later (a streamed body) */
         srv_log(r->c->srv, HFS_LOG_INFO, "%s - %s", r->logp, verb);
     else
@@ -432,11 +443,13 @@ void route_request(conn *c, const http_request *req, uint8_t *rest, size_t rest_
         free(decoded);
         free(r.clean);
         http_respond_error(c, 503, "503 out of memory\n");
+        access_routed(c, "none", 503);
         return;
     }
     int status = dispatch(&r, decoded);
     if (status > 0 && status != 101)
         route_log(&r, status);
+    access_routed(c, route_verb(&r), status);
     free(decoded);
     free(r.clean);
 }

@@ -383,23 +383,51 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
 }
 
 /* Binds and listens on sa: a listener for resources, or with metrics one for /metrics. */
-static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int metrics)
+/* A new listener handle, with room for it in the resource (or metrics) listeners; NULL out of
+ * memory. */
+static uv_tcp_t *new_listener(hfs_server *s, int metrics)
 {
     uv_tcp_t ***list = metrics ? &s->mlisteners : &s->listeners;
     size_t *n = metrics ? &s->nmlisteners : &s->nlisteners;
     uv_tcp_t *t = malloc(sizeof(*t));
     uv_tcp_t **v = realloc(*list, (*n + 1) * sizeof(uv_tcp_t *));
-    int r;
 
+    if (v)
+        *list = v;
     if (!t || !v) {
         free(t);
-        if (v)
-            *list = v;
-        return UV_ENOMEM;
+        return NULL;
     }
-    *list = v;
     uv_tcp_init(s->loop, t);
     init_handle(s, (uv_handle_t *)t);
+    return t;
+}
+
+/* Remembers the port t listens on and keeps t. */
+static void add_listener(hfs_server *s, uv_tcp_t *t, int metrics)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0 &&
+        (ss.ss_family == AF_INET6 || ss.ss_family == AF_INET))
+        *(metrics ? &s->mport : &s->port) =
+            ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    if (metrics)
+        s->mlisteners[s->nmlisteners++] = t;
+    else
+        s->listeners[s->nlisteners++] = t;
+}
+
+/* Binds and listens on sa: a listener for resources, or with metrics one for /metrics. */
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int metrics)
+{
+    uv_tcp_t *t = new_listener(s, metrics);
+    int r;
+
+    if (!t)
+        return UV_ENOMEM;
     r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)t, metrics ? 128 : 4096,
@@ -408,14 +436,39 @@ static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int
         uv_close((uv_handle_t *)t, on_handle_closed);
         return r;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0)
-        *(metrics ? &s->mport : &s->port) =
-            ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                           : ((struct sockaddr_in *)&ss)->sin_port);
-    (*list)[(*n)++] = t;
+    add_listener(s, t, metrics);
     return 0;
+}
+
+int hfs_server_listen_fd(hfs_server *s, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss), tlen = sizeof(int);
+    uv_tcp_t *t;
+    int r, type = 0;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) {
+        srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: not a TCP socket", fd);
+        close(fd);
+        return HFS_ERR_INVALID;
+    }
+    if (!(t = new_listener(s, 0))) {
+        close(fd);
+        return HFS_ERR_NOMEM;
+    }
+    if ((r = uv_tcp_open(t, fd)) != 0)
+        close(fd); /* not the handle's: closing it leaves fd open */
+    else
+        r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+    if (r != 0) {
+        srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: %s", fd, uv_strerror(r));
+        uv_close((uv_handle_t *)t, on_handle_closed); /* closes fd if it was opened */
+        return HFS_ERR_NETWORK;
+    }
+    add_listener(s, t, 0);
+    return HFS_OK;
 }
 
 static int listen_addr(hfs_server *s, const char *addr, int metrics)

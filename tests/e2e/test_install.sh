@@ -1,6 +1,7 @@
 # test_install.sh -- `make install` into a scratch prefix gives the header, both libraries, the
-# pkg-config file, the commands and their man pages; the examples build against it with pkg-config
-# (static and shared) and work: the embedded server serves, the client appends and follows.
+# pkg-config file, the commands, their man pages and the systemd units (ExecStart names the installed
+# server); the examples build against it with pkg-config (static and shared) and work: the embedded
+# server serves, the client appends and follows.
 # A program linked against the shared library starts, as the README says:
 # - private prefix: linked with -Wl,-rpath from `pkg-config --variable=libdir`; or linked without it
 #   and run with LD_LIBRARY_PATH (without either it fails: "cannot open shared object file");
@@ -41,9 +42,13 @@ make -C "$top" -s BUILD="$build" install PREFIX="$prefix" >/dev/null || fail "ma
 for f in include/httpfstream.h lib/libhttpfstream.a lib/libhttpfstream.so lib/pkgconfig/httpfstream.pc \
     bin/httpfstream-server bin/httpfstream-append bin/httpfstream-follow \
     share/man/man1/httpfstream-server.1 share/man/man1/httpfstream-append.1 \
-    share/man/man1/httpfstream-follow.1; do
+    share/man/man1/httpfstream-follow.1 \
+    lib/systemd/system/httpfstream.service lib/systemd/system/httpfstream.socket; do
     [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
+check "the systemd service runs the installed server"
+grep -qx "ExecStart=$prefix/bin/httpfstream-server .*" "$prefix/lib/systemd/system/httpfstream.service" ||
+    fail "ExecStart: $(grep ExecStart "$prefix/lib/systemd/system/httpfstream.service")"
 man -l "$prefix/share/man/man1/httpfstream-follow.1" >/dev/null 2>&1 || true
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
@@ -95,7 +100,7 @@ if [ "$(id -u)" != 0 ]; then
 elif [ -n "$(ls "$sys/lib/libhttpfstream"* "$sys/include/httpfstream.h" 2>/dev/null)" ] || in_ld_cache; then
     echo "skipped: httpfstream is already installed on this machine; not touching it"
 else
-    for d in include lib lib/pkgconfig bin share share/man share/man/man1; do
+    for d in include lib lib/pkgconfig lib/systemd lib/systemd/system bin share share/man share/man/man1; do
         [ -d "$sys/$d" ] || sys_made_dirs="$sys/$d $sys_made_dirs" # deepest first
     done
     sys_installed=1
@@ -113,7 +118,8 @@ else
     sys_installed=""
     ! in_ld_cache || fail "libhttpfstream is still in the dynamic linker's cache after make uninstall"
     sys_restore
-    [ -z "$(ls "$sys/lib/libhttpfstream"* "$sys/include/httpfstream.h" "$sys/bin/httpfstream-"* 2>/dev/null)" ] ||
-        fail "left in $sys after make uninstall: $(ls "$sys/lib/libhttpfstream"* "$sys/include/httpfstream.h" "$sys/bin/httpfstream-"* 2>/dev/null)"
+    left=$(ls "$sys/lib/libhttpfstream"* "$sys/include/httpfstream.h" "$sys/bin/httpfstream-"* \
+        "$sys/lib/systemd/system/httpfstream."* 2>/dev/null)
+    [ -z "$left" ] || fail "left in $sys after make uninstall: $left"
 fi
 echo "install, pkg-config, examples, dynamic linking: ok"
