@@ -34,8 +34,8 @@ enum auth_right {
 /* What auth_check decides; the values are the HTTP statuses to answer with. */
 enum auth_verdict {
     AUTH_OK = 0,
-    AUTH_BAD_REQUEST = 400, /* malformed credential: two token parameters, a bad Authorization
-                               header, expires or rights that do not parse */
+    AUTH_BAD_REQUEST = 400,  /* malformed credential: two token parameters, a bad Authorization
+                                header, expires or rights that do not parse */
     AUTH_UNAUTHORIZED = 401, /* no credential, or a token no rule knows: send WWW-Authenticate */
     AUTH_FORBIDDEN = 403,    /* a known credential without the right; a bad, moved or expired
                                 signature */
@@ -56,13 +56,13 @@ void auth_free(auth_rules *a);
 
 /* What a request presents. Pointers into the request; lengths without NUL. */
 typedef struct auth_request {
-    const char *path; /* clean, decoded, starts with '/' (NUL-terminated) */
+    const char *path;          /* clean, decoded, starts with '/' (NUL-terminated) */
     const char *authorization; /* the Authorization header's value, NULL when absent */
     size_t authorization_len;
-    int authorization_count;   /* how many Authorization headers came (more than 1: 400) */
-    const char *query;         /* the raw query (without '?'), NULL when none */
+    int authorization_count; /* how many Authorization headers came (more than 1: 400) */
+    const char *query;       /* the raw query (without '?'), NULL when none */
     size_t query_len;
-    int64_t now;               /* Unix seconds */
+    int64_t now; /* Unix seconds */
 } auth_request;
 
 /* Decides whether the request may have `right` (one enum auth_right) on its path. */
