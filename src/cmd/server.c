@@ -100,8 +100,9 @@ static void on_closed(hfs_server *s, void *data)
     uv_close((uv_handle_t *)&a->sighup, NULL);
 }
 
-/* SIGHUP reads the access rules and the signing key again (-auth, -sign-key); it never stops the
- * server. A bad file keeps the rules in force (the server logs why). */
+/* SIGHUP reads the access rules and the signing key again (-auth, -sign-key), and the TLS
+ * certificate and key (-tls-cert, -tls-key); it never stops the server or drops a connection. A bad
+ * file keeps what is in force (the server logs why). */
 static void on_hangup(uv_signal_t *h, int signum)
 {
     app *a = h->data;
@@ -109,7 +110,7 @@ static void on_hangup(uv_signal_t *h, int signum)
 
     if (!a->srv)
         return;
-    log_line(NULL, HFS_LOG_INFO, "hangup: reloading the access rules");
+    log_line(NULL, HFS_LOG_INFO, "hangup: reloading the access rules and the TLS certificate");
     hfs_server_reload(a->srv);
 }
 
@@ -126,6 +127,26 @@ static void on_signal(uv_signal_t *h, int signum)
     hfs_server_shutdown(a->srv, a->shutdown_ms, on_closed, a);
 }
 
+/* Listens on addr (NULL: no plain listener) and https (NULL: none); port[0] and port[1] get their
+ * ports. HFS_OK, or the failure with *what set to the address that failed. */
+static int listen_all(hfs_server *s, const char *addr, const char *https, int port[2],
+                      const char **what)
+{
+    int r;
+
+    if (addr && (r = hfs_server_listen(s, addr)) != HFS_OK) {
+        *what = addr;
+        return r;
+    }
+    port[0] = hfs_server_port(s);
+    if (https && (r = hfs_server_listen_tls(s, https)) != HFS_OK) {
+        *what = https;
+        return r;
+    }
+    port[1] = hfs_server_port(s);
+    return HFS_OK;
+}
+
 int main(int argc, char **argv)
 {
     const char *root = "/tmp/httpfstream", *addr = ":8080", *prefix = "";
@@ -136,12 +157,19 @@ int main(int argc, char **argv)
     unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
     long max_conns = 0;
     const char *sync = "none", *ds_prefix = "/v1/stream/", *auth = NULL, *sign_key = NULL;
+    const char *https = NULL, *tls_cert = NULL, *tls_key = NULL;
     unsigned long_poll_ms = 20000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
         {"http", CMD_FLAG_STRING, &addr, "ADDR",
-         "listen address: :8080, 127.0.0.1:8080, [::1]:8080 (default :8080)"},
+         "listen address: :8080, 127.0.0.1:8080, [::1]:8080, off for none (default :8080)"},
+        {"https", CMD_FLAG_STRING, &https, "ADDR",
+         "also serve https:// and wss:// on ADDR (needs -tls-cert and -tls-key)"},
+        {"tls-cert", CMD_FLAG_STRING, &tls_cert, "FILE",
+         "PEM certificate chain for -https; reread on SIGHUP"},
+        {"tls-key", CMD_FLAG_STRING, &tls_key, "FILE",
+         "PEM private key for -https; reread on SIGHUP"},
         {"prefix", CMD_FLAG_STRING, &prefix, "PATH", "URL path prefix to serve under (default /)"},
         {"frame-max", CMD_FLAG_SIZE, &frame_max, "BYTES",
          "follower frame payload limit (default 8k)"},
@@ -207,6 +235,16 @@ int main(int argc, char **argv)
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
+    int plain = strcmp(addr, "off") != 0;
+    if (https && !*https)
+        https = NULL;
+    if ((https && (!tls_cert || !*tls_cert || !tls_key || !*tls_key)) ||
+        (!https && (tls_cert || tls_key)) || (!plain && !https)) {
+        fprintf(stderr, "error: -https needs -tls-cert and -tls-key (and they need -https); "
+                        "-http=off needs -https\n");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ,
            SIG_IGN); /* past RLIMIT_FSIZE, write() fails with EFBIG instead of killing us */
@@ -239,12 +277,12 @@ int main(int argc, char **argv)
     o.sync_interval_ms = sync_ms;
     o.auth_file = auth && *auth ? auth : NULL;
     o.sign_key_file = sign_key && *sign_key ? sign_key : NULL;
-    int r = hfs_server_new(a.loop, &o, &a.srv);
+    o.tls_cert_file = https ? tls_cert : NULL;
+    o.tls_key_file = https ? tls_key : NULL;
+    int r = hfs_server_new(a.loop, &o, &a.srv), port[2] = {0, 0};
     const char *what = "cannot start"; /* the log line before says why */
-    if (r == HFS_OK && (r = hfs_server_listen(a.srv, addr)) != HFS_OK) {
+    if (r == HFS_OK && (r = listen_all(a.srv, plain ? addr : NULL, https, port, &what)) != HFS_OK)
         hfs_server_close(a.srv, NULL, NULL);
-        what = addr;
-    }
     if (r != HFS_OK) {
         fprintf(stderr, "httpfstream-server: %s: %s\n", what, hfs_strerror(r));
         uv_run(a.loop, UV_RUN_DEFAULT);
@@ -261,10 +299,18 @@ int main(int argc, char **argv)
     a.sighup.data = &a;
     uv_signal_start(&a.sighup, on_hangup, SIGHUP);
     char line[512];
-    const char *colon = strrchr(addr, ':');
-    snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,
-             hfs_server_port(a.srv), root);
-    log_line(NULL, HFS_LOG_INFO, line);
+    if (plain) {
+        const char *colon = strrchr(addr, ':');
+        snprintf(line, sizeof(line), "listening on %.*s:%d, root %s", (int)(colon - addr), addr,
+                 port[0], root);
+        log_line(NULL, HFS_LOG_INFO, line);
+    }
+    if (https) {
+        const char *colon = strrchr(https, ':');
+        snprintf(line, sizeof(line), "listening on https://%.*s:%d, root %s", (int)(colon - https),
+                 https, port[1], root);
+        log_line(NULL, HFS_LOG_INFO, line);
+    }
 
     uv_run(a.loop, UV_RUN_DEFAULT);
     uv_loop_close(a.loop);

@@ -163,19 +163,73 @@ static int copy_auth_options(hfs_server *s, const hfs_server_options *o)
     return (o->auth_file && !s->auth_file) || (o->sign_key_file && !s->key_file) ? -1 : 0;
 }
 
+/* Copies the TLS file names; 0, or -1 out of memory. */
+static int copy_tls_options(hfs_server *s, const hfs_server_options *o)
+{
+    s->tls_cert = o->tls_cert_file ? strdup(o->tls_cert_file) : NULL;
+    s->tls_key = o->tls_key_file ? strdup(o->tls_key_file) : NULL;
+    s->opt.tls_cert_file = s->tls_cert;
+    s->opt.tls_key_file = s->tls_key;
+    return (o->tls_cert_file && !s->tls_cert) || (o->tls_key_file && !s->tls_key) ? -1 : 0;
+}
+
+/* Reads the certificate and key into *out (NULL when not configured). 0, or -1 logged. */
+static int load_tls(hfs_server *s, tls_ctx **out)
+{
+    char err[512];
+
+    *out = NULL;
+    if (!s->tls_cert)
+        return 0;
+    if (!(*out = tls_ctx_load(s->tls_cert, s->tls_key, err, sizeof(err)))) {
+        srv_log(s, HFS_LOG_ERROR, "TLS: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static void free_fields(hfs_server *s)
 {
+    tls_ctx_free(s->tls);
+    free(s->tls_cert), free(s->tls_key), free(s->tls_gather);
     auth_free(s->auth);
     free(s->auth_file), free(s->key_file);
     free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
 }
 
+static int reload_auth(hfs_server *s);
+
+/* The certificate and key again: new connections get them, open ones keep theirs. */
+static int reload_tls(hfs_server *s)
+{
+    tls_ctx *ctx;
+
+    if (load_tls(s, &ctx) < 0) {
+        srv_log(s, HFS_LOG_ERROR, "reload failed: the TLS certificate in force stays");
+        return HFS_ERR_INVALID;
+    }
+    tls_ctx_free(s->tls); /* sessions hold a reference of their own */
+    s->tls = ctx;
+    srv_log(s, HFS_LOG_INFO, "reload: TLS certificate read from %s and %s", s->tls_cert,
+            s->tls_key);
+    return HFS_OK;
+}
+
 int hfs_server_reload(hfs_server *s)
+{
+    int r = s->tls_cert ? reload_tls(s) : HFS_OK;
+    int a = reload_auth(s);
+
+    return r != HFS_OK ? r : a;
+}
+
+static int reload_auth(hfs_server *s)
 {
     auth_rules *a;
 
     if (!s->auth_file && !s->key_file) {
-        srv_log(s, HFS_LOG_INFO, "reload: no -auth or -sign-key file: nothing to reload");
+        if (!s->tls_cert)
+            srv_log(s, HFS_LOG_INFO, "reload: no -auth or -sign-key file: nothing to reload");
         return HFS_OK;
     }
     if (load_auth(s, &a) < 0) {
@@ -201,7 +255,7 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     hfs_server *s;
     store_options so;
 
-    if (!loop || !o || validate_options(o) < 0)
+    if (!loop || !o || validate_options(o) < 0 || !o->tls_cert_file != !o->tls_key_file)
         return HFS_ERR_INVALID;
     if (!(s = calloc(1, sizeof(*s))))
         return HFS_ERR_NOMEM;
@@ -211,11 +265,12 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     s->prefix = normalize_prefix(o->prefix);
     s->readbuf = malloc(SRV_READ_BUF);
     s->scratch = malloc(SRV_BATCH_MAX);
-    if (!s->root || !s->prefix || !s->readbuf || !s->scratch || copy_auth_options(s, o) < 0)
+    if (!s->root || !s->prefix || !s->readbuf || !s->scratch || copy_auth_options(s, o) < 0 ||
+        copy_tls_options(s, o) < 0)
         goto nomem;
     s->opt.root = s->root;
     s->opt.prefix = s->prefix;
-    if (load_auth(s, &s->auth) < 0) {
+    if (load_auth(s, &s->auth) < 0 || load_tls(s, &s->tls) < 0) {
         free_fields(s);
         free(s);
         return HFS_ERR_INVALID;
@@ -269,6 +324,13 @@ nomem:
     return HFS_ERR_NOMEM;
 }
 
+static int accept_conn(hfs_server *s, struct uv_stream_s *listener, int tls);
+
+int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
+{
+    return accept_conn(s, listener, 0);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     hfs_server *s = listener->data;
@@ -285,10 +347,10 @@ static void on_connection(uv_stream_t *listener, int status)
         }
         return;
     }
-    hfs_server_accept(s, listener);
+    accept_conn(s, listener, ((srv_listener *)listener)->tls);
 }
 
-int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
+static int accept_conn(hfs_server *s, struct uv_stream_s *listener, int tls)
 {
     conn *c = calloc(1, sizeof(*c));
 
@@ -302,6 +364,11 @@ int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return HFS_ERR_NETWORK;
+    }
+    if (tls && !(c->tls = tls_conn_new(s->tls))) {
+        srv_log(s, HFS_LOG_WARN, "TLS: out of memory for a session");
+        conn_close(c);
+        return HFS_ERR_NOMEM;
     }
     return conn_start(s, &c->tcp, &conn_http_ops) == 0 ? HFS_OK : HFS_ERR_NOMEM;
 }
@@ -353,19 +420,21 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
     return atoi(*port) <= 65535 ? 0 : -1;
 }
 
-static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int tls)
 {
-    uv_tcp_t *t = malloc(sizeof(*t));
-    uv_tcp_t **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(uv_tcp_t *));
+    srv_listener *l = malloc(sizeof(*l));
+    uv_tcp_t *t = &l->tcp;
+    srv_listener **v = realloc(s->listeners, (s->nlisteners + 1) * sizeof(*v));
     int r;
 
-    if (!t || !v) {
-        free(t);
+    if (!l || !v) {
+        free(l);
         if (v)
             s->listeners = v;
         return UV_ENOMEM;
     }
     s->listeners = v;
+    l->tls = tls;
     uv_tcp_init(s->loop, t);
     init_handle(s, (uv_handle_t *)t);
     r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
@@ -380,11 +449,11 @@ static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only)
     if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0)
         s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listeners[s->nlisteners++] = t;
+    s->listeners[s->nlisteners++] = l;
     return 0;
 }
 
-int hfs_server_listen(hfs_server *s, const char *addr)
+static int listen_on(hfs_server *s, const char *addr, int tls)
 {
     char host[256];
     const char *port;
@@ -401,17 +470,17 @@ int hfs_server_listen(hfs_server *s, const char *addr)
         struct sockaddr_in6 a6;
         struct sockaddr_in a4;
         uv_ip6_addr("::", atoi(port), &a6);
-        if (bind_listen(s, (struct sockaddr *)&a6, 0) == 0)
+        if (bind_listen(s, (struct sockaddr *)&a6, 0, tls) == 0)
             return HFS_OK;
         uv_ip4_addr("0.0.0.0", atoi(port), &a4);
-        r = bind_listen(s, (struct sockaddr *)&a4, 0);
+        r = bind_listen(s, (struct sockaddr *)&a4, 0, tls);
     } else if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
         srv_log(s, HFS_LOG_ERROR, "listen %s: %s", addr, gai_strerror(r));
         return HFS_ERR_INVALID;
     } else {
         r = UV_EADDRNOTAVAIL;
         for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next)
-            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6);
+            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6, tls);
         freeaddrinfo(res);
     }
     if (r != 0) {
@@ -419,6 +488,20 @@ int hfs_server_listen(hfs_server *s, const char *addr)
         return HFS_ERR_NETWORK;
     }
     return HFS_OK;
+}
+
+int hfs_server_listen(hfs_server *s, const char *addr)
+{
+    return listen_on(s, addr, 0);
+}
+
+int hfs_server_listen_tls(hfs_server *s, const char *addr)
+{
+    if (!s->tls) {
+        srv_log(s, HFS_LOG_ERROR, "listen %s: TLS needs a certificate and a key", addr);
+        return HFS_ERR_INVALID;
+    }
+    return listen_on(s, addr, 1);
 }
 
 int hfs_server_port(const hfs_server *s)
@@ -480,7 +563,7 @@ static void stop_drain_timer(hfs_server *s)
 static void close_listeners(hfs_server *s)
 {
     for (size_t i = 0; i < s->nlisteners; i++)
-        uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
+        uv_close((uv_handle_t *)&s->listeners[i]->tcp, on_handle_closed);
     s->nlisteners = 0;
 }
 
