@@ -6,8 +6,9 @@
  * there: a read's ciphertext is fed to the session (tls.h) and the plaintext it yields is handed to
  * on_data as one piece, as a plain read would be; nothing reaches the kind before the handshake is
  * done. Every write goes through conn_write_tls: the plaintext pieces (a follower's whole batch,
- * frames and payload) are encrypted together, and the ciphertext leaves with the same try-write,
- * then copy-and-queue, as plain output, so the output bound (conn_queued) counts ciphertext. Plain
+ * frames and payload) are encrypted together, and the ciphertext leaves as plain output does: a
+ * try-write, then the rest queued (the session's output buffer handed to the write, not copied),
+ * so the output bound (conn_queued) counts ciphertext. Plain
  * connections pay one NULL check per read and write. */
 #include "server/conn.h"
 
@@ -28,6 +29,7 @@ typedef struct copy_write {
     conn *c;
     conn_sent_cb cb; /* NULL: copy_write_cb's own handling */
     void *arg;
+    uint8_t *owned; /* a TLS session's output buffer handed over (freed with the write), or NULL */
     uint8_t data[];
 } copy_write;
 
@@ -300,6 +302,7 @@ static void copy_write_cb(uv_write_t *req, int status)
     conn_sent_cb cb = w->cb;
     void *arg = w->arg;
 
+    free(w->owned);
     free(w);
     if (cb) {
         c->progress_ms = srv_now(c->srv);
@@ -327,6 +330,7 @@ static int queue_copy(conn *c, const void *p, size_t n, conn_sent_cb cb, void *a
     w->c = c;
     w->cb = cb;
     w->arg = arg;
+    w->owned = NULL;
     memcpy(w->data, p, n);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
     int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
@@ -335,12 +339,38 @@ static int queue_copy(conn *c, const void *p, size_t n, conn_sent_cb cb, void *a
     return r;
 }
 
+/* Queues the session's unsent ciphertext from `done` bytes on: its buffer is handed over to the
+ * write, not copied. */
+static int tls_queue(conn *c, size_t done, conn_sent_cb cb, void *arg)
+{
+    copy_write *w = malloc(sizeof(*w));
+    const uint8_t *p;
+    size_t off, n = tls_out(c->tls, &p);
+
+    if (!w) {
+        tls_out_done(c->tls);
+        return UV_ENOMEM;
+    }
+    if (conn_queued(c) == 0)
+        c->progress_ms = srv_now(c->srv); /* output starts waiting now */
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    w->owned = tls_out_take(c->tls, &off);
+    uv_buf_t b = uv_buf_init((char *)w->owned + off + done, (unsigned)(n - done));
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
+    if (r < 0) {
+        free(w->owned);
+        free(w);
+    }
+    return r;
+}
+
 /* Sends the session's ciphertext (see conn_write_tls). With nothing to send, returns 1. */
 static int tls_send(conn *c, int try_first, conn_sent_cb cb, void *arg)
 {
     const uint8_t *p;
     size_t n = tls_out(c->tls, &p), done = 0;
-    int r = 0;
 
     if (n == 0 || c->closing) {
         tls_out_done(c->tls);
@@ -348,7 +378,7 @@ static int tls_send(conn *c, int try_first, conn_sent_cb cb, void *arg)
     }
     if (try_first) {
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (r < 0 && r != UV_EAGAIN) {
             tls_out_done(c->tls);
             return r;
@@ -357,9 +387,11 @@ static int tls_send(conn *c, int try_first, conn_sent_cb cb, void *arg)
         if (done)
             c->last_tx_ms = srv_now(c->srv);
     }
-    r = done == n ? 1 : queue_copy(c, p + done, n - done, cb, arg);
-    tls_out_done(c->tls);
-    return r;
+    if (done == n) {
+        tls_out_done(c->tls);
+        return 1;
+    }
+    return tls_queue(c, done, cb, arg);
 }
 
 int conn_write_tls(conn *c, const uv_buf_t *bufs, unsigned n, int try_first, conn_sent_cb cb,

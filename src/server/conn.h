@@ -62,8 +62,8 @@ int conn_write_copy(conn *c, const void *p, size_t n); /* try_write, the rest co
  * connection closed first). Runs on every queued write, closing or not. */
 typedef void (*conn_sent_cb)(conn *c, void *arg, int status);
 /* Encrypts bufs as one record set (small pieces gathered) and sends the ciphertext: tried at once
- * when try_first, the rest copied and queued. Returns 1 (all sent now: cb never runs), 0 (queued:
- * cb runs once it is out) or a negative UV code (cb never runs). */
+ * when try_first, the rest queued (its buffer handed over, not copied). Returns 1 (all sent now:
+ * cb never runs), 0 (queued: cb runs once it is out) or a negative UV code (cb never runs). */
 int conn_write_tls(conn *c, const uv_buf_t *bufs, unsigned n, int try_first, conn_sent_cb cb,
                    void *arg);
 size_t conn_queued(conn *c);     /* output bytes queued, not yet taken by the socket */

@@ -303,3 +303,12 @@ void tls_out_done(tls_conn *t)
 {
     buf_clear(&t->out);
 }
+
+uint8_t *tls_out_take(tls_conn *t, size_t *off)
+{
+    uint8_t *d = t->out.data;
+
+    *off = t->out.off;
+    t->out = (tls_buf){0};
+    return d;
+}

@@ -46,6 +46,9 @@ void tls_close_notify(tls_conn *t);
  * which discards all of it: the caller has sent or copied it. */
 size_t tls_out(tls_conn *t, const uint8_t **p);
 void tls_out_done(tls_conn *t);
+/* Hands the output buffer over instead: returns it (free() it once sent; the ciphertext starts
+ * `*off` bytes in) and leaves the session an empty one. */
+uint8_t *tls_out_take(tls_conn *t, size_t *off);
 /* The last error, for a log line (clears OpenSSL's queue). */
 const char *tls_error(char *buf, size_t len);
 
