@@ -4,6 +4,8 @@
 // - a GET of a 3 MiB file over TLS, byte for byte (queued file writes), beside the same GET over plain HTTP;
 // - an appender over wss:// and followers over wss:// (TEXT and BINARY) and ws://, every byte reaching each,
 //   messages of 16 KiB and 1 MiB (batches larger than one record, and than the socket takes at once);
+// - a wss:// follower that stops reading while 8 MiB are appended, then reads again: every byte, in order (the
+//   server's queued ciphertext and its output bound);
 // - SIGHUP with a new certificate (another CA) while the followers stream: they go on, new connections get the new
 //   certificate; then a broken certificate file: the reload fails, the log says why, the new one stays;
 // - the appender leaves: every follower ends with CLOSE 1000 holding every byte.
@@ -119,6 +121,22 @@ runMain('test_tls_node', async () => {
     await waitFor(() => `every follower has ${want.length} bytes (${[fText, fBin, fPlain].map((f) => joined(f).length)})`,
         all, 20000);
 
+    check('a wss:// follower that stops reading while 8 MiB are appended, then reads again, gets every byte');
+    const fSlow = await open(`${wss}${url}`, one.ca);
+    await waitFor('the slow follower has caught up', () => joined(fSlow).equals(want), 10000);
+    fSlow.ws.pause();
+    const line = Buffer.from('y'.repeat(65535) + '\n');
+    for (let i = 0; i < 128; i++) {
+        pieces.push(line);
+        await send(app.ws, line);
+    }
+    want = Buffer.concat(pieces);
+    await waitFor('the other followers have the 8 MiB', all, 20000);
+    assert(joined(fSlow).length < want.length, 'the paused follower got everything while paused');
+    fSlow.ws.resume();
+    await waitFor(() => `the slow follower has ${want.length} bytes (${joined(fSlow).length})`,
+        () => joined(fSlow).equals(want), 20000);
+
     check('SIGHUP with the certificate of CA two: the followers go on, new connections get it');
     fs.copyFileSync(two.cert, certFile);
     fs.copyFileSync(two.key, keyFile);
@@ -149,7 +167,8 @@ runMain('test_tls_node', async () => {
 
     check('the appender leaves: every follower ends with CLOSE 1000 and every byte');
     app.ws.close(1000);
-    for (const [name, f] of [['wss TEXT', fText], ['wss BINARY', fBin], ['ws', fPlain], ['after the reload', fAfter]]) {
+    for (const [name, f] of [['wss TEXT', fText], ['wss BINARY', fBin], ['ws', fPlain], ['after the reload', fAfter],
+        ['slow', fSlow]]) {
         assertEq(`${name} close code`, await within(`${name} close`, f.closedP), 1000);
         assert(joined(f).equals(want), `${name}: ${joined(f).length} bytes, want ${want.length}`);
     }
