@@ -275,6 +275,13 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
         free(s);
         return HFS_ERR_INVALID;
     }
+    if (s->tls) {
+        int k = tls_kernel_available();
+        srv_log(s, HFS_LOG_INFO, "TLS: encryption in user space (OpenSSL); kernel TLS %s",
+                k > 0   ? "is offered by this kernel but not used"
+                : k < 0 ? "unknown"
+                        : "not offered by this kernel (no tls module)");
+    }
     if (!s->opt.max_conns)
         s->opt.max_conns = default_max_conns();
     if (!s->opt.header_timeout_ms)

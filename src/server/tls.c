@@ -2,12 +2,17 @@
  * decryption of fed ciphertext, gathered encryption, and the ciphertext waiting to be sent. */
 #include "server/tls.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Buffers are freed once empty (with SSL_MODE_RELEASE_BUFFERS, an idle session holds no buffer):
  * thousands of quiet followers cost little, and malloc of a record's size is cheap next to its
@@ -116,6 +121,20 @@ static void bio_method_make(void)
         bio_method = m;
     else
         BIO_meth_free(m);
+}
+
+int tls_kernel_available(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    /* Linux finds (or loads) the upper layer before it sees that the socket is not connected:
+     * ENOENT means there is none, ENOTCONN that there is one. */
+    int r = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
+    int e = errno;
+    close(fd);
+    return r == 0 || e == ENOTCONN ? 1 : e == ENOENT ? 0 : -1;
 }
 
 const char *tls_error(char *buf, size_t len)

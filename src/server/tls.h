@@ -49,6 +49,10 @@ void tls_out_done(tls_conn *t);
 /* Hands the output buffer over instead: returns it (free() it once sent; the ciphertext starts
  * `*off` bytes in) and leaves the session an empty one. */
 uint8_t *tls_out_take(tls_conn *t, size_t *off);
+/* Whether this kernel offers TLS offload (the `tls` TCP upper layer, kernel TLS): 1 yes, 0 no (no
+ * tls module), -1 unknown. A probe, not a use: sessions here always encrypt in user space
+ * (docs/PERFORMANCE.md, "Kernel TLS"). */
+int tls_kernel_available(void);
 /* The last error, for a log line (clears OpenSSL's queue). */
 const char *tls_error(char *buf, size_t len);
 
