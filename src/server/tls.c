@@ -33,7 +33,8 @@ struct tls_conn {
     tls_buf out; /* ciphertext produced, not yet sent */
 };
 
-static int buf_append(tls_buf *b, const void *p, size_t n)
+/* Makes room for n more bytes at the end of b. 0, or -1 out of memory. */
+static int buf_reserve(tls_buf *b, size_t n)
 {
     if (b->off == b->len)
         b->off = b->len = 0;
@@ -52,6 +53,13 @@ static int buf_append(tls_buf *b, const void *p, size_t n)
         b->data = d;
         b->cap = cap;
     }
+    return 0;
+}
+
+static int buf_append(tls_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) < 0)
+        return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
@@ -279,10 +287,20 @@ static int write_all(tls_conn *t, const void *p, size_t n)
     return n == 0 || SSL_write_ex(t->ssl, p, n, &done) == 1 ? 0 : -1;
 }
 
+/* Room for the records of `plain` bytes: each adds a header, a content type and a tag (TLS 1.3:
+ * 5 + 1 + 16; TLS 1.2 GCM: 5 + 8 + 16), well under 64. */
+#define TLS_RECORD_PLAIN 16384
+#define TLS_RECORD_EXTRA 64
+
 int tls_write(tls_conn *t, const uv_buf_t *bufs, unsigned n, uint8_t *buf, size_t cap)
 {
-    size_t used = 0;
+    size_t used = 0, total = 0;
 
+    /* The whole ciphertext in one allocation, not grown (and copied) record by record. */
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (buf_reserve(&t->out, total + (total / TLS_RECORD_PLAIN + 1) * TLS_RECORD_EXTRA) < 0)
+        return -1;
     if (n == 1)
         return write_all(t, bufs[0].base, bufs[0].len);
     /* Through buf, filled to the brim each time: full records, none for a frame header alone. */
