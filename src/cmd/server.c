@@ -401,6 +401,7 @@ int main(int argc, char **argv)
             what = "a socket systemd passed";
     }
     free(fdnames);
+    int sd_port = r == HFS_OK ? hfs_server_port(a.srv) : 0;
     if (r == HFS_OK)
         r = listen_all(a.srv, addr, https, port, &what);
     if (r == HFS_OK && metrics && *metrics &&
@@ -432,7 +433,7 @@ int main(int argc, char **argv)
                  port[0], passed ? " and sockets from systemd" : "", root);
     } else if (passed) {
         snprintf(line, sizeof(line), "listening on %d socket%s from systemd (port %d%s), root %s",
-                 passed, passed > 1 ? "s" : "", hfs_server_port(a.srv),
+                 passed, passed > 1 ? "s" : "", sd_port,
                  passed_tls ? ", TLS on those named https" : "", root);
     }
     if (addr || passed)

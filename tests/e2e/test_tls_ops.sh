@@ -7,7 +7,7 @@
 #   request is one JSON access line with its status and bytes, and no token in the log;
 # - socket activation: systemd-socket-activate passes two sockets named http and https
 #   (--fdname=http:https, as FileDescriptorName= in a socket unit); the server serves plain HTTP on
-#   the first and TLS on the second, and says so; a socket named https without -tls-cert is a
+#   the first and TLS on the second (and -https beside them), and says so; a socket named https without -tls-cert is a
 #   usage error (exit 2). Skipped, with a note, without systemd-socket-activate.
 set -u
 # shellcheck source=tests/lib.sh
@@ -112,7 +112,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     p2=${ports#* }
     systemd-socket-activate -l "127.0.0.1:$p1" -l "127.0.0.1:$p2" --fdname=http:https \
         "$HFS_BIN/httpfstream-server" -root="$tmp/root" -tls-cert="$tmp/srv.pem" \
-        -tls-key="$tmp/srv.key" 2>"$tmp/sa.log" &
+        -tls-key="$tmp/srv.key" -https=127.0.0.1:0 2>"$tmp/sa.log" &
     sa_pid=$!
     bg_pids="$bg_pids $sa_pid"
     wait_grep "Listening on" "$tmp/sa.log" "systemd-socket-activate"
@@ -122,8 +122,10 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     expect_eq "GET on the http socket" "$(curl -sS "http://127.0.0.1:$p1/s.log")" activated
     expect_eq "plain HTTP on the https socket" \
         "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p2/s.log")" 000
-    grep -q "listening on 2 sockets from systemd (port [0-9]*, TLS on those named https)" \
+    grep -q "listening on 2 sockets from systemd (port $p2, TLS on those named https)" \
         "$tmp/sa.log" || fail "no socket activation line: $(cat "$tmp/sa.log")"
+    grep -q "listening on https://127.0.0.1:[0-9]*, root" "$tmp/sa.log" ||
+        fail "no -https line beside the sockets: $(cat "$tmp/sa.log")"
     kill -TERM "$sa_pid"
     wait_exit "$sa_pid" 15 "the server after SIGTERM"
     expect_eq "exit status ($(cat "$tmp/sa.log"))" "$rc" 0
