@@ -14,6 +14,10 @@
  * --token T adds "Authorization: Bearer T" to every handshake, in every scenario (for a server
  * started with -auth).
  *
+ * --tls-port P: followers connect to P with TLS (wss://; OpenSSL, no certificate check, the
+ * default groups and ciphers) while appenders stay on --port in plaintext, so that a run measures
+ * the server's fan-out over TLS (each follower's bytes encrypted) against the same appender.
+ *
  * Threads and CPUs: one thread runs every appender, one (or --threads) runs the followers; with
  * --cpu C all of them are pinned to C so that the server under test keeps the other core (run.sh
  * pins the server to CPU 0 and the load generator to CPU 1, the same split as the bare peer's
@@ -48,6 +52,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "common.h"
 #include "ws/ws.h"
 
@@ -65,12 +72,13 @@
                      */
 
 enum phase { PH_SETUP, PH_WINDOW, PH_STOP, PH_DRAIN, PH_ABORT };
-enum conn_state { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_DONE };
+enum conn_state { CS_IDLE, CS_CONNECTING, CS_TLS, CS_HANDSHAKE, CS_OPEN, CS_DONE };
 enum role { ROLE_FOLLOWER, ROLE_APPENDER };
 
 /* One WebSocket client connection: the handshake, the decoder and the follower's counters. */
 typedef struct lconn {
     int fd;
+    SSL *ssl; /* --tls-port followers, else NULL */
     uint8_t state;
     uint8_t role;
     uint8_t got_close;
@@ -126,6 +134,9 @@ static struct {
     const char *token; /* --token: sent as a bearer token in every handshake; NULL: none */
     const char *query; /* added to every handshake's target ("frames=binary"); NULL: none */
     int port, nchan, latency, threads, cpu;
+    int tls_port;     /* --tls-port: followers speak TLS to it; 0: plaintext */
+    SSL_CTX *tls_ctx; /* for them */
+    struct sockaddr_in tls_addr;
     size_t resources, followers, size, init, inflight, ahead;
     long long ahead_bytes; /* unpaced, ours: payload allowed beyond the file's size (-1: auto) */
     double rate, duration, drain, quiet, settle;
@@ -186,11 +197,20 @@ static void conn_fail(lconn *c, const char *why)
     c->state = CS_DONE;
     free(c->hs);
     c->hs = NULL;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
 }
 
-static int write_all_small(int fd, const void *p, size_t n)
+/* A small write that the socket (or TLS session) takes whole or not at all. */
+static int conn_write_small(lconn *c, const void *p, size_t n)
 {
-    ssize_t w = write(fd, p, n);
+    if (c->ssl) {
+        size_t done = 0;
+        int r = SSL_write_ex(c->ssl, p, n, &done);
+        ERR_clear_error();
+        return r == 1 && done == n ? 0 : -1;
+    }
+    ssize_t w = write(c->fd, p, n);
     return w == (ssize_t)n ? 0 : -1;
 }
 
@@ -209,7 +229,7 @@ static int send_control(lconn *c, unsigned op, const uint8_t *payload, size_t le
     size_t h = ws_frame_header(buf, op, 1, len, key);
     memcpy(buf + h, payload, len);
     ws_mask(buf + h, len, key, 0);
-    return write_all_small(c->fd, buf, h + len);
+    return conn_write_small(c, buf, h + len);
 }
 
 static int start_connect(lconn *c, int epfd, void *owner)
@@ -224,7 +244,8 @@ static int start_connect(lconn *c, int epfd, void *owner)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->fd = fd;
     c->state = CS_CONNECTING;
-    if (connect(fd, (struct sockaddr *)&g.addr, sizeof(g.addr)) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = g.tls_port && c->role == ROLE_FOLLOWER ? &g.tls_addr : &g.addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS) {
         conn_fail(c, "connect() failed");
         return -1;
     }
@@ -236,15 +257,45 @@ static int start_connect(lconn *c, int epfd, void *owner)
     return 0;
 }
 
+/* Drives a TLS handshake; 1 when done, 0 while it waits for the socket, -1 failed. */
+static int tls_step(lconn *c, int epfd, void *owner)
+{
+    int r = SSL_connect(c->ssl);
+
+    if (r == 1)
+        return 1;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        conn_fail(c, "TLS handshake failed");
+        return -1;
+    }
+    struct epoll_event ev = {.events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT,
+                             .data.ptr = owner};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->state = CS_TLS;
+    return 0;
+}
+
 static int send_handshake(lconn *c, int epfd, void *owner, uint32_t *rng)
 {
     char req[1024 + TOKEN_MAX], path[256];
     int err = 0;
     socklen_t len = sizeof(err);
 
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+    if (c->state == CS_CONNECTING &&
+        (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)) {
         conn_fail(c, "connect failed");
         return -1;
+    }
+    if (g.tls_port && c->role == ROLE_FOLLOWER) {
+        if (!c->ssl && (!(c->ssl = SSL_new(g.tls_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1)) {
+            conn_fail(c, "SSL_new failed");
+            return -1;
+        }
+        int r = tls_step(c, epfd, owner);
+        if (r <= 0)
+            return r;
     }
     make_key(c->key, rng);
     resource_path(path, sizeof(path), c->res);
@@ -260,7 +311,7 @@ static int send_handshake(lconn *c, int epfd, void *owner, uint32_t *rng)
         conn_fail(c, "handshake request too long");
         return -1;
     }
-    if (write_all_small(c->fd, req, (size_t)n) < 0) {
+    if (conn_write_small(c, req, (size_t)n) < 0) {
         conn_fail(c, "handshake write failed");
         return -1;
     }
@@ -407,6 +458,8 @@ static void on_ping(fthread *t, lconn *c, uint64_t now)
 
 static void follower_finish(fthread *t, lconn *c)
 {
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -457,11 +510,13 @@ static void follower_frames(fthread *t, lconn *c, uint8_t *p, size_t n, uint64_t
     }
 }
 
+static int follower_read(fthread *t, lconn *c);
+
 static void follower_event(fthread *t, lconn *c, uint32_t events)
 {
     static __thread uint32_t rng = 0x9e3779b9u;
 
-    if (c->state == CS_CONNECTING) {
+    if (c->state == CS_CONNECTING || c->state == CS_TLS) {
         if (send_handshake(c, t->epfd, c, &rng) < 0) {
             t->inflight--;
             t->finished++;
@@ -470,10 +525,41 @@ static void follower_event(fthread *t, lconn *c, uint32_t events)
     }
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         return;
-    ssize_t r = recv(c->fd, t->rx, RX_CAP, 0);
+    if (c->ssl) {
+        /* Every record the session can decrypt now: it may hold more than the socket shows. */
+        for (int i = 0; i < 64 && c->ssl && c->state != CS_DONE; i++)
+            if (follower_read(t, c) <= 0)
+                break;
+        return;
+    }
+    follower_read(t, c);
+}
+
+/* One read of a follower's bytes (a recv, or an SSL_read): 1 when bytes were handled, 0 when
+ * there were none yet, -1 when the connection ended. */
+static int follower_read(fthread *t, lconn *c)
+{
+    ssize_t r;
+
+    if (c->ssl) {
+        size_t got = 0;
+        int ok = SSL_read_ex(c->ssl, t->rx, RX_CAP, &got);
+        if (ok != 1) {
+            int e = SSL_get_error(c->ssl, ok);
+            ERR_clear_error();
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return 0;
+            r = e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+            errno = EIO;
+        } else {
+            r = (ssize_t)got;
+        }
+    } else {
+        r = recv(c->fd, t->rx, RX_CAP, 0);
+    }
     uint64_t now = now_ns();
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return 0;
     if (r <= 0) {
         int was_handshake = c->state == CS_HANDSHAKE;
         if (g.nchan && c->state == CS_OPEN) {
@@ -484,18 +570,18 @@ static void follower_event(fthread *t, lconn *c, uint32_t events)
         }
         if (was_handshake)
             t->inflight--;
-        return;
+        return -1;
     }
     uint8_t *p = t->rx;
     size_t n = (size_t)r;
     if (c->state == CS_HANDSHAKE) {
         p = handshake_input(c, p, n, &n);
         if (c->state == CS_HANDSHAKE)
-            return;
+            return 1;
         t->inflight--;
         if (c->state != CS_OPEN) {
             t->finished++;
-            return;
+            return -1;
         }
         t->connected++;
     }
@@ -504,6 +590,7 @@ static void follower_event(fthread *t, lconn *c, uint32_t events)
         free(c->hs);
         c->hs = NULL;
     }
+    return c->state == CS_DONE ? -1 : 1;
 }
 
 /* At the end of the window: every follower must have had a ping within the allowed gap. */
@@ -1263,6 +1350,7 @@ static void usage(void)
             "            defaults; handshakes: -n handshakes, --inflight at once, --root needed)\n"
             "  --host H         server address (127.0.0.1)\n"
             "  --port P         server port\n"
+            "  --tls-port P     followers connect to P over TLS (appenders stay on --port)\n"
             "  --nchan          the server is Nchan: no X-Verb, no CLOSE, no exactness check\n"
             "  --root DIR       server root: verify followers against the files on disk\n"
             "  --path P         resource path prefix (resources are P/r0, P/r1, ...)\n"
@@ -1354,22 +1442,36 @@ int main(int argc, char **argv)
         OPT_LABEL,
         OPT_AHEAD,
         OPT_AHEAD_BYTES,
-        OPT_TOKEN
+        OPT_TOKEN,
+        OPT_TLS_PORT
     };
-    static const struct option opts[] = {
-        {"host", 1, 0, OPT_HOST},         {"port", 1, 0, OPT_PORT},
-        {"nchan", 0, 0, OPT_NCHAN},       {"root", 1, 0, OPT_ROOT},
-        {"path", 1, 0, OPT_PATH},         {"resources", 1, 0, 'r'},
-        {"followers", 1, 0, 'n'},         {"size", 1, 0, 's'},
-        {"duration", 1, 0, 'd'},          {"rate", 1, 0, OPT_RATE},
-        {"init", 1, 0, OPT_INIT},         {"latency", 0, 0, OPT_LAT},
-        {"ping-ms", 1, 0, OPT_PING},      {"ping-slack", 1, 0, OPT_SLACK},
-        {"drain", 1, 0, OPT_DRAIN},       {"quiet", 1, 0, OPT_QUIET},
-        {"settle", 1, 0, OPT_SETTLE},     {"server-pid", 1, 0, OPT_PID},
-        {"threads", 1, 0, OPT_THREADS},   {"cpu", 1, 0, OPT_CPU},
-        {"inflight", 1, 0, OPT_INFLIGHT}, {"label", 1, 0, OPT_LABEL},
-        {"ahead", 1, 0, OPT_AHEAD},       {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
-        {"token", 1, 0, OPT_TOKEN},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", 1, 0, OPT_HOST},
+                                         {"port", 1, 0, OPT_PORT},
+                                         {"nchan", 0, 0, OPT_NCHAN},
+                                         {"root", 1, 0, OPT_ROOT},
+                                         {"path", 1, 0, OPT_PATH},
+                                         {"resources", 1, 0, 'r'},
+                                         {"followers", 1, 0, 'n'},
+                                         {"size", 1, 0, 's'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"rate", 1, 0, OPT_RATE},
+                                         {"init", 1, 0, OPT_INIT},
+                                         {"latency", 0, 0, OPT_LAT},
+                                         {"ping-ms", 1, 0, OPT_PING},
+                                         {"ping-slack", 1, 0, OPT_SLACK},
+                                         {"drain", 1, 0, OPT_DRAIN},
+                                         {"quiet", 1, 0, OPT_QUIET},
+                                         {"settle", 1, 0, OPT_SETTLE},
+                                         {"server-pid", 1, 0, OPT_PID},
+                                         {"threads", 1, 0, OPT_THREADS},
+                                         {"cpu", 1, 0, OPT_CPU},
+                                         {"inflight", 1, 0, OPT_INFLIGHT},
+                                         {"label", 1, 0, OPT_LABEL},
+                                         {"ahead", 1, 0, OPT_AHEAD},
+                                         {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
+                                         {"token", 1, 0, OPT_TOKEN},
+                                         {"tls-port", 1, 0, OPT_TLS_PORT},
+                                         {0, 0, 0, 0}};
 
     if (argc < 2 || argv[1][0] == '-')
         usage();
@@ -1395,6 +1497,9 @@ int main(int argc, char **argv)
             break;
         case OPT_PORT:
             g.port = atoi(optarg);
+            break;
+        case OPT_TLS_PORT:
+            g.tls_port = atoi(optarg);
             break;
         case OPT_NCHAN:
             g.nchan = 1;
@@ -1490,6 +1595,15 @@ int main(int argc, char **argv)
     g.addr.sin_port = htons((uint16_t)g.port);
     if (inet_pton(AF_INET, g.host, &g.addr.sin_addr) != 1)
         die("bad --host %s", g.host);
+    g.tls_addr = g.addr;
+    g.tls_addr.sin_port = htons((uint16_t)g.tls_port);
+    if (g.tls_port && !(g.tls_ctx = SSL_CTX_new(TLS_client_method())))
+        die("SSL_CTX_new failed");
+    if (g.tls_port) {
+        /* Read ahead: one recv for many records, not two (header, then body) for each. */
+        SSL_CTX_set_read_ahead(g.tls_ctx, 1);
+        SSL_CTX_set_default_read_buffer_len(g.tls_ctx, 64 * 1024);
+    }
     signal(SIGPIPE, SIG_IGN);
     content_init();
     pin_cpu(g.cpu);

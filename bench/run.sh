@@ -3,7 +3,7 @@
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
 #   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth
-#                                          metrics ds (default all)
+#                                          metrics tls ds (default all)
 #
 # metrics measures what -metrics costs the fan-out: 100 followers of one resource, 64-byte
 # messages as fast as they go, against our server without -metrics and with -metrics scraped 10
@@ -14,6 +14,10 @@
 # handshakes (connect to 101, 64 at once, each sending a bearer token) against our server without
 # -auth and with -auth=FILE (about 100 rules, the token's last), interleaved, as a ratio. A server
 # without the -auth flag runs the first half only.
+#
+# tls measures fan-out over TLS: 1,000 followers x 16 KiB messages over wss:// against the same
+# over ws://, from one server listening on both (-https, a P-256 certificate made with openssl in
+# the scratch folder), interleaved, as a ratio (goal >= 0.5x). The appender stays on ws://.
 #
 # ds compares our Durable Streams protocol (/v1/stream/) with the reference server
 # (@durable-streams/server, file-backed; bench/ds/): appends, idempotent-producer batches, SSE
@@ -35,7 +39,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SCENARIOS=${*:-fanout latency idle ingest many auth metrics ds}
+SCENARIOS=${*:-fanout latency idle ingest many auth metrics tls ds}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}
@@ -107,10 +111,11 @@ start_hfs() { # [extra server flags...]
     rm -rf "$ROOT"
     $SRV_TASKSET "$SERVER" -root="$ROOT" -http=127.0.0.1:0 -q "$@" 2>"$SCRATCH/server.log" &
     SPID=$!
-    PORT=
+    PORT= TPORT=
     for _ in $(seq 100); do
         PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$SCRATCH/server.log")
-        [ -n "$PORT" ] && return 0
+        TPORT=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$SCRATCH/server.log")
+        [ -n "$PORT" ] && { [ -n "$TPORT" ] || [[ " $* " != *" -https="* ]]; } && return 0
         kill -0 "$SPID" 2>/dev/null || break
         sleep 0.05
     done
@@ -217,15 +222,18 @@ start_scraper() {
     SCRAPER=$!
 }
 
-run_hfs() { # CFG RUN SCENARIO [loadgen args...]   (HFS_SRV_FLAGS: more server flags;
-    local cfg=$1 run=$2 sc=$3 out #                HFS_SCRAPE=1: scrape -metrics meanwhile)
+# run_hfs CFG RUN SCENARIO [loadgen args...]. HFS_SRV_FLAGS: more server flags; HFS_SCRAPE=1:
+# scrape -metrics meanwhile; HFS_LG_TLS=1: the followers connect to the server's -https listener.
+run_hfs() {
+    local cfg=$1 run=$2 sc=$3 out tls=()
     shift 3
     # shellcheck disable=SC2086 # HFS_SRV_FLAGS: several flags
     start_hfs ${HFS_SRV_FLAGS:-} || { record "$cfg" hfs "$run" ""; return; }
     SCRAPER=
     [ "${HFS_SCRAPE:-0}" = 1 ] && start_scraper
-    out=$(timeout 600 "$LOADGEN" "$sc" --port "$PORT" --root "$SCRATCH/root" --server-pid "$SPID" \
-        $LG_PIN --drain "$DRAIN" "$@" 2>&1)
+    [ "${HFS_LG_TLS:-0}" = 1 ] && tls=(--tls-port "$TPORT")
+    out=$(timeout 600 "$LOADGEN" "$sc" --port "$PORT" "${tls[@]}" --root "$SCRATCH/root" \
+        --server-pid "$SPID" $LG_PIN --drain "$DRAIN" "$@" 2>&1)
     if [ -n "$SCRAPER" ]; then
         kill "$SCRAPER" 2>/dev/null
         wait "$SCRAPER" 2>/dev/null
@@ -403,6 +411,23 @@ scenario_metrics() {
     done
 }
 
+# Fan-out over TLS against plaintext, interleaved, one server configuration (both listeners).
+scenario_tls() {
+    has_peer hfs || return 0
+    local run d=$SCRATCH/tls flags
+    mkdir -p "$d"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/key.pem" \
+        -out "$d/cert.pem" -days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1; then
+        log "run.sh: openssl could not make a certificate: no tls rows"
+        return 0
+    fi
+    flags="-https=127.0.0.1:0 -tls-cert=$d/cert.pem -tls-key=$d/key.pem"
+    for run in $(seq "$RUNS"); do
+        HFS_SRV_FLAGS=$flags run_hfs tls-plain "$run" fanout -n 1000 -s 16384 -d "$FAN_D"
+        HFS_SRV_FLAGS=$flags HFS_LG_TLS=1 run_hfs tls-on "$run" fanout -n 1000 -s 16384 -d "$FAN_D"
+    done
+}
+
 # Durable Streams, ours against the reference, interleaved: each run does every configuration
 # with ours, then with the reference. Appends: 4 keep-alive connections POSTing 64 KiB bodies
 # to one stream as fast as answered. Producers: 4 idempotent producers, each POSTing batches of
@@ -560,6 +585,7 @@ print_table() {
     fi
     print_auth_rows
     print_metrics_rows
+    print_tls_rows
     print_ds_rows
     echo
     print_details
@@ -673,6 +699,18 @@ print_metrics_rows() {
         "without -metrics $(fmt_k "$b" 1)/s; delivered $(fmt_div "$(med metrics-on hfs del_Bps)" 1e6 1) MB/s (without $(fmt_div "$(med metrics-off hfs del_Bps)" 1e6 1)); srv CPU $(med metrics-on hfs srv_cpu_win_pct)% (without $(med metrics-off hfs srv_cpu_win_pct)%); loadgen CPU $(med metrics-on hfs lg_cpu_pct)%; verify $(all metrics-on hfs verify) (without $(all metrics-off hfs verify))"
 }
 
+# Fan-out over TLS: wss:// in the "ours" column, ws:// (same run, same server) in the target and
+# notes; the goal is at least half the plaintext rate.
+print_tls_rows() {
+    has_cfg tls-on || return 0
+    local o b
+    o=$(med tls-on hfs del_Bps) b=$(med tls-plain hfs del_Bps)
+    row tls "fan-out 1,000 x 16 KiB over wss:// (TLS), against ws:// in the same run" \
+        "delivered MB/s" "$(fmt_div "$o" 1e6 0)" - - - - \
+        "TLS/plain ≥0.5: $(cmp_ge "$o" "$(mul "$b" 0.5)") ($(ratio "$o" "$b"))" \
+        "plain $(fmt_div "$b" 1e6 0) MB/s; srv CPU s/GB $(med tls-on hfs srv_cpu_s_per_GB) (plain $(med tls-plain hfs srv_cpu_s_per_GB)); srv CPU $(med tls-on hfs srv_cpu_win_pct)% (plain $(med tls-plain hfs srv_cpu_win_pct)%); loadgen CPU $(med tls-on hfs lg_cpu_pct)% (plain $(med tls-plain hfs lg_cpu_pct)%); RSS/follower $(med tls-on hfs rss_per_follower_kib) KiB (plain $(med tls-plain hfs rss_per_follower_kib)); verify $(all tls-on hfs verify) (plain $(all tls-plain hfs verify))"
+}
+
 # The server's resources around every configuration, and how busy the rest of the machine was.
 print_details() {
     echo "### Resources (medians): server RSS before -> after, CPU, and other load"
@@ -710,7 +748,7 @@ fi
 t0=$(date +%s)
 for sc in $SCENARIOS; do
     case $sc in
-    fanout | latency | idle | ingest | many | auth | metrics | ds) log "== $sc"; "scenario_$sc" ;;
+    fanout | latency | idle | ingest | many | auth | metrics | tls | ds) log "== $sc"; "scenario_$sc" ;;
     *) log "run.sh: unknown scenario $sc"; exit 2 ;;
     esac
 done

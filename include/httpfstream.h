@@ -126,6 +126,8 @@ typedef struct hfs_server_options {
     hfs_access_fn access;      /* NULL (default): each request is a text line through log at
                                   HFS_LOG_INFO when it starts; set: access is called with
                                   log_data when the request ends, instead of that line */
+    const char *tls_cert_file; /* PEM certificate chain for hfs_server_listen_tls (copied) */
+    const char *tls_key_file;  /* PEM private key of that certificate (copied); both or neither */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each
@@ -151,7 +153,10 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
  * (a follower streaming, an appender appending) go on. Call on the loop's thread (from a SIGHUP
  * handler, say). Returns HFS_OK (the new rules are in place, or there are no files to read: nothing
  * changes, and the log says so), or HFS_ERR_INVALID: a file cannot be read or a line is bad; the
- * old rules stay and "FILE:LINE: why" (or "FILE: why") is logged at HFS_LOG_ERROR. */
+ * old rules stay and "FILE:LINE: why" (or "FILE: why") is logged at HFS_LOG_ERROR.
+ * The TLS certificate and key (tls_cert_file, tls_key_file) are read again likewise: connections
+ * from then on get the new ones, open connections go on undisturbed; when they cannot be loaded
+ * the old ones stay, the reason is logged, and the result is HFS_ERR_INVALID. */
 int hfs_server_reload(hfs_server *s);
 
 /* Listens on addr: ":8080" (all interfaces), "127.0.0.1:8080", "[::1]:8080", "localhost:8080";
@@ -165,7 +170,17 @@ int hfs_server_listen(hfs_server *s, const char *addr);
  * reason is logged. */
 int hfs_server_listen_fd(hfs_server *s, int fd);
 
-/* The port of the most recent successful hfs_server_listen or hfs_server_listen_fd, or 0. */
+/* As hfs_server_listen, but every connection accepted there speaks TLS (1.2 or later, ALPN
+ * http/1.1: https:// and wss://) with the certificate of tls_cert_file and tls_key_file.
+ * Returns HFS_ERR_INVALID when the server has no certificate, else as hfs_server_listen. */
+int hfs_server_listen_tls(hfs_server *s, const char *addr);
+
+/* As hfs_server_listen_fd, but over TLS as hfs_server_listen_tls (HFS_ERR_INVALID, fd closed,
+ * when the server has no certificate). */
+int hfs_server_listen_tls_fd(hfs_server *s, int fd);
+
+/* The port of the most recent successful hfs_server_listen, hfs_server_listen_fd,
+ * hfs_server_listen_tls or hfs_server_listen_tls_fd, or 0. */
 int hfs_server_port(const hfs_server *s);
 
 /* Monitoring (docs/OPERATIONS.md, "Prometheus"). Listens on addr (as hfs_server_listen) for

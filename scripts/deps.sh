@@ -12,6 +12,8 @@ build_pkgs="make gcc libc6-dev pkg-config libuv1-dev node-llhttp libssl-dev libc
 test_pkgs="nats-server curl ca-certificates openssl python3 python3-websockets python3-prometheus-client nodejs npm clang libclang-rt-14-dev procps iproute2 chromium fonts-dejavu-core gnuplot-nox systemd"
 # bench also installs test_pkgs: gnuplot-nox there draws make bench's charts (bench/charts.sh).
 # systemd: systemd-socket-activate and systemd-analyze for tests/e2e/test_systemd.sh.
+# nginx-light: tests/e2e/test_nginx.sh runs it in front of a server (on a port of its own).
+test_pkgs="$test_pkgs nginx-light"
 bench_pkgs="nginx-light libnginx-mod-nchan linux-perf valgrind"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
@@ -43,8 +45,16 @@ if [ -n "$missing" ]; then
     [ "$(id -u)" = 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq || true
+    # A package's postinst may start its system service (nginx on port 80): a policy-rc.d that
+    # says no, for the time of the install, keeps the machine as it was.
+    policy=/usr/sbin/policy-rc.d made_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null &&
+            $sudo chmod 755 "$policy" && made_policy=1
+    fi
     # shellcheck disable=SC2086
     $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    [ -z "$made_policy" ] || $sudo rm -f "$policy"
 fi
 
 # Node test clients (ws, playwright-core), pinned by tests/interop/package-lock.json, and the

@@ -182,8 +182,9 @@ static void on_closed(hfs_server *s, void *data)
     uv_close((uv_handle_t *)&a->sighup, NULL);
 }
 
-/* SIGHUP reads the access rules and the signing key again (-auth, -sign-key); it never stops the
- * server. A bad file keeps the rules in force (the server logs why). */
+/* SIGHUP reads the access rules and the signing key again (-auth, -sign-key), and the TLS
+ * certificate and key (-tls-cert, -tls-key); it never stops the server or drops a connection. A bad
+ * file keeps what is in force (the server logs why). */
 static void on_hangup(uv_signal_t *h, int signum)
 {
     app *a = h->data;
@@ -191,7 +192,7 @@ static void on_hangup(uv_signal_t *h, int signum)
 
     if (!a->srv)
         return;
-    log_line(NULL, HFS_LOG_INFO, "hangup: reloading the access rules");
+    log_line(NULL, HFS_LOG_INFO, "hangup: reloading the access rules and the TLS certificate");
     hfs_server_reload(a->srv);
 }
 
@@ -209,6 +210,26 @@ static void on_signal(uv_signal_t *h, int signum)
     hfs_server_shutdown(a->srv, a->shutdown_ms, on_closed, a);
 }
 
+/* Listens on addr (NULL: no plain listener) and https (NULL: none); port[0] and port[1] get their
+ * ports. HFS_OK, or the failure with *what set to the address that failed. */
+static int listen_all(hfs_server *s, const char *addr, const char *https, int port[2],
+                      const char **what)
+{
+    int r;
+
+    if (addr && (r = hfs_server_listen(s, addr)) != HFS_OK) {
+        *what = addr;
+        return r;
+    }
+    port[0] = hfs_server_port(s);
+    if (https && (r = hfs_server_listen_tls(s, https)) != HFS_OK) {
+        *what = https;
+        return r;
+    }
+    port[1] = hfs_server_port(s);
+    return HFS_OK;
+}
+
 int main(int argc, char **argv)
 {
     const char *root = "/tmp/httpfstream", *addr = NULL, *prefix = "", *log_format = "text";
@@ -219,14 +240,20 @@ int main(int argc, char **argv)
     unsigned long long url_max = 8192, header_max = 16384, size_max = 0;
     long max_conns = 0;
     const char *sync = "none", *ds_prefix = "/v1/stream/", *auth = NULL, *sign_key = NULL;
-    const char *metrics = NULL;
+    const char *metrics = NULL, *https = NULL, *tls_cert = NULL, *tls_key = NULL;
     unsigned long_poll_ms = 20000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
         {"http", CMD_FLAG_STRING, &addr, "ADDR",
-         "listen address: :8080, 127.0.0.1:8080, [::1]:8080 (default :8080, none when systemd "
-         "passes sockets)"},
+         "listen address: :8080, 127.0.0.1:8080, [::1]:8080, off for none (default :8080, none "
+         "when systemd passes sockets)"},
+        {"https", CMD_FLAG_STRING, &https, "ADDR",
+         "also serve https:// and wss:// on ADDR (needs -tls-cert and -tls-key)"},
+        {"tls-cert", CMD_FLAG_STRING, &tls_cert, "FILE",
+         "PEM certificate chain for -https; reread on SIGHUP"},
+        {"tls-key", CMD_FLAG_STRING, &tls_key, "FILE",
+         "PEM private key for -https; reread on SIGHUP"},
         {"prefix", CMD_FLAG_STRING, &prefix, "PATH", "URL path prefix to serve under (default /)"},
         {"frame-max", CMD_FLAG_SIZE, &frame_max, "BYTES",
          "follower frame payload limit (default 8k)"},
@@ -297,6 +324,31 @@ int main(int argc, char **argv)
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
+    /* Socket activation: -http is then optional; a socket named "https" (FileDescriptorName=)
+     * speaks TLS. */
+    char *fdnames = NULL;
+    int passed = sd_listen_fds_take(&fdnames), passed_tls = 0;
+    for (int k = 0; k < passed; k++)
+        passed_tls += sd_listen_fd_named(fdnames, k, "https");
+    if (!addr && !passed)
+        addr = ":8080";
+    if (addr && !strcmp(addr, "off"))
+        addr = NULL;
+    if (https && !*https)
+        https = NULL;
+    if (tls_cert && !*tls_cert)
+        tls_cert = NULL;
+    if (tls_key && !*tls_key)
+        tls_key = NULL;
+    int want_tls = https || passed_tls;
+    if ((want_tls && (!tls_cert || !tls_key)) || (!want_tls && (tls_cert || tls_key)) ||
+        (!addr && !https && !passed)) {
+        fprintf(stderr, "error: -https (or a socket systemd passes named https) needs -tls-cert "
+                        "and -tls-key, and they need it; -http=off needs -https\n");
+        cmd_usage(stderr, flags, SYNOPSIS);
+        free(fdnames);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ,
            SIG_IGN); /* past RLIMIT_FSIZE, write() fails with EFBIG instead of killing us */
@@ -335,19 +387,23 @@ int main(int argc, char **argv)
     o.sync_interval_ms = sync_ms;
     o.auth_file = auth && *auth ? auth : NULL;
     o.sign_key_file = sign_key && *sign_key ? sign_key : NULL;
-    int passed = sd_listen_fds_take(); /* socket activation: -http is then optional */
-    int r = hfs_server_new(a.loop, &o, &a.srv);
+    o.tls_cert_file = tls_cert;
+    o.tls_key_file = tls_key;
+    int r = hfs_server_new(a.loop, &o, &a.srv), port[2] = {0, 0};
     const char *what = "cannot start"; /* the log line before says why */
     for (int k = 0; k < passed; k++) {
+        int fd = SD_LISTEN_FDS_START + k;
         if (r != HFS_OK)
-            close(SD_LISTEN_FDS_START + k);
-        else if ((r = hfs_server_listen_fd(a.srv, SD_LISTEN_FDS_START + k)) != HFS_OK)
+            close(fd);
+        else if ((r = sd_listen_fd_named(fdnames, k, "https")
+                          ? hfs_server_listen_tls_fd(a.srv, fd)
+                          : hfs_server_listen_fd(a.srv, fd)) != HFS_OK)
             what = "a socket systemd passed";
     }
-    if (!addr && !passed)
-        addr = ":8080";
-    if (r == HFS_OK && addr && (r = hfs_server_listen(a.srv, addr)) != HFS_OK)
-        what = addr;
+    free(fdnames);
+    int sd_port = r == HFS_OK ? hfs_server_port(a.srv) : 0;
+    if (r == HFS_OK)
+        r = listen_all(a.srv, addr, https, port, &what);
     if (r == HFS_OK && metrics && *metrics &&
         (r = hfs_server_listen_metrics(a.srv, metrics)) != HFS_OK)
         what = metrics;
@@ -374,12 +430,20 @@ int main(int argc, char **argv)
     if (addr) {
         const char *colon = strrchr(addr, ':');
         snprintf(line, sizeof(line), "listening on %.*s:%d%s, root %s", (int)(colon - addr), addr,
-                 hfs_server_port(a.srv), passed ? " and sockets from systemd" : "", root);
-    } else {
-        snprintf(line, sizeof(line), "listening on %d socket%s from systemd (port %d), root %s",
-                 passed, passed > 1 ? "s" : "", hfs_server_port(a.srv), root);
+                 port[0], passed ? " and sockets from systemd" : "", root);
+    } else if (passed) {
+        snprintf(line, sizeof(line), "listening on %d socket%s from systemd (port %d%s), root %s",
+                 passed, passed > 1 ? "s" : "", sd_port,
+                 passed_tls ? ", TLS on those named https" : "", root);
     }
-    log_line(NULL, HFS_LOG_INFO, line);
+    if (addr || passed)
+        log_line(NULL, HFS_LOG_INFO, line);
+    if (https) {
+        const char *colon = strrchr(https, ':');
+        snprintf(line, sizeof(line), "listening on https://%.*s:%d, root %s", (int)(colon - https),
+                 https, port[1], root);
+        log_line(NULL, HFS_LOG_INFO, line);
+    }
     if (metrics && *metrics) {
         const char *mcolon = strrchr(metrics, ':');
         snprintf(line, sizeof(line), "metrics on %.*s:%d", (int)(mcolon - metrics), metrics,

@@ -25,11 +25,14 @@ static long env_num(const char *name, long max)
     return errno || *end || n < 0 || n > max ? -1 : n;
 }
 
-int sd_listen_fds_take(void)
+int sd_listen_fds_take(char **names)
 {
     long pid = env_num("LISTEN_PID", LONG_MAX);
     long n = env_num("LISTEN_FDS", INT_MAX - SD_LISTEN_FDS_START);
+    const char *v = getenv("LISTEN_FDNAMES");
 
+    if (names)
+        *names = pid == (long)getpid() && n > 0 && v ? strdup(v) : NULL;
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
@@ -41,6 +44,18 @@ int sd_listen_fds_take(void)
             return 0;
     }
     return (int)n;
+}
+
+int sd_listen_fd_named(const char *names, int k, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = names; p; p = strchr(p, ':'), p = p ? p + 1 : NULL) {
+        if (k-- > 0)
+            continue;
+        return strncmp(p, name, len) == 0 && (p[len] == ':' || p[len] == '\0');
+    }
+    return 0;
 }
 
 int sd_notify_send(const char *state)

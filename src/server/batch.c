@@ -296,6 +296,41 @@ static int batch_queue(conn *c, size_t written, void (*done)(conn *, uint64_t, i
     return 0;
 }
 
+/* A TLS follower's queued ciphertext is out: as batch_write_cb. */
+static void batch_tls_done(conn *c, void *arg, int status)
+{
+    fbatch *b = arg;
+    uint64_t payload = b->payload;
+    void (*done)(conn *, uint64_t, int) = b->done;
+
+    c->u.f.inflight = NULL;
+    fbatch_release(c->srv, b);
+    done(c, payload, status);
+}
+
+/* TLS: the whole batch encrypted at once (conn_write_tls). The ciphertext is a copy, so a queued
+ * write holds no tail pieces; an fbatch (no buffers) stands for it as the follower's inflight. */
+static int batch_send_tls(conn *c, void (*done)(conn *c, uint64_t payload, int status))
+{
+    hfs_server *s = c->srv;
+    fbatch *b = s->batch, *q = fbatch_alloc(s);
+
+    if (!q)
+        return -1;
+    q->c = c;
+    q->done = done;
+    q->payload = b->payload;
+    q->copy = NULL;
+    q->nrefs = q->nbufs = 0;
+    int r = conn_write_tls(c, b->bufs, (unsigned)b->nbufs, 1, batch_tls_done, q);
+    if (r != 0) {
+        fbatch_release(s, q);
+        return r == 1 ? 1 : -1;
+    }
+    c->u.f.inflight = q;
+    return 0;
+}
+
 int batch_send(conn *c, void (*done)(conn *c, uint64_t payload, int status))
 {
     hfs_server *s = c->srv;
@@ -305,6 +340,8 @@ int batch_send(conn *c, void (*done)(conn *c, uint64_t payload, int status))
     for (int i = 0; i < b->nbufs; i++)
         total += b->bufs[i].len;
     c->tx_bytes += total;
+    if (c->tls)
+        return batch_send_tls(c, done);
     int r = uv_try_write((uv_stream_t *)&c->tcp, b->bufs, (unsigned)b->nbufs);
     if (r < 0 && r != UV_EAGAIN)
         return -1;

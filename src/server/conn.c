@@ -1,6 +1,15 @@
 /* conn.c -- a client connection's lifetime: accept-time socket options, reads handed to the
  * connection's kind (its conn_ops), small copied writes, the bound on queued output, the closing
- * paths (abort, linger), and per-tick deadlines, keepalive pings and dead-peer checks. */
+ * paths (abort, linger), and per-tick deadlines, keepalive pings and dead-peer checks.
+ *
+ * TLS (c->tls, from a -https listener) is a layer here, under the kinds, which never know it is
+ * there: a read's ciphertext is fed to the session (tls.h) and the plaintext it yields is handed to
+ * on_data as one piece, as a plain read would be; nothing reaches the kind before the handshake is
+ * done. Every write goes through conn_write_tls: the plaintext pieces (a follower's whole batch,
+ * frames and payload) are encrypted together, and the ciphertext leaves as plain output does: a
+ * try-write, then the rest queued (the session's output buffer handed to the write, not copied),
+ * so the output bound (conn_queued) counts ciphertext. Plain
+ * connections pay one NULL check per read and write. */
 #include "server/conn.h"
 
 #include <netinet/in.h>
@@ -9,9 +18,18 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* A TLS read leaves this much of the read buffer free: decrypting a read's ciphertext, plus a
+ * record begun by the previous read (<= 16 KiB and its overhead), then yields at most SRV_READ_BUF
+ * bytes of plaintext, handed to on_data at once. */
+#define TLS_READ_RESERVE ((size_t)32 * 1024)
+#define TLS_GATHER       ((size_t)64 * 1024) /* write pieces gathered into full records */
+
 typedef struct copy_write {
     uv_write_t req;
     conn *c;
+    conn_sent_cb cb; /* NULL: copy_write_cb's own handling */
+    void *arg;
+    uint8_t *owned; /* a TLS session's output buffer handed over (freed with the write), or NULL */
     uint8_t data[];
 } copy_write;
 
@@ -32,6 +50,7 @@ static void conn_on_closed(uv_handle_t *h)
     s->nconns--;
     if (c->metrics)
         s->nmconns--;
+    tls_conn_free(c->tls);
     free(c);
     srv_conn_gone(s);
     srv_handle_released(s);
@@ -72,7 +91,16 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     conn *c = h->data;
     (void)hint;
     buf->base = (char *)c->srv->readbuf;
-    buf->len = SRV_READ_BUF;
+    buf->len = c->tls ? SRV_READ_BUF - TLS_READ_RESERVE : SRV_READ_BUF;
+}
+
+static int tls_send(conn *c, int try_first, conn_sent_cb cb, void *arg);
+
+/* Sends what the session produced (handshake messages, alerts) with no one to tell. */
+static void tls_flush(conn *c)
+{
+    if (tls_send(c, 1, NULL, NULL) < 0)
+        conn_close(c);
 }
 
 static void on_eof(conn *c)
@@ -81,6 +109,35 @@ static void on_eof(conn *c)
         c->ops->on_eof(c);
     else
         conn_close(c);
+}
+
+/* A TLS read: the ciphertext into the session, its plaintext into the read buffer (free again once
+ * fed), then to the kind in one piece. */
+static void tls_on_read(conn *c, const uint8_t *p, size_t n)
+{
+    uint8_t *buf = c->srv->readbuf;
+    size_t got = 0;
+    ssize_t r = TLS_AGAIN;
+    char why[256];
+
+    if (tls_feed(c->tls, p, n) < 0) {
+        conn_close(c);
+        return;
+    }
+    while (got < SRV_READ_BUF && (r = tls_read(c->tls, buf + got, SRV_READ_BUF - got)) > 0)
+        got += (size_t)r;
+    tls_flush(c);
+    if (got && !c->closing && c->ops->on_data)
+        c->ops->on_data(c, buf, got);
+    if (c->closing)
+        return;
+    if (r == TLS_ERR) {
+        srv_log(c->srv, HFS_LOG_DEBUG, "%s TLS: %s", c->peer, tls_error(why, sizeof(why)));
+        tls_flush(c); /* the alert, if any */
+        conn_close(c);
+    } else if (r == TLS_EOF && !c->lingering) {
+        on_eof(c);
+    }
 }
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -104,7 +161,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->lingering)
         return; /* discard until EOF */
-    if (c->ops->on_data)
+    if (c->tls)
+        tls_on_read(c, (const uint8_t *)buf->base, (size_t)nread);
+    else if (c->ops->on_data)
         c->ops->on_data(c, (uint8_t *)buf->base, (size_t)nread);
 }
 
@@ -223,7 +282,12 @@ int conn_start(hfs_server *s, uv_tcp_t *tcp, const conn_ops *ops)
     set_socket_options(c);
     peer_name(c);
     if (s->nconns > s->opt.max_conns) {
-        refuse(c);
+        if (c->tls) {
+            s->refused++;
+            conn_close(c); /* no handshake for a connection that would only get a 503 */
+        } else {
+            refuse(c);
+        }
         return 0;
     }
     if (ops->on_start && ops->on_start(c) < 0) {
@@ -239,8 +303,16 @@ static void copy_write_cb(uv_write_t *req, int status)
 {
     copy_write *w = (copy_write *)req;
     conn *c = w->c;
+    conn_sent_cb cb = w->cb;
+    void *arg = w->arg;
 
+    free(w->owned);
     free(w);
+    if (cb) {
+        c->progress_ms = srv_now(c->srv);
+        cb(c, arg, status);
+        return;
+    }
     if (c->closing)
         return;
     if (status < 0) {
@@ -251,6 +323,99 @@ static void copy_write_cb(uv_write_t *req, int status)
     conn_out_progress(c);
 }
 
+/* Copies p[0..n) and queues it; cb (or copy_write_cb's own handling) when it is out. */
+static int queue_copy(conn *c, const void *p, size_t n, conn_sent_cb cb, void *arg)
+{
+    if (conn_queued(c) == 0)
+        c->progress_ms = srv_now(c->srv); /* output starts waiting now */
+    copy_write *w = malloc(sizeof(*w) + n);
+    if (!w)
+        return UV_ENOMEM;
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    w->owned = NULL;
+    memcpy(w->data, p, n);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+/* Queues the session's unsent ciphertext from `done` bytes on: its buffer is handed over to the
+ * write, not copied. */
+static int tls_queue(conn *c, size_t done, conn_sent_cb cb, void *arg)
+{
+    copy_write *w = malloc(sizeof(*w));
+    const uint8_t *p;
+    size_t off, n = tls_out(c->tls, &p);
+
+    if (!w) {
+        tls_out_done(c->tls);
+        return UV_ENOMEM;
+    }
+    if (conn_queued(c) == 0)
+        c->progress_ms = srv_now(c->srv); /* output starts waiting now */
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    w->owned = tls_out_take(c->tls, &off);
+    uv_buf_t b = uv_buf_init((char *)w->owned + off + done, (unsigned)(n - done));
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
+    if (r < 0) {
+        free(w->owned);
+        free(w);
+    }
+    return r;
+}
+
+/* Sends the session's ciphertext (see conn_write_tls). With nothing to send, returns 1. */
+static int tls_send(conn *c, int try_first, conn_sent_cb cb, void *arg)
+{
+    const uint8_t *p;
+    size_t n = tls_out(c->tls, &p), done = 0;
+
+    if (n == 0 || c->closing) {
+        tls_out_done(c->tls);
+        return n == 0 ? 1 : UV_ECANCELED;
+    }
+    if (try_first) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r < 0 && r != UV_EAGAIN) {
+            tls_out_done(c->tls);
+            return r;
+        }
+        done = r > 0 ? (size_t)r : 0;
+        if (done)
+            c->last_tx_ms = srv_now(c->srv);
+    }
+    if (done == n) {
+        tls_out_done(c->tls);
+        return 1;
+    }
+    return tls_queue(c, done, cb, arg);
+}
+
+int conn_write_tls(conn *c, const uv_buf_t *bufs, unsigned n, int try_first, conn_sent_cb cb,
+                   void *arg)
+{
+    hfs_server *s = c->srv;
+
+    if (c->closing)
+        return UV_ECANCELED;
+    if (!tls_handshake_done(c->tls))
+        return UV_ENOTCONN;
+    if (n > 1 && !s->tls_gather && !(s->tls_gather = malloc(TLS_GATHER)))
+        return UV_ENOMEM;
+    if (tls_write(c->tls, bufs, n, s->tls_gather, TLS_GATHER) < 0) {
+        tls_out_done(c->tls);
+        return UV_EPROTO;
+    }
+    return tls_send(c, try_first, cb, arg);
+}
+
 int conn_write_copy(conn *c, const void *p, size_t n)
 {
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
@@ -259,6 +424,10 @@ int conn_write_copy(conn *c, const void *p, size_t n)
     if (c->closing)
         return UV_ECANCELED;
     c->tx_bytes += n;
+    if (c->tls) {
+        r = conn_write_tls(c, &b, 1, 1, NULL, NULL);
+        return r < 0 ? r : 0;
+    }
     r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (r < 0 && r != UV_EAGAIN)
         return r;
@@ -266,18 +435,7 @@ int conn_write_copy(conn *c, const void *p, size_t n)
     c->last_tx_ms = srv_now(c->srv);
     if (done == n)
         return 0;
-    if (conn_queued(c) == 0)
-        c->progress_ms = c->last_tx_ms; /* output starts waiting now */
-    copy_write *w = malloc(sizeof(*w) + n - done);
-    if (!w)
-        return UV_ENOMEM;
-    w->c = c;
-    memcpy(w->data, (const uint8_t *)p + done, n - done);
-    b = uv_buf_init((char *)w->data, (unsigned)(n - done));
-    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, copy_write_cb);
-    if (r < 0)
-        free(w);
-    return r;
+    return queue_copy(c, (const uint8_t *)p + done, n - done, NULL, NULL);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -299,6 +457,13 @@ void conn_linger(conn *c)
     c->lingering = 1;
     c->out_paused = 0; /* input is only drained from here on: it makes no more output */
     c->deadline_ms = srv_now(c->srv) + SRV_LINGER_MS;
+    if (c->tls) {
+        tls_close_notify(c->tls);
+        if (tls_send(c, 1, NULL, NULL) < 0) {
+            conn_close(c);
+            return;
+        }
+    }
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
         free(req);

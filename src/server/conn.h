@@ -9,6 +9,7 @@
 #include "server/access.h"
 #include "server/append.h"
 #include "server/follow.h"
+#include "server/tls.h"
 
 /* What a kind of connection does with the events conn.c sees. NULL entries do nothing. */
 typedef struct conn_ops {
@@ -44,8 +45,9 @@ struct conn {
     size_t tick_queued;   /* queued output bytes seen at the last tick */
     uint64_t progress_ms; /* last time queued output moved: a slow reader is not idle */
     char peer[56];        /* "addr:port" for logs */
-    uint64_t tx_bytes;    /* bytes queued to the peer so far */
+    uint64_t tx_bytes;    /* bytes queued to the peer so far (plaintext, over TLS) */
     conn_access acc;      /* the request being served, for hfs_server_options.access */
+    tls_conn *tls;        /* NULL for plain TCP: every TLS step is behind this check */
     http_conn *http;      /* while it speaks HTTP */
     union {
         appender a; /* a WebSocket appender, or the body of a PUT/POST */
@@ -67,6 +69,14 @@ void conn_linger(conn *c); /* shut down writes once queued ones are out, drain i
 void conn_read_start(conn *c);
 void conn_read_stop(conn *c);
 int conn_write_copy(conn *c, const void *p, size_t n); /* try_write, the rest copied and queued */
+/* A write of a TLS connection: when the queued part of it is out (status < 0: it failed, or the
+ * connection closed first). Runs on every queued write, closing or not. */
+typedef void (*conn_sent_cb)(conn *c, void *arg, int status);
+/* Encrypts bufs as one record set (small pieces gathered) and sends the ciphertext: tried at once
+ * when try_first, the rest queued (its buffer handed over, not copied). Returns 1 (all sent now:
+ * cb never runs), 0 (queued: cb runs once it is out) or a negative UV code (cb never runs). */
+int conn_write_tls(conn *c, const uv_buf_t *bufs, unsigned n, int try_first, conn_sent_cb cb,
+                   void *arg);
 size_t conn_queued(conn *c);     /* output bytes queued, not yet taken by the socket */
 void conn_out_check(conn *c);    /* after queueing a reply to input: stop reading while over */
 void conn_out_progress(conn *c); /* a write finished: resume reading once under the bound */

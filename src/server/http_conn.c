@@ -326,12 +326,10 @@ void http_respond_error(conn *c, int status, const char *body)
 
 static void file_pump(conn *c);
 
-static void file_write_cb(uv_write_t *req, int status)
+/* A piece of file bytes is out. */
+static void file_written(conn *c, void *arg, int status)
 {
-    file_write *w = (file_write *)req;
-    conn *c = w->c;
-
-    free(w);
+    (void)arg;
     if (c->closing || !c->http)
         return; /* (lingering: the response's state is gone, its last piece with it) */
     if (status < 0) {
@@ -340,6 +338,15 @@ static void file_write_cb(uv_write_t *req, int status)
     }
     c->last_tx_ms = c->progress_ms = srv_now(c->srv);
     file_pump(c);
+}
+
+static void file_write_cb(uv_write_t *req, int status)
+{
+    file_write *w = (file_write *)req;
+    conn *c = w->c;
+
+    free(w);
+    file_written(c, NULL, status);
 }
 
 /* Queues the next piece of file bytes; returns 1 when one is in flight, 0 when the part is done. */
@@ -362,7 +369,13 @@ static int file_send_piece(conn *c, const http_body_part *part)
     w->c = c;
     w->len = n;
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, file_write_cb) != 0) {
+    if (c->tls) {
+        /* Encrypted into a queued copy: always queued, so that file_written pumps the next. */
+        int r = conn_write_tls(c, &b, 1, 0, file_written, NULL);
+        free(w);
+        if (r != 0)
+            return -1;
+    } else if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, file_write_cb) != 0) {
         free(w);
         return -1;
     }

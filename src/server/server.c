@@ -163,19 +163,73 @@ static int copy_auth_options(hfs_server *s, const hfs_server_options *o)
     return (o->auth_file && !s->auth_file) || (o->sign_key_file && !s->key_file) ? -1 : 0;
 }
 
+/* Copies the TLS file names; 0, or -1 out of memory. */
+static int copy_tls_options(hfs_server *s, const hfs_server_options *o)
+{
+    s->tls_cert = o->tls_cert_file ? strdup(o->tls_cert_file) : NULL;
+    s->tls_key = o->tls_key_file ? strdup(o->tls_key_file) : NULL;
+    s->opt.tls_cert_file = s->tls_cert;
+    s->opt.tls_key_file = s->tls_key;
+    return (o->tls_cert_file && !s->tls_cert) || (o->tls_key_file && !s->tls_key) ? -1 : 0;
+}
+
+/* Reads the certificate and key into *out (NULL when not configured). 0, or -1 logged. */
+static int load_tls(hfs_server *s, tls_ctx **out)
+{
+    char err[512];
+
+    *out = NULL;
+    if (!s->tls_cert)
+        return 0;
+    if (!(*out = tls_ctx_load(s->tls_cert, s->tls_key, err, sizeof(err)))) {
+        srv_log(s, HFS_LOG_ERROR, "TLS: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static void free_fields(hfs_server *s)
 {
+    tls_ctx_free(s->tls);
+    free(s->tls_cert), free(s->tls_key), free(s->tls_gather);
     auth_free(s->auth);
     free(s->auth_file), free(s->key_file);
     free(s->root), free(s->prefix), free(s->readbuf), free(s->scratch);
 }
 
+static int reload_auth(hfs_server *s);
+
+/* The certificate and key again: new connections get them, open ones keep theirs. */
+static int reload_tls(hfs_server *s)
+{
+    tls_ctx *ctx;
+
+    if (load_tls(s, &ctx) < 0) {
+        srv_log(s, HFS_LOG_ERROR, "reload failed: the TLS certificate in force stays");
+        return HFS_ERR_INVALID;
+    }
+    tls_ctx_free(s->tls); /* sessions hold a reference of their own */
+    s->tls = ctx;
+    srv_log(s, HFS_LOG_INFO, "reload: TLS certificate read from %s and %s", s->tls_cert,
+            s->tls_key);
+    return HFS_OK;
+}
+
 int hfs_server_reload(hfs_server *s)
+{
+    int r = s->tls_cert ? reload_tls(s) : HFS_OK;
+    int a = reload_auth(s);
+
+    return r != HFS_OK ? r : a;
+}
+
+static int reload_auth(hfs_server *s)
 {
     auth_rules *a;
 
     if (!s->auth_file && !s->key_file) {
-        srv_log(s, HFS_LOG_INFO, "reload: no -auth or -sign-key file: nothing to reload");
+        if (!s->tls_cert)
+            srv_log(s, HFS_LOG_INFO, "reload: no -auth or -sign-key file: nothing to reload");
         return HFS_OK;
     }
     if (load_auth(s, &a) < 0) {
@@ -201,7 +255,7 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     hfs_server *s;
     store_options so;
 
-    if (!loop || !o || validate_options(o) < 0)
+    if (!loop || !o || validate_options(o) < 0 || !o->tls_cert_file != !o->tls_key_file)
         return HFS_ERR_INVALID;
     if (!(s = calloc(1, sizeof(*s))))
         return HFS_ERR_NOMEM;
@@ -211,14 +265,22 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     s->prefix = normalize_prefix(o->prefix);
     s->readbuf = malloc(SRV_READ_BUF);
     s->scratch = malloc(SRV_BATCH_MAX);
-    if (!s->root || !s->prefix || !s->readbuf || !s->scratch || copy_auth_options(s, o) < 0)
+    if (!s->root || !s->prefix || !s->readbuf || !s->scratch || copy_auth_options(s, o) < 0 ||
+        copy_tls_options(s, o) < 0)
         goto nomem;
     s->opt.root = s->root;
     s->opt.prefix = s->prefix;
-    if (load_auth(s, &s->auth) < 0) {
+    if (load_auth(s, &s->auth) < 0 || load_tls(s, &s->tls) < 0) {
         free_fields(s);
         free(s);
         return HFS_ERR_INVALID;
+    }
+    if (s->tls) {
+        int k = tls_kernel_available();
+        srv_log(s, HFS_LOG_INFO, "TLS: encryption in user space (OpenSSL); kernel TLS %s",
+                k > 0   ? "is offered by this kernel but not used"
+                : k < 0 ? "unknown"
+                        : "not offered by this kernel (no tls module)");
     }
     if (!s->opt.max_conns)
         s->opt.max_conns = default_max_conns();
@@ -283,41 +345,8 @@ static void accept_failed(hfs_server *s, int status)
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status)
-{
-    if (status < 0)
-        accept_failed(listener->data, status);
-    else
-        hfs_server_accept(listener->data, listener);
-}
-
-/* A connection to a -metrics listener: HTTP, routed by metrics_request alone. */
-static void on_metrics_connection(uv_stream_t *listener, int status)
-{
-    hfs_server *s = listener->data;
-    conn *c;
-
-    if (status < 0) {
-        accept_failed(s, status);
-        return;
-    }
-    if (!(c = calloc(1, sizeof(*c))))
-        return;
-    uv_tcp_init(s->loop, &c->tcp);
-    c->srv = s;
-    c->ops = &conn_http_ops;
-    c->tcp.data = c;
-    c->metrics = 1;
-    s->nmconns++;
-    s->handles++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
-    conn_start(s, &c->tcp, &conn_http_ops);
-}
-
-int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
+/* Accepts a connection on listener: over TLS with tls, a -metrics one with metrics. */
+static int accept_conn(hfs_server *s, struct uv_stream_s *listener, int tls, int metrics)
 {
     conn *c = calloc(1, sizeof(*c));
 
@@ -327,12 +356,41 @@ int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
     c->srv = s;
     c->ops = &conn_http_ops;
     c->tcp.data = c;
+    c->metrics = metrics;
+    s->nmconns += metrics ? 1 : 0;
     s->handles++;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return HFS_ERR_NETWORK;
     }
+    if (tls && !(c->tls = tls_conn_new(s->tls))) {
+        srv_log(s, HFS_LOG_WARN, "TLS: out of memory for a session");
+        conn_close(c);
+        return HFS_ERR_NOMEM;
+    }
     return conn_start(s, &c->tcp, &conn_http_ops) == 0 ? HFS_OK : HFS_ERR_NOMEM;
+}
+
+int hfs_server_accept(hfs_server *s, struct uv_stream_s *listener)
+{
+    return accept_conn(s, listener, 0, 0);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    if (status < 0)
+        accept_failed(listener->data, status);
+    else
+        accept_conn(listener->data, listener, ((srv_listener *)listener)->tls, 0);
+}
+
+/* A connection to a -metrics listener: HTTP, routed by metrics_request alone. */
+static void on_metrics_connection(uv_stream_t *listener, int status)
+{
+    if (status < 0)
+        accept_failed(listener->data, status);
+    else
+        accept_conn(listener->data, listener, 0, 1);
 }
 
 int hfs_server_adopt_fd(hfs_server *s, int fd)
@@ -382,69 +440,86 @@ static int split_addr(const char *addr, char *host, size_t cap, const char **por
     return atoi(*port) <= 65535 ? 0 : -1;
 }
 
-/* Binds and listens on sa: a listener for resources, or with metrics one for /metrics. */
+/* What a listener serves: resources over TCP or TLS, or /metrics. */
+enum { LISTEN_PLAIN, LISTEN_TLS, LISTEN_METRICS };
+
 /* A new listener handle, with room for it in the resource (or metrics) listeners; NULL out of
  * memory. */
-static uv_tcp_t *new_listener(hfs_server *s, int metrics)
+static srv_listener *new_listener(hfs_server *s, int kind)
 {
-    uv_tcp_t ***list = metrics ? &s->mlisteners : &s->listeners;
-    size_t *n = metrics ? &s->nmlisteners : &s->nlisteners;
-    uv_tcp_t *t = malloc(sizeof(*t));
-    uv_tcp_t **v = realloc(*list, (*n + 1) * sizeof(uv_tcp_t *));
+    srv_listener ***list = kind == LISTEN_METRICS ? &s->mlisteners : &s->listeners;
+    size_t *n = kind == LISTEN_METRICS ? &s->nmlisteners : &s->nlisteners;
+    srv_listener *l = malloc(sizeof(*l));
+    srv_listener **v = realloc(*list, (*n + 1) * sizeof(*v));
 
     if (v)
         *list = v;
-    if (!t || !v) {
-        free(t);
+    if (!l || !v) {
+        free(l);
         return NULL;
     }
-    uv_tcp_init(s->loop, t);
-    init_handle(s, (uv_handle_t *)t);
-    return t;
+    l->tls = kind == LISTEN_TLS;
+    uv_tcp_init(s->loop, &l->tcp);
+    init_handle(s, (uv_handle_t *)&l->tcp);
+    return l;
 }
 
-/* Remembers the port t listens on and keeps t. */
-static void add_listener(hfs_server *s, uv_tcp_t *t, int metrics)
+/* Remembers the port l listens on and keeps l. */
+static void add_listener(hfs_server *s, srv_listener *l, int kind)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
 
-    if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len) == 0 &&
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0 &&
         (ss.ss_family == AF_INET6 || ss.ss_family == AF_INET))
-        *(metrics ? &s->mport : &s->port) =
+        *(kind == LISTEN_METRICS ? &s->mport : &s->port) =
             ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                            : ((struct sockaddr_in *)&ss)->sin_port);
-    if (metrics)
-        s->mlisteners[s->nmlisteners++] = t;
+    if (kind == LISTEN_METRICS)
+        s->mlisteners[s->nmlisteners++] = l;
     else
-        s->listeners[s->nlisteners++] = t;
+        s->listeners[s->nlisteners++] = l;
 }
 
-/* Binds and listens on sa: a listener for resources, or with metrics one for /metrics. */
-static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int metrics)
+static int start_listening(srv_listener *l, int kind)
 {
-    uv_tcp_t *t = new_listener(s, metrics);
+    return uv_listen((uv_stream_t *)&l->tcp, kind == LISTEN_METRICS ? 128 : 4096,
+                     kind == LISTEN_METRICS ? on_metrics_connection : on_connection);
+}
+
+/* Binds and listens on sa: a listener of that kind. */
+static int bind_listen(hfs_server *s, const struct sockaddr *sa, int v6only, int kind)
+{
+    srv_listener *l = new_listener(s, kind);
     int r;
 
-    if (!t)
+    if (!l)
         return UV_ENOMEM;
-    r = uv_tcp_bind(t, sa, v6only ? UV_TCP_IPV6ONLY : 0);
+    r = uv_tcp_bind(&l->tcp, sa, v6only ? UV_TCP_IPV6ONLY : 0);
     if (r == 0)
-        r = uv_listen((uv_stream_t *)t, metrics ? 128 : 4096,
-                      metrics ? on_metrics_connection : on_connection);
+        r = start_listening(l, kind);
     if (r != 0) {
-        uv_close((uv_handle_t *)t, on_handle_closed);
+        uv_close((uv_handle_t *)&l->tcp, on_handle_closed);
         return r;
     }
-    add_listener(s, t, metrics);
+    add_listener(s, l, kind);
     return 0;
 }
 
-int hfs_server_listen_fd(hfs_server *s, int fd)
+/* Refuses a TLS listener without a certificate: 0, or -1 logged. */
+static int tls_ready(hfs_server *s, int kind, const char *what)
+{
+    if (kind != LISTEN_TLS || s->tls)
+        return 0;
+    srv_log(s, HFS_LOG_ERROR, "listen %s: TLS needs a certificate and a key", what);
+    return -1;
+}
+
+static int listen_on_fd(hfs_server *s, int fd, int kind)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss), tlen = sizeof(int);
-    uv_tcp_t *t;
+    srv_listener *l;
     int r, type = 0;
 
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
@@ -454,24 +529,38 @@ int hfs_server_listen_fd(hfs_server *s, int fd)
         close(fd);
         return HFS_ERR_INVALID;
     }
-    if (!(t = new_listener(s, 0))) {
+    if (tls_ready(s, kind, "on a passed descriptor") < 0) {
+        close(fd);
+        return HFS_ERR_INVALID;
+    }
+    if (!(l = new_listener(s, kind))) {
         close(fd);
         return HFS_ERR_NOMEM;
     }
-    if ((r = uv_tcp_open(t, fd)) != 0)
+    if ((r = uv_tcp_open(&l->tcp, fd)) != 0)
         close(fd); /* not the handle's: closing it leaves fd open */
     else
-        r = uv_listen((uv_stream_t *)t, 4096, on_connection);
+        r = start_listening(l, kind);
     if (r != 0) {
         srv_log(s, HFS_LOG_ERROR, "listen on descriptor %d: %s", fd, uv_strerror(r));
-        uv_close((uv_handle_t *)t, on_handle_closed); /* closes fd if it was opened */
+        uv_close((uv_handle_t *)&l->tcp, on_handle_closed); /* closes fd if it was opened */
         return HFS_ERR_NETWORK;
     }
-    add_listener(s, t, 0);
+    add_listener(s, l, kind);
     return HFS_OK;
 }
 
-static int listen_addr(hfs_server *s, const char *addr, int metrics)
+int hfs_server_listen_fd(hfs_server *s, int fd)
+{
+    return listen_on_fd(s, fd, LISTEN_PLAIN);
+}
+
+int hfs_server_listen_tls_fd(hfs_server *s, int fd)
+{
+    return listen_on_fd(s, fd, LISTEN_TLS);
+}
+
+static int listen_addr(hfs_server *s, const char *addr, int kind)
 {
     char host[256];
     const char *port;
@@ -479,6 +568,8 @@ static int listen_addr(hfs_server *s, const char *addr, int metrics)
     int r;
 
     if (!addr || split_addr(addr, host, sizeof(host), &port) < 0)
+        return HFS_ERR_INVALID;
+    if (tls_ready(s, kind, addr) < 0)
         return HFS_ERR_INVALID;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
@@ -488,17 +579,17 @@ static int listen_addr(hfs_server *s, const char *addr, int metrics)
         struct sockaddr_in6 a6;
         struct sockaddr_in a4;
         uv_ip6_addr("::", atoi(port), &a6);
-        if (bind_listen(s, (struct sockaddr *)&a6, 0, metrics) == 0)
+        if (bind_listen(s, (struct sockaddr *)&a6, 0, kind) == 0)
             return HFS_OK;
         uv_ip4_addr("0.0.0.0", atoi(port), &a4);
-        r = bind_listen(s, (struct sockaddr *)&a4, 0, metrics);
+        r = bind_listen(s, (struct sockaddr *)&a4, 0, kind);
     } else if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
         srv_log(s, HFS_LOG_ERROR, "listen %s: %s", addr, gai_strerror(r));
         return HFS_ERR_INVALID;
     } else {
         r = UV_EADDRNOTAVAIL;
         for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next)
-            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6, metrics);
+            r = bind_listen(s, ai->ai_addr, ai->ai_family == AF_INET6, kind);
         freeaddrinfo(res);
     }
     if (r != 0) {
@@ -510,12 +601,17 @@ static int listen_addr(hfs_server *s, const char *addr, int metrics)
 
 int hfs_server_listen(hfs_server *s, const char *addr)
 {
-    return listen_addr(s, addr, 0);
+    return listen_addr(s, addr, LISTEN_PLAIN);
+}
+
+int hfs_server_listen_tls(hfs_server *s, const char *addr)
+{
+    return listen_addr(s, addr, LISTEN_TLS);
 }
 
 int hfs_server_listen_metrics(hfs_server *s, const char *addr)
 {
-    return listen_addr(s, addr, 1);
+    return listen_addr(s, addr, LISTEN_METRICS);
 }
 
 int hfs_server_port(const hfs_server *s)
@@ -585,10 +681,10 @@ static void stop_drain_timer(hfs_server *s)
 static void close_listeners(hfs_server *s, int metrics)
 {
     for (size_t i = 0; i < s->nlisteners; i++)
-        uv_close((uv_handle_t *)s->listeners[i], on_handle_closed);
+        uv_close((uv_handle_t *)&s->listeners[i]->tcp, on_handle_closed);
     s->nlisteners = 0;
     for (size_t i = 0; metrics && i < s->nmlisteners; i++)
-        uv_close((uv_handle_t *)s->mlisteners[i], on_handle_closed);
+        uv_close((uv_handle_t *)&s->mlisteners[i]->tcp, on_handle_closed);
     if (metrics)
         s->nmlisteners = 0;
 }

@@ -10,6 +10,7 @@
 
 #include "httpfstream.h"
 #include "store/store.h"
+#include "server/tls.h"
 
 #define SRV_READ_BUF      ((size_t)256 * 1024) /* the one read buffer: reads are handled in turn */
 #define SRV_BATCH_MAX     ((size_t)128 * 1024) /* payload bytes per follower write */
@@ -22,6 +23,13 @@
 #define SRV_OUT_MAX ((size_t)256 * 1024)
 
 typedef struct conn conn;
+
+/* A listening socket; tcp first (the handle's address is the listener's). */
+typedef struct srv_listener {
+    uv_tcp_t tcp;
+    int tls; /* its connections speak TLS (hfs_server_listen_tls) */
+} srv_listener;
+
 typedef struct srv_res srv_res;
 typedef struct fbatch fbatch;
 typedef struct http_conn http_conn;
@@ -44,9 +52,9 @@ struct hfs_server {
     hfs_server_options opt;
     char *root, *prefix;
     store *st;
-    uv_tcp_t **listeners;
+    srv_listener **listeners;
     size_t nlisteners;
-    uv_tcp_t **mlisteners; /* -metrics: /metrics and /healthz only, open until the close */
+    srv_listener **mlisteners; /* -metrics: /metrics and /healthz only, open until the close */
     size_t nmlisteners;
     size_t nmconns; /* connections accepted on those (counted in nconns too) */
     srv_metrics m;
@@ -81,6 +89,11 @@ struct hfs_server {
      * replaced whole by hfs_server_reload */
     struct auth_rules *auth;
     char *auth_file, *key_file; /* copies of the options' file names, NULL when not given */
+    /* TLS: the context new connections of -https listeners start with (NULL: no certificate);
+     * replaced whole by hfs_server_reload, open sessions keep the one they began with */
+    tls_ctx *tls;
+    char *tls_cert, *tls_key; /* copies of the options' file names */
+    uint8_t *tls_gather;      /* write pieces gathered for one SSL_write, allocated on first use */
     /* what an HTTP connection does with a request head (route.c) */
     void (*on_request)(conn *c, const struct http_request *req, uint8_t *rest, size_t rest_len);
 };

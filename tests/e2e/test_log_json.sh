@@ -29,8 +29,19 @@ expect_eq "follow" "$("$HFS_BIN/httpfstream-follow" -token=rd-SECRET-tok2 "$HFS_
 expect_eq "GET without a token" "$(curl -sS -o /dev/null -w '%{http_code}' "$HFS_URL/j/a.log")" 401
 expect_eq "GET of a missing file" \
     "$(curl -sS -o /dev/null -w '%{http_code}' "$HFS_URL/j/none?token=rd-SECRET-tok2")" 404
-(printf 'one\n' && sleep 0.5) | "$HFS_BIN/httpfstream-append" "$HFS_URL/j/b.log?token=app-SECRET-tok1" ||
-    fail "httpfstream-append"
+# The session lasts at least half a second from its first byte in the file (not from when the
+# input was written: a slow start, under ASan, would eat into it).
+mkfifo "$tmp/in"
+"$HFS_BIN/httpfstream-append" "$HFS_URL/j/b.log?token=app-SECRET-tok1" <"$tmp/in" &
+app_pid=$!
+exec 3>"$tmp/in"
+printf 'one\n' >&3
+printf 'one\n' >"$tmp/one"
+wait_same "$HFS_ROOT/root/j/b.log" "$tmp/one" 10 "the WebSocket append"
+sleep 0.5
+exec 3>&-
+wait_exit "$app_pid" 10 "httpfstream-append"
+expect_eq "httpfstream-append exit" "$rc" 0
 # A path that is not UTF-8 once decoded: the "append ... ended" line has it, as U+FFFD.
 out=$(printf 'x\n' | curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary @- \
     "$HFS_URL/j/x%ffy.log?token=app-SECRET-tok1")

@@ -1140,7 +1140,7 @@ static void test_large_bodies(void)
     tbuf js = {0};
     tbuf_adds(&js, "[\"");
     for (size_t i = 0; i < (8u << 20); i++)
-        tbuf_add(&js, "abcdefghijklmnopqrstuvwxyz" + i % 26, 1);
+        tbuf_add(&js, &"abcdefghijklmnopqrstuvwxyz"[i % 26], 1);
     tbuf_adds(&js, "\"]");
     CHECK(req(s, "PUT", DS "bigjson", CT_JSON, js.p, js.len, &r) == 0);
     CHECK_INT(r.status, 201);
@@ -1365,7 +1365,7 @@ static void test_sse_large_messages(void)
     /* JSON: a 100 KB string message between small ones */
     tbuf_adds(&js, "[{\"n\":1},\"");
     for (int i = 0; i < 100000; i++)
-        tbuf_add(&js, "xyz" + i % 3, 1);
+        tbuf_add(&js, &"xyz"[i % 3], 1);
     tbuf_adds(&js, "\",{\"n\":2}]");
     CHECK(req(s, "PUT", DS "sj", CT_JSON, js.p, js.len, &r) == 0);
     CHECK_INT(r.status, 201);
@@ -1406,7 +1406,7 @@ static void test_sse_large_messages(void)
         else if (i % 20011 == 0)
             tbuf_adds(&txt, "\n");
         else
-            tbuf_add(&txt, "abcdefg" + i % 7, 1);
+            tbuf_add(&txt, &"abcdefg"[i % 7], 1);
     }
     CHECK(req(s, "PUT", DS "st", CT_TEXT, txt.p, txt.len, &r) == 0);
     CHECK_INT(r.status, 201);
