@@ -121,6 +121,8 @@ async function viewerSigned(srv) {
         'line 1: configure\nline 2: build\nline 3: test\n');
     const raw = await page.evaluate(() => document.getElementById('raw').getAttribute('href'));
     assert(raw.includes(sig) && raw.includes('expires=') && raw.includes('rights=read'), `raw link ${raw} lacks the signature`);
+    const dl = await page.evaluate(() => document.getElementById('download').getAttribute('href'));
+    assertEq('the download link (the raw link, to be saved)', dl, raw);
     const seen = checkRequests(srv, from, sig, 'the signed viewer');
     assert(seen.some((r) => r.status === 'ws' && r.url.startsWith('ws://')), 'the viewer opened no WebSocket');
     check('the raw link carries the signature and gives the bytes');
