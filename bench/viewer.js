@@ -74,9 +74,11 @@ async function scrollRun(page, frames) {
     return page.evaluate(async (n) => {
         const sc = document.getElementById('scroller');
         const long = [];
-        const obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) long.push(e.duration); });
+        const longAt = [];
+        const obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) { long.push(e.duration); longAt.push(e.startTime); } });
         obs.observe({ type: 'longtask', buffered: false });
         const frame = () => new Promise((r) => requestAnimationFrame(r));
+        const startAt = performance.now();
         await frame();
         const times = [];
         let last = performance.now();
@@ -92,11 +94,14 @@ async function scrollRun(page, frames) {
         }
         await new Promise((r) => setTimeout(r, 200));
         obs.disconnect();
+        const endAt = performance.now();
         times.sort((a, b) => a - b);
         const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
+        // where in the run the long tasks were: 0 the first frame, 1 the last
+        const where = longAt.map((t) => Math.round(((t - startAt) / (endAt - startAt)) * 100) / 100);
         const lastRow = document.querySelector('#rows .row:last-child');
         return { frames: times.length, p50: q(0.5), p95: q(0.95), max: times[times.length - 1], longTasks: long.length,
-            longMax: long.length ? Math.max(...long) : 0, framesWithRows: shown, lastLine: lastRow ? +lastRow.dataset.line + 1 : 0 };
+            longMax: long.length ? Math.max(...long) : 0, longWhere: where, framesWithRows: shown, lastLine: lastRow ? +lastRow.dataset.line + 1 : 0 };
     }, frames);
 }
 
