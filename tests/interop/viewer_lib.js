@@ -12,8 +12,9 @@ const { chromium } = require('playwright-core');
 const { within, waitFor, fail, assert } = require('./hfs_server');
 
 const CHROMIUM = process.env.HFS_CHROMIUM || '/usr/bin/chromium';
+// Smooth scrolling off: a wheel scroll has ended when the wheel event has been handled.
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run'];
+    '--disable-component-update', '--no-first-run', '--disable-smooth-scrolling'];
 const SHOTS = process.env.HFS_SHOTS || path.join(os.tmpdir(), 'hfs-viewer-shots');
 
 async function launch(extraArgs = []) {
