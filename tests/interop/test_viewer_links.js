@@ -3,6 +3,7 @@
 //   screenshot their pixels have the selection colour, a plain row's have none); every other row is not.
 // - #L900 on a live log of 20 lines: the page waits, and when line 900 arrives it scrolls to it and highlights it.
 // - Clicking a line number sets #L40; shift-clicking another extends it to #L40-L43 (four rows highlighted).
+// - #L5000 on that finished log: the end of the stream says line 5000 is not in it.
 // - A resource whose name is not UTF-8 (/%FF%FEnames.log) with bytes that are not UTF-8 in it: the name shows
 //   U+FFFD, the bad bytes show as U+FFFD, a link to its line 3 highlights the line, the raw and download links
 //   keep the name's bytes.
@@ -68,6 +69,14 @@ async function finishedLog(srv) {
     await pageWait(page, 'rows 40-43 highlighted', () => document.querySelectorAll('#rows .row.sel').length === 4);
     await checkHighlight(page, 'viewer-link-click', 40, 43);
     await page.close();
+
+    check('#L5000 on the finished log of 3,000 lines: the end says the line is not in it');
+    const past = await newPage(browser, errors);
+    await past.goto(`${srv.url}/links.log#L5000`);
+    await pageWait(past, 'the end', () => document.body.dataset.state === 'ended');
+    assertEq('the end line', await past.evaluate(() => document.getElementById('end').textContent),
+        '\u2014 end of stream (' + t.length + ' bytes) \u2014 line 5000 is not in it');
+    await past.close();
     noErrors('finished log');
 }
 
