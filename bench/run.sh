@@ -4,6 +4,8 @@
 #
 #   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth
 #                                          metrics tls ds (default all)
+#   bench/run.sh [BUILD] viewer            the live viewer in headless Chromium on a 100 MB log
+#                                          (bench/viewer.js, alone; it prints its own table)
 #
 # metrics measures what -metrics costs the fan-out: 100 followers of one resource, 64-byte
 # messages as fast as they go, against our server without -metrics and with -metrics scraped 10
@@ -40,6 +42,8 @@ set -u
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
 SCENARIOS=${*:-fanout latency idle ingest many auth metrics tls ds}
+# viewer is not one of the scenarios above: a page in Chromium, not a load generator, and its own table
+if [ "$SCENARIOS" = viewer ]; then exec node "$(dirname "$0")/viewer.js" "$BUILD"; fi
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}

@@ -349,7 +349,7 @@ static void test_pipelined_404_flood(void)
                          "/missing");
 }
 
-/* Each answer is the ~9 KB viewer page, for a resource that does not exist. */
+/* Each answer is the ~50 KB viewer page, for a resource that does not exist. */
 static void test_pipelined_view_flood(void)
 {
     check_pipeline_flood("GET /x.log?view HTTP/1.1\r\nHost: h\r\n\r\n", (size_t)40 << 20, 200,

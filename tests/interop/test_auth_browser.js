@@ -1,7 +1,7 @@
 // test_auth_browser.js -- access control (docs/SECURITY.md, "Access control") in a real browser: Debian's Chromium,
 // headless, driven by playwright-core, against a server with -auth and -sign-key.
 // - The viewer opened through a signed read URL (made with node:crypto): lines appended by a Node appender (with its
-//   own token in the Authorization header) appear in #log as they are appended, the end of the stream is shown; every
+//   own token in the Authorization header) appear in the viewer as they are appended, the end of the stream is shown; every
 //   request the page made for the resource (its WebSocket, its raw link) carries the signature, and none was refused.
 //   A viewer opened with ?token= after the stream ended reads it whole. A viewer whose token is revoked while it is
 //   open (new rules, then a server crash and restart) says access was denied when it reconnects (its catch-up
@@ -52,7 +52,7 @@ async function pageWait(page, what, fn, arg, ms = 8000) {
     } catch (err) {
         const state = await page.evaluate(() => ({
             status: document.getElementById('status') && document.getElementById('status').textContent,
-            log: document.getElementById('log') && document.getElementById('log').textContent.slice(-300),
+            log: document.getElementById('log') && window.hfsViewer && window.hfsViewer.text().slice(-300),
             body: document.body.innerHTML.slice(0, 400),
         })).catch(() => ({}));
         fail(`${what}: ${err.message.split('\n')[0]} (page: ${JSON.stringify(state)})`);
@@ -109,18 +109,20 @@ async function viewerSigned(srv) {
     const from = requests.length;
     const res = await page.goto(`${srv.url}/ci/build.log?${q}`);
     assertEq('viewer status', res.status(), 200);
-    await pageWait(page, 'line 1 shown', () => document.getElementById('log').textContent.includes('line 1: configure'));
+    await pageWait(page, 'line 1 shown', () => window.hfsViewer.text().includes('line 1: configure'));
     await pageWait(page, 'status live', () => document.getElementById('status').className === 'live');
     await app.send('line 2: \x1b[32mbuild\x1b[0m\n');
-    await pageWait(page, 'line 2 shown live', () => document.getElementById('log').textContent.includes('line 2: build'));
+    await pageWait(page, 'line 2 shown live', () => window.hfsViewer.text().includes('line 2: build'));
     await app.send('line 3: test\n');
-    await pageWait(page, 'line 3 shown live', () => document.getElementById('log').textContent.includes('line 3: test'));
+    await pageWait(page, 'line 3 shown live', () => window.hfsViewer.text().includes('line 3: test'));
     await app.end();
     await pageWait(page, 'the end shown', () => document.body.dataset.state === 'ended');
-    assertEq('log text', await page.evaluate(() => document.getElementById('log').textContent),
+    assertEq('log text', await page.evaluate(() => window.hfsViewer.text()),
         'line 1: configure\nline 2: build\nline 3: test\n');
     const raw = await page.evaluate(() => document.getElementById('raw').getAttribute('href'));
     assert(raw.includes(sig) && raw.includes('expires=') && raw.includes('rights=read'), `raw link ${raw} lacks the signature`);
+    const dl = await page.evaluate(() => document.getElementById('download').getAttribute('href'));
+    assertEq('the download link (the raw link, to be saved)', dl, raw);
     const seen = checkRequests(srv, from, sig, 'the signed viewer');
     assert(seen.some((r) => r.status === 'ws' && r.url.startsWith('ws://')), 'the viewer opened no WebSocket');
     check('the raw link carries the signature and gives the bytes');
@@ -134,7 +136,7 @@ async function viewerSigned(srv) {
     const from2 = requests.length;
     await p2.goto(`${srv.url}/ci/build.log?token=list-tok`);
     await pageWait(p2, 'the whole stream', () => document.body.dataset.state === 'ended' &&
-        document.getElementById('log').textContent.includes('line 3: test'));
+        window.hfsViewer.text().includes('line 3: test'));
     checkRequests(srv, from2, 'token=list-tok', 'the ?token= viewer');
     await p2.close();
 
@@ -175,7 +177,7 @@ async function listingToken(srv) {
     assertEq('subdirectory URL', new URL(page.url()).search, '?token=list-tok');
     await Promise.all([page.waitForNavigation(), page.click('#rows a[href^="inner.log"]')]);
     await pageWait(page, 'the viewer shows the file', () => document.body.dataset.state === 'ended' &&
-        document.getElementById('log').textContent === 'inner line\n');
+        window.hfsViewer.text() === 'inner line\n');
     checkRequests(srv, from, 'token=list-tok', 'the listing and the pages it led to');
     await page.close();
 }
@@ -186,13 +188,13 @@ async function viewerRevoked(srv, rulesFile) {
     await app.send('before\n');
     const page = await newPage();
     await page.goto(`${srv.url}/ci/revoked.log?token=list-tok`);
-    await pageWait(page, 'the first line', () => document.getElementById('log').textContent === 'before\n');
+    await pageWait(page, 'the first line', () => window.hfsViewer.text() === 'before\n');
     fs.writeFileSync(rulesFile, 'append /ci/ writer-tok\n');
     await srv.kill9();
     await srv.restart();
     await pageWait(page, 'access denied shown', () => document.body.dataset.state === 'error' &&
         /access denied \(HTTP 401\)/.test(document.getElementById('status').textContent), null, 15000);
-    assertEq('the log kept', await page.evaluate(() => document.getElementById('log').textContent), 'before\n');
+    assertEq('the log kept', await page.evaluate(() => window.hfsViewer.text()), 'before\n');
     const catchUp = requests.filter((r) => r.url.includes('/ci/revoked.log?raw&offset='));
     assert(catchUp.length > 0, 'the viewer made no catch-up fetch');
     for (const r of catchUp) assert(r.url.includes('token=list-tok'), `the catch-up fetch ${r.url} lacks the token`);

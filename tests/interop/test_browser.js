@@ -5,7 +5,8 @@
 //   the server the browser reconnects with Last-Event-ID by itself and gets exactly the bytes it had not seen.
 // - WebSocket in the page with ?frames=binary: BINARY messages, the bytes in order, CLOSE 1000 at the end.
 // - The viewer page (a browser navigating to a resource): lines appended with ANSI colour codes while the page is
-//   open appear in #log in order with the right computed colours and weights (16, 256 and 24-bit colours, bold),
+//   open appear in the viewer in order (its model's text, and each row drawn on screen showing its line's text) with
+//   the right computed colours and weights (16, 256 and 24-bit colours, bold),
 //   a UTF-8 character and an escape sequence split across appends render whole, a lone CR rewrites the line;
 //   auto-scroll follows the bottom and stops while the reader has scrolled up; the end of the stream is shown;
 //   the raw link gives the bytes; a viewer opened before the resource exists shows it once it is appended; a
@@ -119,7 +120,7 @@ async function pageWait(page, what, fn, arg, ms = 8000) {
     } catch (err) {
         const state = await page.evaluate(() => ({
             status: document.getElementById('status') && document.getElementById('status').className,
-            log: document.getElementById('log') && document.getElementById('log').textContent.slice(-300),
+            log: window.hfsViewer && window.hfsViewer.text().slice(-300),
             debug: window.__dbg,
         })).catch(() => ({}));
         fail(`${what}: ${err.message.split('\n')[0]} (page: ${JSON.stringify(state)})`);
@@ -275,16 +276,21 @@ async function webSocketChecks(srv) {
 // The log's text and, per styled span, its text, computed colour and weight.
 function viewerState(page) {
     return page.evaluate(() => {
-        const log = document.getElementById('log');
+        const log = document.getElementById('rows');
         const spans = [...log.querySelectorAll('span span')].map((s) => {
             const cs = getComputedStyle(s);
             return { text: s.textContent, color: cs.color, weight: cs.fontWeight, opacity: cs.opacity,
                      italic: cs.fontStyle, underline: cs.textDecorationLine };
         });
-        const el = document.scrollingElement;
+        const el = document.getElementById('scroller');
+        const rows = [...log.querySelectorAll('.row')];
         return {
-            text: log.textContent,
-            lines: log.children.length,
+            text: window.hfsViewer.text(),
+            lines: window.hfsViewer.lines(),
+            // every row drawn shows its line of the model
+            rowsWrong: rows.filter((r) => r.querySelector('.t').textContent !== window.hfsViewer.lineText(+r.dataset.line))
+                .map((r) => [r.dataset.line, r.querySelector('.t').textContent]),
+            rowsDrawn: rows.length,
             spans,
             status: document.getElementById('status').className,
             state: document.body.dataset.state || '',
@@ -307,7 +313,10 @@ function span(state, text) {
 const plainOf = (s) => s.replace(/\x1b\[[0-9;?]*[@-~]/g, '');
 
 async function waitLog(page, what, text, ms = 8000) {
-    await pageWait(page, what, (t) => document.getElementById('log').textContent === t, text, ms);
+    await pageWait(page, what, (t) => window.hfsViewer.text() === t, text, ms);
+    const st = await viewerState(page);
+    assertEq(`${what}: rows drawn that do not show their line`, JSON.stringify(st.rowsWrong), '[]');
+    assert(st.rowsDrawn > 0 || text === '', `${what}: no rows drawn`);
 }
 
 async function viewerLive(srv) {
@@ -362,23 +371,17 @@ async function viewerLive(srv) {
     assert(Number(span(st, 'dim').opacity) < 1, `dim opacity ${span(st, 'dim').opacity}`);
     assertEq('italic', span(st, 'italic').italic, 'italic');
     assertEq('underline', span(st, 'under').underline, 'underline');
-    // the header stays above the log when a line scrolls under it (dim text makes its own layer)
-    const covered = await page.evaluate(() => {
-        const header = document.querySelector('header');
-        const dim = [...document.querySelectorAll('#log span span')].find((x) => x.textContent === 'dim');
-        const pad = document.body.style.paddingBottom;
-        document.body.style.paddingBottom = '3000px';
-        const h = header.getBoundingClientRect();
-        const d = dim.getBoundingClientRect();
-        window.scrollBy(0, d.top + d.height / 2 - (h.top + h.height / 2));
+    // the log scrolls in its own box below the header: a line never goes under it (dim text makes its own layer)
+    const layout = await page.evaluate(() => {
+        const h = document.querySelector('header').getBoundingClientRect();
+        const sc = document.getElementById('scroller').getBoundingClientRect();
+        const dim = [...document.querySelectorAll('#rows span span')].find((x) => x.textContent === 'dim');
         const r = dim.getBoundingClientRect();
         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-        const onTop = !!(hit && hit.closest('header'));
-        document.body.style.paddingBottom = pad;
-        window.scrollTo(0, document.scrollingElement.scrollHeight);
-        return onTop;
+        return { below: sc.top >= h.bottom - 0.5, dimHit: hit === dim };
     });
-    assert(covered, 'a dim line scrolled under the header is drawn over it');
+    assert(layout.below, 'the log box starts above the bottom of the header');
+    assert(layout.dimHit, 'the dim line is not the element drawn at its place');
     assertEq('status while live', st.status, 'live');
     assert(st.endHidden, 'the end is shown while the stream is live');
     // it follows over a WebSocket in binary mode, and loads nothing from anywhere else
@@ -397,23 +400,23 @@ async function viewerLive(srv) {
     let s = await viewerState(page);
     assert(s.scrollable, 'the page does not scroll (too few lines?)');
     await pageWait(page, 'the page to follow the bottom', () => {
-        const el = document.scrollingElement;
+        const el = document.getElementById('scroller');
         return el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
     });
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await pageWait(page, 'the scroll to the top', () => document.scrollingElement.scrollTop === 0);
+    await page.evaluate(() => document.getElementById('scroller').scrollTo(0, 0));
+    await pageWait(page, 'the scroll to the top', () => document.getElementById('scroller').scrollTop === 0);
     await app.send('while scrolled up 1\nwhile scrolled up 2\n');
     text += 'while scrolled up 1\nwhile scrolled up 2\n';
     await waitLog(page, 'lines while scrolled up', text);
     await sleep(100);
     s = await viewerState(page);
     assertEq('scroll position while the reader is up the page', s.scrollTop, 0);
-    await page.evaluate(() => window.scrollTo(0, document.scrollingElement.scrollHeight));
+    await page.evaluate(() => document.getElementById('scroller').scrollTo(0, document.getElementById('scroller').scrollHeight));
     await app.send('back at the bottom\n');
     text += 'back at the bottom\n';
     await waitLog(page, 'a line at the bottom', text);
     await pageWait(page, 'the page to follow the bottom again', () => {
-        const el = document.scrollingElement;
+        const el = document.getElementById('scroller');
         return el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
     });
 
@@ -530,7 +533,7 @@ async function viewerBadName(srv) {
     const page2 = await newPage();
     requests = [];
     await page2.goto(`${srv.url}/%FF%FElive.log`);
-    await pageWaitOrErrors(page2, 'the first line of /%FF%FElive.log', () => document.getElementById('log').textContent === 'live one\n');
+    await pageWaitOrErrors(page2, 'the first line of /%FF%FElive.log', () => window.hfsViewer && window.hfsViewer.text() === 'live one\n');
     await pageWait(page2, 'the viewer to be live', () => document.getElementById('status').className === 'live');
     await send('live \u00e9 two\n');
     await waitLog(page2, 'the line appended while the page is open', 'live one\nlive \u00e9 two\n');
