@@ -654,7 +654,9 @@ void ns_close_store(store *st, store_closed_cb done, void *arg)
         if (w->released && !w->busy)
             ns_writer_finish(w);
     }
-    if (need > ns->applied)
+    if (ns->want_seq > need)
+        need = ns->want_seq;
+    if (need > ns->applied && ns->connected && !ns->severed)
         ns_drain_until(ns, need, NS_DRAIN_MS);
     ns->closing = 1;
     pthread_mutex_lock(&ns->mu);

@@ -105,7 +105,7 @@ static int take_key(nstore *ns, nent *e, nwriter *w)
     if (s == NATS_OK)
         return STORE_OK;
     const char *txt = nats_GetLastError(NULL);
-    if (s == NATS_ERR && txt && strstr(txt, "wrong last sequence"))
+    if (s == NATS_ERR) /* the key exists (kvStore_Create's own look-up may clear the text) */
         return STORE_EBUSY;
     store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
               natsStatus_GetText(s), txt ? txt : "");
@@ -115,8 +115,12 @@ static int take_key(nstore *ns, nent *e, nwriter *w)
 
 static void drop_key(nstore *ns, nent *e)
 {
-    if (ns->connected && !ns->severed)
-        kvStore_Delete(ns->kv, e->token);
+    if (ns->connected && !ns->severed) {
+        natsStatus s = kvStore_Delete(ns->kv, e->token);
+        if (s != NATS_OK)
+            store_log(&ns->base, 1, "nats store: /%s: giving the lease back: %s", e->name,
+                      natsStatus_GetText(s));
+    }
 }
 
 void ns_writer_free(nwriter *w)
@@ -151,13 +155,11 @@ void ns_writer_finish(nwriter *w)
         return;
     }
     if (e && !w->failed && !w->end_sent && ns->connected && !ns->severed) {
-        natsMsg *m = NULL;
-        w->end_sent = 1;
-        if (natsMsg_Create(&m, e->subj, NULL, NULL, 0) == NATS_OK &&
-            natsMsgHeader_Set(m, "Hfs-Kind", "end") == NATS_OK &&
-            natsMsgHeader_Set(m, "Hfs-Writer", w->id) == NATS_OK)
-            js_PublishMsgAsync(ns->js, &m, NULL);
-        natsMsg_Destroy(m);
+        uint64_t seq = 0;
+        w->end_sent = 1; /* (synchronous: the next writer, here or after a restart, sees it) */
+        if (ns_publish_sync(ns, e, "end", w->id, w->accepted, NULL, 0, 0, 0, &seq, NULL) == 0 &&
+            seq > ns->want_seq)
+            ns->want_seq = seq;
     }
     if (e && !w->fenced)
         drop_key(ns, e);
@@ -275,6 +277,7 @@ static int acquire(nstore *ns, nent *e, const char *rel, store_res **out)
     e->local = w;
     w->next = ns->writers;
     ns->writers = w;
+    ns_ent_changed(e); /* LEASED: told to the watcher, as the file store does */
     ns_res_sync(r);
     *out = &r->base;
     return STORE_OK;

@@ -148,6 +148,7 @@ struct nstore {
 
     uint64_t applied;           /* the last stream sequence applied */
     uint64_t saved;             /* the one in the applied-state file */
+    uint64_t want_seq;          /* this store's last own `end`: applied before closing */
     uint64_t cand;              /* being saved once the inner store wrote it */
     int cand_waits, cand_on;
     char *cand_text;           /* the state file for cand */
