@@ -398,8 +398,8 @@ static natsStatus setup_stream(nstore *ns)
         nats_Sleep(250);
     } while (ns_now_ms() < end);
     if (s != NATS_OK) {
-        store_log(&ns->base, 0, "nats store: stream %s: %s (%d)", ns->stream,
-                  natsStatus_GetText(s), (int)jerr);
+        store_log(&ns->base, 0, "nats store: stream %s: %s (%d)", ns->stream, natsStatus_GetText(s),
+                  (int)jerr);
         return s;
     }
     do {
