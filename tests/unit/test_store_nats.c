@@ -81,8 +81,10 @@ static void *nats_setup(void)
         free(f);
         return NULL;
     }
+    char dir[200];
+    memcpy(dir, f->dir, sizeof(dir));
     for (int i = 0; i < NROOTS; i++) {
-        snprintf(f->root[i], sizeof(f->root[i]), "%s/node%d", f->dir, i);
+        snprintf(f->root[i], sizeof(f->root[i]), "%s/node%d", dir, i);
         mkdir(f->root[i], 0755);
     }
     unsigned n = ++fx_count;

@@ -162,6 +162,7 @@ struct nstore {
     int64_t down_since_ms;
     int healthy;
     unsigned nres_open;
+    unsigned jobs; /* renewals on the thread pool: closing waits for them */
     int closing, closed_inner;
     store_closed_cb closed_cb;
     void *closed_arg;
@@ -189,6 +190,7 @@ int ns_down(const nstore *ns); /* 1 while unavailable */
 void ns_idle_start(nstore *ns);
 void ns_tick_persist(nstore *ns);
 void ns_close_store(store *st, store_closed_cb done, void *arg);
+void ns_maybe_done(nstore *ns);
 
 /* applier.c */
 nent *ns_ent_find(nstore *ns, const char *name);
@@ -226,6 +228,10 @@ void ns_writer_fail(nwriter *w, int err, const char *why);
 void ns_writers_check(nstore *ns); /* after applying: fenced writers, gaps */
 void ns_writer_retry_tick(nwriter *w, int64_t now);
 int ns_writer_settle(nwriter *w, int ms); /* everything published and acked: 0, or -1 */
+/* Walking the writers while callbacks may finish some: pinned ones are finished at unpin (and
+ * released ones too when finish_released). */
+void ns_writers_pin(nstore *ns);
+void ns_writers_unpin(nstore *ns, int finish_released);
 
 /* ops.c */
 extern const store_ops ns_ops;
