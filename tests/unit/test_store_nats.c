@@ -68,7 +68,8 @@ static void log_line(void *data, int level, const char *line)
 static void *nats_setup(void)
 {
     if (!cluster_up) {
-        test_fail(__FILE__, __LINE__, "no NATS cluster (nats-server installed? scripts/deps.sh test)");
+        test_fail(__FILE__, __LINE__,
+                  "no NATS cluster (nats-server installed? scripts/deps.sh test)");
         return NULL;
     }
     nfx *f = calloc(1, sizeof(*f));
@@ -80,8 +81,10 @@ static void *nats_setup(void)
         free(f);
         return NULL;
     }
+    char dir[200];
+    memcpy(dir, f->dir, sizeof(dir));
     for (int i = 0; i < NROOTS; i++) {
-        snprintf(f->root[i], sizeof(f->root[i]), "%s/node%d", f->dir, i);
+        snprintf(f->root[i], sizeof(f->root[i]), "%s/node%d", dir, i);
         mkdir(f->root[i], 0755);
     }
     unsigned n = ++fx_count;
@@ -155,8 +158,7 @@ static int stat_done(void *arg)
 }
 
 /* Runs e until rel has size bytes and (state & mask) == want. */
-static int run_stat(sc_env *e, const char *rel, uint64_t size, unsigned mask, unsigned want,
-                    int ms)
+static int run_stat(sc_env *e, const char *rel, uint64_t size, unsigned mask, unsigned want, int ms)
 {
     open_wait w = {e, rel, size, mask, want};
     return sc_run_until(e, stat_done, &w, ms);
@@ -376,19 +378,19 @@ static void n_applier_rules(sc_env *e)
     snprintf(tail, sizeof(tail), "r.%s", token("a"));
     CHECK_INT(raw_publish(f, tail, "begin", "W-1", "0", NULL, 0), 0);
     CHECK_INT(raw_publish(f, tail, "data", "W-1", "0", "hello", 5), 0);
-    CHECK_INT(raw_publish(f, tail, "data", "W-1", "0", "hello", 5), 0);     /* duplicate */
-    CHECK_INT(raw_publish(f, tail, "data", "W-1", "3", "lo world", 8), 0);  /* overlap */
-    CHECK_INT(raw_publish(f, tail, "data", "W-1", "20", "gap", 3), 0);      /* gap */
-    CHECK_INT(raw_publish(f, tail, "data", "W-2", "11", "other", 5), 0);    /* not the writer */
-    CHECK_INT(raw_publish(f, tail, "data", "W-1", "x", "bad", 3), 0);       /* bad offset */
-    CHECK_INT(raw_publish(f, tail, "data", NULL, "11", "nowriter", 8), 0);  /* no writer */
-    CHECK_INT(raw_publish(f, tail, NULL, "W-1", "11", "nokind", 6), 0);     /* no kind */
-    CHECK_INT(raw_publish(f, tail, "bogus", "W-1", "11", "k", 1), 0);       /* unknown kind */
+    CHECK_INT(raw_publish(f, tail, "data", "W-1", "0", "hello", 5), 0);         /* duplicate */
+    CHECK_INT(raw_publish(f, tail, "data", "W-1", "3", "lo world", 8), 0);      /* overlap */
+    CHECK_INT(raw_publish(f, tail, "data", "W-1", "20", "gap", 3), 0);          /* gap */
+    CHECK_INT(raw_publish(f, tail, "data", "W-2", "11", "other", 5), 0);        /* not the writer */
+    CHECK_INT(raw_publish(f, tail, "data", "W-1", "x", "bad", 3), 0);           /* bad offset */
+    CHECK_INT(raw_publish(f, tail, "data", NULL, "11", "nowriter", 8), 0);      /* no writer */
+    CHECK_INT(raw_publish(f, tail, NULL, "W-1", "11", "nokind", 6), 0);         /* no kind */
+    CHECK_INT(raw_publish(f, tail, "bogus", "W-1", "11", "k", 1), 0);           /* unknown kind */
     CHECK_INT(raw_publish(f, tail, "meta", NULL, NULL, junk, sizeof(junk)), 0); /* bad meta */
-    CHECK_INT(raw_publish(f, "r.!!!", "data", "W-1", "0", "x", 1), 0);      /* bad token */
-    CHECK_INT(raw_publish(f, "r.Li4", "begin", "W-9", "0", NULL, 0), 0);    /* ".." as a name */
+    CHECK_INT(raw_publish(f, "r.!!!", "data", "W-1", "0", "x", 1), 0);          /* bad token */
+    CHECK_INT(raw_publish(f, "r.Li4", "begin", "W-9", "0", NULL, 0), 0);        /* ".." as a name */
     CHECK_INT(raw_publish(f, "r.Lmh0dHBmc3RyZWFt", "begin", "W-9", "0", NULL, 0), 0); /* hidden */
-    CHECK_INT(raw_publish(f, "r.YQ.x", "data", "W-1", "0", "x", 1), 0);     /* a '.' in it */
+    CHECK_INT(raw_publish(f, "r.YQ.x", "data", "W-1", "0", "x", 1), 0); /* a '.' in it */
     CHECK_INT(raw_publish(f, tail, "data", "W-1", "11", "!", 1), 0);
     CHECK_INT(raw_publish(f, tail, "end", "W-1", NULL, NULL, 0), 0);
     CHECK(run_stat(e, "a", 12, STORE_LEASED, 0, SC_T));

@@ -241,8 +241,8 @@ static void apply_meta(nstore *ns, nent *e, natsMsg *m, uint64_t seq)
         h = NULL;
     int rc = h ? store_meta_set(h, &meta) : STORE_ENOENT;
     if (rc != STORE_OK)
-        store_log(&ns->base, 0, "nats store: seq %llu: /%s: metadata: %s",
-                  (unsigned long long)seq, e->name, store_strerror(rc));
+        store_log(&ns->base, 0, "nats store: seq %llu: /%s: metadata: %s", (unsigned long long)seq,
+                  e->name, store_strerror(rc));
     if (h)
         store_res_unref(h);
     store_meta_free(&meta);

@@ -241,8 +241,7 @@ int ns_state_write(nstore *ns, const char *text, uint64_t seq)
     char path[4200], tmp[4200], dir[4200];
     int fd;
 
-    if (state_path(ns, path, sizeof(path), "") < 0 ||
-        state_path(ns, tmp, sizeof(tmp), ".tmp") < 0)
+    if (state_path(ns, path, sizeof(path), "") < 0 || state_path(ns, tmp, sizeof(tmp), ".tmp") < 0)
         return -1;
     snprintf(dir, sizeof(dir), "%s/.httpfstream", ns->root);
     mkdir(dir, 0700);

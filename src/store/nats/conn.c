@@ -197,9 +197,11 @@ static void go_down(nstore *ns)
     ns->healthy = 0;
     store_log(&ns->base, 0, "nats store: NATS unavailable for %d ms: failing writers and followers",
               NS_DOWN_MS);
+    ns_writers_pin(ns);
     for (nwriter *w = ns->writers; w; w = w->next)
         if (!w->failed && !w->released)
             ns_writer_fail(w, EIO, "NATS unavailable");
+    ns_writers_unpin(ns, 0);
     for (size_t i = 0; i < ns->nbuckets; i++) {
         for (nent *e = ns->buckets[i]; e; e = e->hnext) {
             nres *r = e->res;
@@ -233,11 +235,11 @@ static void tick_cb(uv_timer_t *t)
         go_down(ns);
     else if (!ns->healthy && ns->connected)
         go_up(ns);
+    ns_writers_pin(ns);
     ns_lease_tick(ns, now);
-    for (nwriter *w = ns->writers, *next; w; w = next) {
-        next = w->next;
+    for (nwriter *w = ns->writers; w; w = w->next)
         ns_writer_retry_tick(w, now);
-    }
+    ns_writers_unpin(ns, 0);
     ns_tick_persist(ns);
 }
 
@@ -398,8 +400,8 @@ static natsStatus setup_stream(nstore *ns)
         nats_Sleep(250);
     } while (ns_now_ms() < end);
     if (s != NATS_OK) {
-        store_log(&ns->base, 0, "nats store: stream %s: %s (%d)", ns->stream,
-                  natsStatus_GetText(s), (int)jerr);
+        store_log(&ns->base, 0, "nats store: stream %s: %s (%d)", ns->stream, natsStatus_GetText(s),
+                  (int)jerr);
         return s;
     }
     do {
@@ -571,6 +573,11 @@ void store_nats_sever(store *st)
 
 static void nats_free(nstore *ns)
 {
+    while (ns->writers) { /* (only when closing did not finish them: NATS was gone) */
+        ns->writers->busy = 0;
+        ns->writers->ent = NULL;
+        ns_writer_free(ns->writers);
+    }
     if (ns->sub)
         natsSubscription_Destroy(ns->sub);
     if (ns->kvsub)
@@ -604,10 +611,10 @@ static void nats_free(nstore *ns)
     free(ns);
 }
 
-static void maybe_done(nstore *ns)
+void ns_maybe_done(nstore *ns)
 {
-    if (!ns->closed_inner || ns->closing < 4)
-        return; /* the inner store and the three handles */
+    if (!ns->closed_inner || ns->closing < 4 || ns->jobs)
+        return; /* the inner store, the three handles, the renewals */
     store_closed_cb cb = ns->closed_cb;
     void *arg = ns->closed_arg;
     if (ns->applied != ns->saved) {
@@ -625,14 +632,14 @@ static void handle_closed(uv_handle_t *h)
 {
     nstore *ns = h->data;
     ns->closing++;
-    maybe_done(ns);
+    ns_maybe_done(ns);
 }
 
 static void inner_closed(void *arg)
 {
     nstore *ns = arg;
     ns->closed_inner = 1;
-    maybe_done(ns);
+    ns_maybe_done(ns);
 }
 
 void ns_close_store(store *st, store_closed_cb done, void *arg)
@@ -643,17 +650,13 @@ void ns_close_store(store *st, store_closed_cb done, void *arg)
     ns->closed_cb = done;
     ns->closed_arg = arg;
     /* Writers still sending finish first: every accepted byte in the stream and applied here. */
-    for (nwriter *w = ns->writers, *next; w && !ns->severed && ns->connected; w = next) {
-        next = w->next;
+    ns_writers_pin(ns);
+    for (nwriter *w = ns->writers; w && !ns->severed && ns->connected; w = w->next) {
         ns_writer_settle(w, NS_DRAIN_MS);
         if (w->max_ack_seq > need)
             need = w->max_ack_seq;
     }
-    for (nwriter *w = ns->writers, *next; w; w = next) {
-        next = w->next;
-        if (w->released && !w->busy)
-            ns_writer_finish(w);
-    }
+    ns_writers_unpin(ns, 1);
     if (ns->want_seq > need)
         need = ns->want_seq;
     if (need > ns->applied && ns->connected && !ns->severed)

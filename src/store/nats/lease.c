@@ -329,7 +329,9 @@ static void renew_done(uv_work_t *req, int status)
 {
     renew_job *j = req->data;
     nwriter *w = j->w;
+    nstore *ns = w->ns;
     (void)status;
+    ns->jobs--;
     w->busy--;
     w->renewing = 0;
     if (j->s == NATS_OK) {
@@ -342,6 +344,8 @@ static void renew_done(uv_work_t *req, int status)
     free(j);
     if (w->closing && !w->busy)
         ns_writer_finish(w);
+    if (ns->closing)
+        ns_maybe_done(ns);
 }
 
 static void renew(nstore *ns, nwriter *w, int64_t now)
@@ -360,7 +364,9 @@ static void renew(nstore *ns, nwriter *w, int64_t now)
     w->renewing = 1;
     w->renew_start_ms = now;
     w->busy++;
+    ns->jobs++;
     if (uv_queue_work(ns->loop, &j->req, renew_work, renew_done) != 0) {
+        ns->jobs--;
         w->busy--;
         w->renewing = 0;
         free(j);
@@ -369,8 +375,7 @@ static void renew(nstore *ns, nwriter *w, int64_t now)
 
 void ns_lease_tick(nstore *ns, int64_t now)
 {
-    for (nwriter *w = ns->writers, *next; w; w = next) {
-        next = w->next;
+    for (nwriter *w = ns->writers; w; w = w->next) { /* (pinned by the tick) */
         if (w->failed || w->released)
             continue;
         if (now - w->renew_ok_ms > (int64_t)ns->lease_ms * 2 / 3) {

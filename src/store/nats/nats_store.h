@@ -8,16 +8,16 @@
 #include "store/store.h"
 
 typedef struct store_nats_options {
-    const char *urls;     /* nats://host:port[,nats://...] (tls://, user:pass@ and token@ too) */
-    const char *root;     /* this store's local copy (must exist) */
-    const char *stream;   /* NULL: "HFS" */
-    const char *prefix;   /* subject prefix, NULL: "hfs" (subjects PREFIX.r.TOKEN) */
-    const char *bucket;   /* the lease bucket, NULL: "HFS_LEASE" */
-    int replicas;         /* 0: 3 */
-    unsigned lease_ms;    /* 0: 10000 */
-    const char *creds;    /* a .creds file, or NULL */
-    const char *cacert;   /* a CA bundle for TLS, or NULL */
-    unsigned connect_ms;  /* how long store_nats_new tries to connect, 0: 5000 */
+    const char *urls;    /* nats://host:port[,nats://...] (tls://, user:pass@ and token@ too) */
+    const char *root;    /* this store's local copy (must exist) */
+    const char *stream;  /* NULL: "HFS" */
+    const char *prefix;  /* subject prefix, NULL: "hfs" (subjects PREFIX.r.TOKEN) */
+    const char *bucket;  /* the lease bucket, NULL: "HFS_LEASE" */
+    int replicas;        /* 0: 3 */
+    unsigned lease_ms;   /* 0: 10000 */
+    const char *creds;   /* a .creds file, or NULL */
+    const char *cacert;  /* a CA bundle for TLS, or NULL */
+    unsigned connect_ms; /* how long store_nats_new tries to connect, 0: 5000 */
 } store_nats_options;
 
 /* Connects, creates the stream and the bucket when missing, starts the consumer. STORE_OK,

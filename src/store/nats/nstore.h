@@ -20,20 +20,20 @@
 #include "store/backend.h"
 #include "store/nats/nats_store.h"
 
-#define NS_WID_MAX       48                    /* a writer id: node id, '-', a counter */
-#define NS_CHUNK         ((size_t)256 * 1024)  /* bytes per data message at most */
-#define NS_QUEUE_MAX     ((size_t)16 << 20)    /* consumer bytes queued for the loop */
-#define NS_BATCH_BYTES   ((size_t)4 << 20)     /* applied per loop iteration at most */
-#define NS_INFLIGHT_HIGH ((size_t)8 << 20)     /* unacked bytes that make a writer backlogged */
-#define NS_INFLIGHT_LOW  ((size_t)2 << 20)     /* ... and that end it */
-#define NS_INFLIGHT_MSGS 1024                  /* unacked messages, likewise */
-#define NS_API_MS        2000                  /* one synchronous JetStream call at most */
-#define NS_ACK_MS        2000                  /* an asynchronous publish's ack at most */
-#define NS_RETRY_MS      250                   /* between republishing attempts */
-#define NS_RETRY_MAX_MS  10000                 /* a writer fails after this long without acks */
-#define NS_DOWN_MS       2000                  /* disconnected this long: unavailable */
-#define NS_DRAIN_MS      2000                  /* a synchronous drain at most */
-#define NS_TOKEN_MAX     1024                  /* subject token (base64url of the name) */
+#define NS_WID_MAX       48                   /* a writer id: node id, '-', a counter */
+#define NS_CHUNK         ((size_t)256 * 1024) /* bytes per data message at most */
+#define NS_QUEUE_MAX     ((size_t)16 << 20)   /* consumer bytes queued for the loop */
+#define NS_BATCH_BYTES   ((size_t)4 << 20)    /* applied per loop iteration at most */
+#define NS_INFLIGHT_HIGH ((size_t)8 << 20)    /* unacked bytes that make a writer backlogged */
+#define NS_INFLIGHT_LOW  ((size_t)2 << 20)    /* ... and that end it */
+#define NS_INFLIGHT_MSGS 1024                 /* unacked messages, likewise */
+#define NS_API_MS        2000                 /* one synchronous JetStream call at most */
+#define NS_ACK_MS        2000                 /* an asynchronous publish's ack at most */
+#define NS_RETRY_MS      250                  /* between republishing attempts */
+#define NS_RETRY_MAX_MS  10000                /* a writer fails after this long without acks */
+#define NS_DOWN_MS       2000                 /* disconnected this long: unavailable */
+#define NS_DRAIN_MS      2000                 /* a synchronous drain at most */
+#define NS_TOKEN_MAX     1024                 /* subject token (base64url of the name) */
 
 typedef struct nstore nstore;
 typedef struct nent nent;
@@ -46,34 +46,34 @@ enum nev_kind { NEV_MSG, NEV_ACK, NEV_CONN, NEV_KV };
 typedef struct nev {
     struct nev *next;
     int kind;
-    natsMsg *msg;   /* NEV_MSG, NEV_ACK (the published message), NEV_KV */
-    size_t bytes;   /* NEV_MSG: counted against NS_QUEUE_MAX */
-    uint64_t seq;   /* NEV_ACK: the stream sequence (0 on error) */
-    int err;        /* NEV_ACK: a natsStatus; NEV_CONN: 0 disconnected, 1 reconnected, 2 closed */
-    int errcode;    /* NEV_ACK: a jsErrCode */
+    natsMsg *msg; /* NEV_MSG, NEV_ACK (the published message), NEV_KV */
+    size_t bytes; /* NEV_MSG: counted against NS_QUEUE_MAX */
+    uint64_t seq; /* NEV_ACK: the stream sequence (0 on error) */
+    int err;      /* NEV_ACK: a natsStatus; NEV_CONN: 0 disconnected, 1 reconnected, 2 closed */
+    int errcode;  /* NEV_ACK: a jsErrCode */
 } nev;
 
 /* The applier's state of one name, and the link to its handle. */
 struct nent {
     nent *hnext;
-    char *name;                /* rel */
-    char *token;               /* base64url of name: the subject's last token, the lease key */
-    char *subj;                /* PREFIX.r.TOKEN */
-    char writer[NS_WID_MAX];   /* the current writer in stream order, "" when none */
-    store_res *iw;             /* the applier's inner lease while a writer is current */
-    int lapsed;                /* the current (remote) writer's key was not renewed or deleted */
-    int64_t kv_seen_ms;        /* when the current writer's key was last seen put */
-    nres *res;                 /* the handle in use, or NULL */
-    nwriter *local;            /* this store's writer of the name, or NULL */
-    int pin;                   /* in use by a call on the stack: not freed */
+    char *name;              /* rel */
+    char *token;             /* base64url of name: the subject's last token, the lease key */
+    char *subj;              /* PREFIX.r.TOKEN */
+    char writer[NS_WID_MAX]; /* the current writer in stream order, "" when none */
+    store_res *iw;           /* the applier's inner lease while a writer is current */
+    int lapsed;              /* the current (remote) writer's key was not renewed or deleted */
+    int64_t kv_seen_ms;      /* when the current writer's key was last seen put */
+    nres *res;               /* the handle in use, or NULL */
+    nwriter *local;          /* this store's writer of the name, or NULL */
+    int pin;                 /* in use by a call on the stack: not freed */
 };
 
 /* A handle: the inner file store's handle, mirrored. */
 struct nres {
     store_res base;
-    store_res *in;     /* the inner handle (readers' and the mirror's) */
-    nent *ent;         /* NULL once the name was removed */
-    nwriter *w;        /* the writer holding the lease through this handle */
+    store_res *in; /* the inner handle (readers' and the mirror's) */
+    nent *ent;     /* NULL once the name was removed */
+    nwriter *w;    /* the writer holding the lease through this handle */
     struct nwait *waits;
     unsigned notified; /* STORE_EV_FAILED told while unavailable */
     char name[];
@@ -99,22 +99,22 @@ typedef struct nmsgrec {
 struct nwriter {
     nstore *ns;
     nent *ent;
-    nres *res;               /* the writer's handle (one reference) */
-    nwriter *next;           /* nstore.writers */
+    nres *res;     /* the writer's handle (one reference) */
+    nwriter *next; /* nstore.writers */
     char id[NS_WID_MAX];
-    uint64_t rev;            /* the lease key's revision */
-    uint64_t accepted;       /* next offset */
-    nmsgrec *cur;            /* being filled, not published yet (NS_CHUNK of room) */
-    nmsgrec *head, *tail;    /* published, in order */
+    uint64_t rev;         /* the lease key's revision */
+    uint64_t accepted;    /* next offset */
+    nmsgrec *cur;         /* being filled, not published yet (NS_CHUNK of room) */
+    nmsgrec *head, *tail; /* published, in order */
     size_t unacked_bytes;
     unsigned unacked_msgs;
-    uint64_t acked_end;      /* every byte before it is acked */
-    uint64_t max_ack_seq;    /* the highest sequence an ack named */
-    uint32_t gen;            /* publishing attempt: acks of older ones are ignored */
+    uint64_t acked_end;   /* every byte before it is acked */
+    uint64_t max_ack_seq; /* the highest sequence an ack named */
+    uint32_t gen;         /* publishing attempt: acks of older ones are ignored */
     int retrying;
     int64_t retry_at_ms, fail_at_ms;
     int failed, released, end_sent, closing, fenced;
-    int busy;                /* thread-pool jobs holding it */
+    int busy; /* thread-pool jobs holding it */
     int renewing;
     int64_t renew_ok_ms, renew_start_ms;
 };
@@ -146,22 +146,23 @@ struct nstore {
     uv_idle_t idle;
     int idle_on;
 
-    uint64_t applied;           /* the last stream sequence applied */
-    uint64_t saved;             /* the one in the applied-state file */
-    uint64_t want_seq;          /* this store's last own `end`: applied before closing */
-    uint64_t cand;              /* being saved once the inner store wrote it */
+    uint64_t applied;  /* the last stream sequence applied */
+    uint64_t saved;    /* the one in the applied-state file */
+    uint64_t want_seq; /* this store's last own `end`: applied before closing */
+    uint64_t cand;     /* being saved once the inner store wrote it */
     int cand_waits, cand_on;
-    char *cand_text;           /* the state file for cand */
+    char *cand_text; /* the state file for cand */
 
     nent **buckets;
     size_t nbuckets, count;
     nwriter *writers;
 
     int connected;
-    int severed;                /* store_nats_sever: a crash, as NATS sees it */
+    int severed; /* store_nats_sever: a crash, as NATS sees it */
     int64_t down_since_ms;
     int healthy;
     unsigned nres_open;
+    unsigned jobs; /* renewals on the thread pool: closing waits for them */
     int closing, closed_inner;
     store_closed_cb closed_cb;
     void *closed_arg;
@@ -189,6 +190,7 @@ int ns_down(const nstore *ns); /* 1 while unavailable */
 void ns_idle_start(nstore *ns);
 void ns_tick_persist(nstore *ns);
 void ns_close_store(store *st, store_closed_cb done, void *arg);
+void ns_maybe_done(nstore *ns);
 
 /* applier.c */
 nent *ns_ent_find(nstore *ns, const char *name);
@@ -226,6 +228,10 @@ void ns_writer_fail(nwriter *w, int err, const char *why);
 void ns_writers_check(nstore *ns); /* after applying: fenced writers, gaps */
 void ns_writer_retry_tick(nwriter *w, int64_t now);
 int ns_writer_settle(nwriter *w, int ms); /* everything published and acked: 0, or -1 */
+/* Walking the writers while callbacks may finish some: pinned ones are finished at unpin (and
+ * released ones too when finish_released). */
+void ns_writers_pin(nstore *ns);
+void ns_writers_unpin(nstore *ns, int finish_released);
 
 /* ops.c */
 extern const store_ops ns_ops;

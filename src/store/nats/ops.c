@@ -93,7 +93,11 @@ static void ns_unref(store_res *res)
     nres *r = NR(res);
     nstore *ns = NS(res->st);
 
-    ns_waits_fail(r, STORE_EIO); /* (none: their callers hold references) */
+    while (r->waits) { /* (none: whoever waits holds a reference) */
+        nwait *w = r->waits;
+        r->waits = w->next;
+        free(w);
+    }
     store_watch(r->in, NULL, NULL);
     if (r->ent && r->ent->res == r) {
         r->ent->res = NULL;

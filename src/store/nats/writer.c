@@ -250,8 +250,8 @@ void ns_writer_fail(nwriter *w, int err, const char *why)
  * acked and applied past but are missing locally lost them to a gap (a reordered retry). */
 void ns_writers_check(nstore *ns)
 {
-    for (nwriter *w = ns->writers, *next; w; w = next) {
-        next = w->next;
+    ns_writers_pin(ns);
+    for (nwriter *w = ns->writers; w; w = w->next) {
         nent *e = w->ent;
         if (w->failed || !e)
             continue;
@@ -263,6 +263,7 @@ void ns_writers_check(nstore *ns)
             ns_writer_fail(w, EIO, "acked bytes missing from the stream");
         }
     }
+    ns_writers_unpin(ns, 0);
 }
 
 int ns_writer_settle(nwriter *w, int ms)
@@ -270,6 +271,7 @@ int ns_writer_settle(nwriter *w, int ms)
     nstore *ns = w->ns;
     int64_t end = ns_now_ms() + ms;
 
+    w->busy++; /* an ack may finish it meanwhile: not freed under our feet */
     ns_writer_flush(w);
     while (!w->failed && w->unacked_msgs && ns_now_ms() < end) {
         nev *e = ns_queue_pop(ns, 20);
@@ -277,7 +279,23 @@ int ns_writer_settle(nwriter *w, int ms)
             ns_handle_event(ns, e);
         ns_writer_retry_tick(w, ns_now_ms());
     }
+    w->busy--;
     return w->unacked_msgs ? -1 : 0;
+}
+
+void ns_writers_pin(nstore *ns)
+{
+    for (nwriter *w = ns->writers; w; w = w->next)
+        w->busy++;
+}
+
+void ns_writers_unpin(nstore *ns, int finish_released)
+{
+    for (nwriter *w = ns->writers, *next; w; w = next) {
+        next = w->next; /* (pinned: a writer finished meanwhile waits for its turn here) */
+        if (--w->busy == 0 && (w->closing || (finish_released && w->released)))
+            ns_writer_finish(w);
+    }
 }
 
 /* ---- waits ----------------------------------------------------------------------------------- */
