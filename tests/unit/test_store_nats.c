@@ -257,6 +257,18 @@ static int healthy_done(void *arg)
     return store_healthy(arg) == 1;
 }
 
+typedef struct gone_arg {
+    sc_env *e;
+    const char *rel;
+} gone_arg;
+
+static int gone_done(void *arg)
+{
+    gone_arg *g = arg;
+    store_info in;
+    return store_stat(g->e->st, g->rel, &in) == STORE_ENOENT;
+}
+
 /* ---- nats-only tests ------------------------------------------------------------------------- */
 
 /* Two nodes: one lease between them; the second sees the first's bytes live and its end. */
@@ -299,6 +311,23 @@ static void n_two_nodes(sc_env *a)
     CHECK(run_stat(a, "s/x", 5004, STORE_LEASED, 0, SC_T));
     store_watch(r, NULL, NULL);
     store_res_unref(r);
+
+    /* removed on one node: gone on the other, and its messages purged from the stream: a new
+     * node replaying it never sees the bytes */
+    CHECK_INT(store_remove(a->st, "s/x"), STORE_OK);
+    store_info in;
+    CHECK(sc_run_until(&b, gone_done, &(gone_arg){&b, "s/x"}, SC_T));
+    sc_run_for(a, 300); /* the purge runs on the thread pool */
+    sc_env c;
+    store_dirent *d;
+    size_t n;
+    CHECK(sc_begin_shared(&c, a, &opts) == 0);
+    sc_run_for(&c, 300);
+    CHECK_INT(store_stat(c.st, "s/x", &in), STORE_ENOENT);
+    CHECK_INT(store_list(c.st, "", &d, &n), STORE_OK);
+    CHECKF(n == 0, "a new node lists %zu entries", n);
+    store_dirents_free(d, n);
+    sc_end(&c);
     tbuf_free(&got);
     sc_end(&b);
 }

@@ -1,6 +1,6 @@
 /* lease.c -- the single-writer lease across stores: a key (the name's token) in the lease
  * bucket, whose value is the writer's id, created by the writer (kvStore_Create fails while
- * another holds it), renewed every third of -lease, deleted at release; a store that dies stops
+ * another holds it), renewed every fifth of -lease, deleted at release; a store that dies stops
  * renewing and the bucket's TTL lets the key expire. The stream fences: a writer's `begin` is
  * published only if the subject's last sequence is the one this store applied up to, and the
  * applier follows the writer named by the last `begin`.
@@ -123,6 +123,46 @@ static void drop_key(nstore *ns, nent *e)
     }
 }
 
+typedef struct del_job {
+    uv_work_t req;
+    nstore *ns;
+    kvStore *kv;
+    char key[];
+} del_job;
+
+static void del_work(uv_work_t *req)
+{
+    del_job *j = req->data;
+    kvStore_Delete(j->kv, j->key);
+}
+
+static void del_done(uv_work_t *req, int status)
+{
+    del_job *j = req->data;
+    nstore *ns = j->ns;
+    (void)status;
+    free(j);
+    ns->jobs--;
+    if (ns->closing)
+        ns_maybe_done(ns);
+}
+
+static void drop_key_later(nstore *ns, nent *e)
+{
+    del_job *j;
+    if (!ns->connected || ns->severed || !(j = calloc(1, sizeof(*j) + strlen(e->token) + 1)))
+        return;
+    j->req.data = j;
+    j->ns = ns;
+    j->kv = ns->kv;
+    strcpy(j->key, e->token);
+    ns->jobs++;
+    if (uv_queue_work(ns->loop, &j->req, del_work, del_done) != 0) {
+        ns->jobs--;
+        free(j);
+    }
+}
+
 void ns_writer_free(nwriter *w)
 {
     nstore *ns = w->ns;
@@ -161,8 +201,10 @@ void ns_writer_finish(nwriter *w)
             seq > ns->want_seq)
             ns->want_seq = seq;
     }
-    if (e && !w->fenced)
+    if (e && !w->fenced && !w->failed)
         drop_key(ns, e);
+    else if (e && !w->fenced)
+        drop_key_later(ns, e); /* NATS may be slow now: not on the loop */
     ns_writer_free(w);
     if (e)
         ns_ent_changed(e);
@@ -319,9 +361,19 @@ static void renew_work(uv_work_t *req)
 {
     renew_job *j = req->data;
     j->s = kvStore_Update(&j->new_rev, j->kv, j->key, j->val, (int)strlen(j->val), j->rev);
-    if (j->s != NATS_OK) {
-        const char *txt = nats_GetLastError(NULL);
-        j->wrong = j->s == NATS_ERR && txt && strstr(txt, "wrong last sequence");
+    if (j->s == NATS_ERR) {
+        /* A renewal that timed out may still have been stored: then the key holds our id under a
+         * newer revision, ours to go on with. Anything else there: the lease is another's. */
+        kvEntry *e = NULL;
+        j->wrong = 1;
+        if (kvStore_Get(&e, j->kv, j->key) == NATS_OK &&
+            kvEntry_ValueLen(e) == (int)strlen(j->val) &&
+            memcmp(kvEntry_Value(e), j->val, strlen(j->val)) == 0) {
+            j->new_rev = kvEntry_Revision(e);
+            j->s = NATS_OK;
+            j->wrong = 0;
+        }
+        kvEntry_Destroy(e);
     }
 }
 
@@ -332,7 +384,6 @@ static void renew_done(uv_work_t *req, int status)
     nstore *ns = w->ns;
     (void)status;
     ns->jobs--;
-    w->busy--;
     w->renewing = 0;
     if (j->s == NATS_OK) {
         w->rev = j->new_rev;
@@ -342,7 +393,7 @@ static void renew_done(uv_work_t *req, int status)
         ns_writer_fail(w, EIO, "the lease was taken over");
     }
     free(j);
-    if (w->closing && !w->busy)
+    if (--w->busy == 0 && w->closing) /* (held by the job until here) */
         ns_writer_finish(w);
     if (ns->closing)
         ns_maybe_done(ns);
@@ -378,11 +429,17 @@ void ns_lease_tick(nstore *ns, int64_t now)
     for (nwriter *w = ns->writers; w; w = w->next) { /* (pinned by the tick) */
         if (w->failed || w->released)
             continue;
-        if (now - w->renew_ok_ms > (int64_t)ns->lease_ms * 2 / 3) {
+        /* The key expires a lease after the server stored the last renewal, which it did after
+         * renew_ok_ms (when that request was sent): the writer stops a tenth of a lease before.
+         * (The stream fences a writer that goes on anyway: the next writer's `begin`.) */
+        int64_t margin = ns->lease_ms / 10 > 300 ? ns->lease_ms / 10 : 300;
+        if (now - w->renew_ok_ms > (int64_t)ns->lease_ms - margin) {
             ns_writer_fail(w, EIO, "the lease could not be renewed");
             continue;
         }
-        if (!w->renewing && now - w->renew_start_ms >= (int64_t)ns->lease_ms / 3)
+        /* every fifth of the lease; after a failure (a leader election) every 500 ms */
+        int64_t every = w->renew_ok_ms < w->renew_start_ms ? 500 : (int64_t)ns->lease_ms / 5;
+        if (!w->renewing && now - w->renew_start_ms >= every)
             renew(ns, w, now);
     }
     /* remote writers whose key was not renewed lapse (their readers end as when they leave) */

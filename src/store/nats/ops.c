@@ -190,6 +190,62 @@ static int ns_meta_set(store_res *res, const store_meta *m)
     return STORE_OK;
 }
 
+/* After a remove, the stream drops the name's older messages (on the thread pool): purged up to
+ * the remove, never past it, so no later writer's message goes, and a store catching up from
+ * before still gets the remove. */
+typedef struct purge_job {
+    uv_work_t req;
+    nstore *ns;
+    uint64_t seq;
+    natsStatus s;
+    char subj[];
+} purge_job;
+
+static void purge_work(uv_work_t *req)
+{
+    purge_job *j = req->data;
+    jsOptions o;
+    jsErrCode jerr = 0;
+
+    jsOptions_Init(&o);
+    o.Wait = NS_API_MS;
+    o.Stream.Purge.Subject = j->subj;
+    o.Stream.Purge.Sequence = j->seq;
+    j->s = js_PurgeStream(j->ns->js, j->ns->stream, &o, &jerr);
+}
+
+static void purge_done(uv_work_t *req, int status)
+{
+    purge_job *j = req->data;
+    nstore *ns = j->ns;
+
+    (void)status;
+    if (j->s != NATS_OK)
+        store_log(&ns->base, 1, "nats store: purging %s before seq %llu: %s", j->subj,
+                  (unsigned long long)j->seq, natsStatus_GetText(j->s));
+    free(j);
+    ns->jobs--;
+    if (ns->closing)
+        ns_maybe_done(ns);
+}
+
+static void purge(nstore *ns, const char *subj, uint64_t seq)
+{
+    purge_job *j = calloc(1, sizeof(*j) + strlen(subj) + 1);
+
+    if (!j)
+        return;
+    j->req.data = j;
+    j->ns = ns;
+    j->seq = seq;
+    strcpy(j->subj, subj);
+    ns->jobs++;
+    if (uv_queue_work(ns->loop, &j->req, purge_work, purge_done) != 0) {
+        ns->jobs--;
+        free(j);
+    }
+}
+
 static int ns_remove(store *st, const char *rel)
 {
     nstore *ns = NS(st);
@@ -214,6 +270,8 @@ static int ns_remove(store *st, const char *rel)
     }
     e->pin++;
     rc = ns_publish_sync(ns, e, "remove", NULL, 0, NULL, 0, 0, 0, &seq, NULL);
+    if (rc == 0)
+        purge(ns, e->subj, seq);
     if (rc == 0)
         rc = ns_drain_until(ns, seq, NS_DRAIN_MS);
     e->pin--;

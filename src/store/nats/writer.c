@@ -227,23 +227,25 @@ void ns_writer_fail(nwriter *w, int err, const char *why)
     if (w->failed)
         return;
     w->failed = 1;
+    w->busy++; /* the watcher may release it: finished below, not under our feet */
     w->ns->base.stats.write_errors++;
     store_log(&w->ns->base, 0, "nats store: /%s: writer %s fails: %s (%llu bytes not stored)",
               w->ent ? w->ent->name : "?", w->id, why,
               (unsigned long long)(w->accepted - w->acked_end));
     if (r) {
-        r->base.err = err;
-        r->base.accepted = r->base.size;
-        ns_res_sync(r);
         store_res_ref(&r->base);
+        r->base.err = err;
+        ns_res_sync(r);
+        r->base.accepted = r->base.size;
         store_notify(&r->base, STORE_EV_FAILED | STORE_EV_LEASE);
         ns_waits_fail(r, STORE_EIO);
         store_res_unref(&r->base);
     }
     if (w->ent)
         ns_ent_changed(w->ent);
-    if (w->released)
-        ns_writer_finish(w);
+    w->busy--;
+    if (w->released || w->closing)
+        ns_writer_finish(w); /* (deferred again while a caller still pins it) */
 }
 
 /* After applying: a writer whose `begin` was superseded is fenced off; one whose bytes were all
