@@ -253,6 +253,30 @@ static inline int node_get_eq(int port, const char *path, const char *headers, c
     return 0;
 }
 
+/* Sends one chunk of a chunked request body. 0, or -1. */
+static inline int send_chunk(int fd, const void *p, size_t n)
+{
+    char h[32];
+    int k = snprintf(h, sizeof(h), "%zx\r\n", n);
+    return t_send_all(fd, h, (size_t)k) || t_send_all(fd, p, n) || t_send_all(fd, "\r\n", 2) ? -1
+                                                                                             : 0;
+}
+
+/* A ?follow of path on a node, retried while the node answers 404 (it has not applied the
+ * resource's creation yet). NULL after timeout_ms. */
+static inline ths *follow_when_there(int port, const char *path, int timeout_ms)
+{
+    int64_t end = t_now_ms() + timeout_ms;
+    do {
+        ths *h = ths_get(port, path, NULL);
+        if (h && h->r.status == 200)
+            return h;
+        ths_free(h);
+        t_sleep_ms(20);
+    } while (t_now_ms() < end);
+    return NULL;
+}
+
 /* Printable pseudo-random bytes (lines of text), so that TEXT frames and SSE carry them as is. */
 static inline void text_fill(uint8_t *p, size_t n, unsigned salt)
 {

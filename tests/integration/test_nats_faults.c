@@ -188,15 +188,6 @@ static void test_stream_leader_killed_during_appends(void)
     tbuf_free(&model);
 }
 
-/* Sends one chunk of a chunked body. */
-static int send_chunk(int fd, const void *p, size_t n)
-{
-    char h[32];
-    int k = snprintf(h, sizeof(h), "%zx\r\n", n);
-    return t_send_all(fd, h, (size_t)k) || t_send_all(fd, p, n) || t_send_all(fd, "\r\n", 2) ? -1
-                                                                                             : 0;
-}
-
 static void test_lease_holder_killed_during_put(void)
 {
     enum { N = 256 * 1024, FIRST = 64 * 1024, MORE = 48 * 1024 };

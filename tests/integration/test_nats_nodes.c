@@ -394,6 +394,45 @@ static void test_one_appender_across_nodes(void)
     }
 }
 
+/* A fast streaming PUT of 16 MiB through node 1 (much of it still on its way through NATS when
+ * the body ends): ?follow followers on all three nodes get every byte before their end. */
+static void test_followers_get_the_tail(void)
+{
+    enum { N = 16 << 20, CH = 64 << 10 };
+    uint8_t *data = malloc(N);
+    CHECK(data);
+    text_fill(data, N, 5);
+    int fd = t_connect(nodes[0]->port);
+    CHECK(fd >= 0);
+    const char *head = "PUT /tail/big.log HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    CHECK_INT(t_send_all(fd, head, strlen(head)), 0);
+    CHECK_INT(send_chunk(fd, data, CH), 0);
+    ths *h[3];
+    for (int i = 0; i < 3; i++) {
+        h[i] = follow_when_there(nodes[i]->port, "/tail/big.log?follow", 15000);
+        CHECKF(h[i], "node %d: no ?follow", i + 1);
+    }
+    for (size_t o = CH; o < N; o += CH)
+        CHECK_INT(send_chunk(fd, data + o, CH), 0);
+    CHECK_INT(t_send_all(fd, "0\r\n\r\n", 5), 0);
+    thttp_resp r;
+    CHECK_INT(thttp_read(fd, &r, 0, 60000), 0);
+    close(fd);
+    CHECKF(r.status == 201, "the PUT: %d", r.status);
+    CHECK_INT(nsize(&r), N);
+    thttp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        CHECKF(ths_end(h[i], 60000), "node %d: the follow did not end (%zu bytes)", i + 1,
+               h[i]->body.len);
+        EXPECTF(h[i]->body.len == N && memcmp(h[i]->body.p, data, N) == 0,
+                "node %d: the follow ended after %zu of %d bytes", i + 1, h[i]->body.len, N);
+        CHECK(node_file_eq(nodes[i], "tail/big.log", data, N, 30000));
+        ths_free(h[i]);
+    }
+    free(data);
+}
+
 /* Durable Streams: created on node 1, appended through nodes 2 and 3, read from every node at
  * any offset (same Stream-Next-Offset everywhere), an SSE reader on node 3 until the stream is
  * closed through node 2. */
@@ -574,6 +613,7 @@ int main(void)
             RUN(test_follow_sse_wait);
             RUN(test_put_post_offsets_and_static);
             RUN(test_one_appender_across_nodes);
+            RUN(test_followers_get_the_tail);
             RUN(test_durable_streams_across_nodes);
             RUN(test_auth_every_node);
         }
