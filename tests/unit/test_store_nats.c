@@ -468,7 +468,7 @@ static void n_unavailable(sc_env *e)
     store_watch(r, NULL, NULL);
     store_res_unref(r);
     /* JetStream elects its leaders again after the restart: 503s for a while */
-    int64_t end = t_now_ms() + 20000;
+    int64_t end = t_now_ms() + 30000;
     int rc;
     while ((rc = store_acquire(e->st, "v", &w)) != STORE_OK && t_now_ms() < end)
         sc_run_for(e, 100);

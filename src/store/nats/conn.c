@@ -1,7 +1,7 @@
 /* conn.c -- the NATS store's life: connecting (every URL of -store, reconnecting forever), the
  * stream and the lease bucket (created when missing), the ordered consumer, the queue that hands
- * libnats' callbacks to the loop, the tick (renewals, lapses, retries, health, the applied state)
- * and closing. */
+ * libnats' callbacks to the loop (queue.c), the tick (renewals, lapses, retries, health, the
+ * applied state) and closing. */
 #include "store/nats/nstore.h"
 
 #include <errno.h>
@@ -41,148 +41,6 @@ static void lib_unref(void)
     if (--lib_users == 0)
         nats_CloseAndWait(2000);
     pthread_mutex_unlock(&lib_mu);
-}
-
-/* ---- the queue ------------------------------------------------------------------------------ */
-
-void ns_queue_push(nstore *ns, nev *e)
-{
-    pthread_mutex_lock(&ns->mu);
-    if (e->kind == NEV_MSG)
-        while (ns->qbytes > NS_QUEUE_MAX && !ns->qclosing)
-            pthread_cond_wait(&ns->cv_space, &ns->mu); /* back-pressure through flow control */
-    if (ns->qclosing) {
-        pthread_mutex_unlock(&ns->mu);
-        natsMsg_Destroy(e->msg);
-        free(e);
-        return;
-    }
-    ns->qbytes += e->bytes;
-    if (ns->qtail)
-        ns->qtail->next = e;
-    else
-        ns->qhead = e;
-    ns->qtail = e;
-    pthread_cond_signal(&ns->cv_data);
-    pthread_mutex_unlock(&ns->mu);
-    uv_async_send(&ns->async);
-}
-
-nev *ns_queue_pop(nstore *ns, int wait_ms)
-{
-    nev *e;
-    pthread_mutex_lock(&ns->mu);
-    if (!ns->qhead && wait_ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&ns->cv_data, &ns->mu, &ts);
-    }
-    if ((e = ns->qhead)) {
-        ns->qhead = e->next;
-        if (!ns->qhead)
-            ns->qtail = NULL;
-        ns->qbytes -= e->bytes;
-        pthread_cond_signal(&ns->cv_space);
-    }
-    pthread_mutex_unlock(&ns->mu);
-    return e;
-}
-
-static void push_new(nstore *ns, int kind, natsMsg *m, int err)
-{
-    nev *e = calloc(1, sizeof(*e));
-    if (!e) {
-        natsMsg_Destroy(m); /* a lost message: the ordered consumer cannot skip it: a gap */
-        return;
-    }
-    e->kind = kind;
-    e->msg = m;
-    e->err = err;
-    if (kind == NEV_MSG)
-        e->bytes = (size_t)natsMsg_GetDataLength(m) + 256;
-    ns_queue_push(ns, e);
-}
-
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    push_new(closure, NEV_MSG, m, 0);
-}
-
-static void on_kv(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    push_new(closure, NEV_KV, m, 0);
-}
-
-static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
-{
-    nev *e = calloc(1, sizeof(*e));
-    (void)js;
-    if (!e) {
-        natsMsg_Destroy(m);
-        return;
-    }
-    e->kind = NEV_ACK;
-    e->msg = m;
-    e->seq = pa ? pa->Sequence : 0;
-    e->err = pa ? NATS_OK : pae ? (int)pae->Err : NATS_ERR;
-    e->errcode = pae ? (int)pae->ErrCode : 0;
-    ns_queue_push(closure, e);
-}
-
-static void on_disconnected(natsConnection *nc, void *closure)
-{
-    (void)nc;
-    push_new(closure, NEV_CONN, NULL, 0);
-}
-
-static void on_reconnected(natsConnection *nc, void *closure)
-{
-    (void)nc;
-    push_new(closure, NEV_CONN, NULL, 1);
-}
-
-void ns_handle_event(nstore *ns, nev *e)
-{
-    switch (e->kind) {
-    case NEV_MSG:
-        ns_apply(ns, e->msg);
-        break;
-    case NEV_ACK:
-        ns_ack(ns, e);
-        break;
-    case NEV_KV:
-        ns_kv_event(ns, e->msg);
-        break;
-    case NEV_CONN:
-        if (e->err == 1 && !ns->connected) {
-            store_log(&ns->base, 1, "nats store: reconnected");
-            ns->connected = 1;
-        } else if (e->err == 0 && ns->connected) {
-            store_log(&ns->base, 0, "nats store: disconnected from NATS");
-            ns->connected = 0;
-            ns->down_since_ms = ns_now_ms();
-        }
-        break;
-    }
-    natsMsg_Destroy(e->msg);
-    free(e);
-}
-
-static void async_cb(uv_async_t *a)
-{
-    nstore *ns = a->data;
-    ns_drain_some(ns, NS_BATCH_BYTES);
-    ns_writers_check(ns);
 }
 
 /* ---- health ---------------------------------------------------------------------------------- */
@@ -226,6 +84,8 @@ static void go_up(nstore *ns)
                 e->res->notified = 0;
 }
 
+static void resubscribe(nstore *ns, int64_t now);
+
 static void tick_cb(uv_timer_t *t)
 {
     nstore *ns = t->data;
@@ -235,6 +95,7 @@ static void tick_cb(uv_timer_t *t)
         go_down(ns);
     else if (!ns->healthy && ns->connected)
         go_up(ns);
+    resubscribe(ns, now);
     ns_writers_pin(ns);
     ns_lease_tick(ns, now);
     for (nwriter *w = ns->writers; w; w = w->next)
@@ -344,9 +205,9 @@ static natsStatus make_options(nstore *ns, const store_nats_options *no, natsOpt
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(opts, no->connect_ms ? no->connect_ms : NS_API_MS);
     if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, ns);
+        s = natsOptions_SetDisconnectedCB(opts, ns_on_disconnected, ns);
     if (s == NATS_OK)
-        s = natsOptions_SetReconnectedCB(opts, on_reconnected, ns);
+        s = natsOptions_SetReconnectedCB(opts, ns_on_reconnected, ns);
     if (s == NATS_OK && no->creds && *no->creds)
         s = natsOptions_SetUserCredentialsFromFiles(opts, no->creds, NULL);
     if (s == NATS_OK && (tls || (no->cacert && *no->cacert)))
@@ -425,32 +286,103 @@ static natsStatus setup_stream(nstore *ns)
     return s;
 }
 
-static natsStatus subscribe(nstore *ns)
+/* The ordered consumer over every resource's subject, from sequence from. */
+static natsStatus consume(nstore *ns, uint64_t from, natsSubscription **out)
 {
     jsSubOptions so;
     jsErrCode jerr = 0;
     char subj[300];
-    natsStatus s;
 
-    snprintf(subj, sizeof(subj), "$KV.%s.>", ns->bucket);
-    s = natsConnection_Subscribe(&ns->kvsub, ns->nc, subj, on_kv, ns);
-    if (s != NATS_OK)
-        return s;
     jsSubOptions_Init(&so);
     so.Stream = ns->stream;
     so.Ordered = true;
-    if (ns->applied) {
+    if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
-        so.Config.OptStartSeq = ns->applied + 1;
+        so.Config.OptStartSeq = from;
     } else {
         so.Config.DeliverPolicy = js_DeliverAll;
     }
     snprintf(subj, sizeof(subj), "%s.r.>", ns->prefix);
-    s = js_Subscribe(&ns->sub, ns->js, subj, on_msg, ns, NULL, &so, &jerr);
+    natsStatus s = js_Subscribe(out, ns->js, subj, ns_on_msg, ns, NULL, &so, &jerr);
     if (s != NATS_OK)
-        store_log(&ns->base, 0, "nats store: consumer on %s: %s (%d)", subj, natsStatus_GetText(s),
-                  (int)jerr);
+        store_log(&ns->base, 0, "nats store: consumer on %s from seq %llu: %s (%d)", subj,
+                  (unsigned long long)from, natsStatus_GetText(s), (int)jerr);
     return s;
+}
+
+static natsStatus subscribe(nstore *ns)
+{
+    char subj[300];
+
+    snprintf(subj, sizeof(subj), "$KV.%s.>", ns->bucket);
+    natsStatus s = natsConnection_Subscribe(&ns->kvsub, ns->nc, subj, ns_on_kv, ns);
+    return s == NATS_OK ? consume(ns, ns->applied + 1, &ns->sub) : s;
+}
+
+/* After a reconnection the consumer is made again from what was applied (on the thread pool:
+ * JetStream may still be electing its leaders; retried every second until it works). Messages
+ * both consumers deliver are applied once (by sequence). */
+typedef struct resub_job {
+    uv_work_t req;
+    nstore *ns;
+    uint64_t from;
+    natsSubscription *old, *sub;
+    natsStatus s;
+} resub_job;
+
+static void resub_work(uv_work_t *req)
+{
+    resub_job *j = req->data;
+    j->s = consume(j->ns, j->from, &j->sub);
+    if (j->s == NATS_OK && j->old) {
+        natsSubscription_Unsubscribe(j->old);
+        natsSubscription_Destroy(j->old);
+        j->old = NULL;
+    }
+}
+
+static void resub_done(uv_work_t *req, int status)
+{
+    resub_job *j = req->data;
+    nstore *ns = j->ns;
+
+    (void)status;
+    ns->resub_on = 0;
+    ns->jobs--;
+    if (j->s == NATS_OK) {
+        ns->sub = j->sub;
+        ns->resub = 0;
+        store_log(&ns->base, 1, "nats store: consumer made again from seq %llu",
+                  (unsigned long long)j->from);
+    } else {
+        ns->sub = j->old;
+        ns->resub_at_ms = ns_now_ms() + 1000;
+    }
+    free(j);
+    if (ns->closing)
+        ns_maybe_done(ns);
+}
+
+static void resubscribe(nstore *ns, int64_t now)
+{
+    resub_job *j;
+
+    if (!ns->resub || ns->resub_on || !ns->connected || ns->closing || now < ns->resub_at_ms ||
+        !(j = calloc(1, sizeof(*j))))
+        return;
+    j->req.data = j;
+    j->ns = ns;
+    j->from = ns->applied + 1;
+    j->old = ns->sub;
+    ns->sub = NULL;
+    ns->resub_on = 1;
+    ns->jobs++;
+    if (uv_queue_work(ns->loop, &j->req, resub_work, resub_done) != 0) {
+        ns->sub = j->old;
+        ns->resub_on = 0;
+        ns->jobs--;
+        free(j);
+    }
 }
 
 static int lock_root(nstore *ns)
@@ -526,7 +458,7 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
         jsOptions_Init(&jo);
         jo.Wait = NS_API_MS;
         jo.PublishAsync.MaxPending = 4096;
-        jo.PublishAsync.AckHandler = on_ack;
+        jo.PublishAsync.AckHandler = ns_on_ack;
         jo.PublishAsync.AckHandlerClosure = ns;
         s = natsConnection_JetStream(&ns->js, ns->nc, &jo);
     } else {
@@ -535,7 +467,7 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
     }
     if (s == NATS_OK)
         s = setup_stream(ns);
-    uv_async_init(ns->loop, &ns->async, async_cb);
+    uv_async_init(ns->loop, &ns->async, ns_async_cb);
     uv_timer_init(ns->loop, &ns->tick);
     uv_idle_init(ns->loop, &ns->idle);
     ns->async.data = ns->tick.data = ns->idle.data = ns;

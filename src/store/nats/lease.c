@@ -361,17 +361,19 @@ static void renew_work(uv_work_t *req)
 {
     renew_job *j = req->data;
     j->s = kvStore_Update(&j->new_rev, j->kv, j->key, j->val, (int)strlen(j->val), j->rev);
-    if (j->s == NATS_ERR) {
+    if (j->s != NATS_OK) {
         /* A renewal that timed out may still have been stored: then the key holds our id under a
-         * newer revision, ours to go on with. Anything else there: the lease is another's. */
+         * newer revision, ours to go on with. Another id there: the lease is gone. Otherwise
+         * (an election, a replica behind) the next attempt decides, or the deadline. */
         kvEntry *e = NULL;
-        j->wrong = 1;
-        if (kvStore_Get(&e, j->kv, j->key) == NATS_OK &&
-            kvEntry_ValueLen(e) == (int)strlen(j->val) &&
-            memcmp(kvEntry_Value(e), j->val, strlen(j->val)) == 0) {
+        natsStatus g = kvStore_Get(&e, j->kv, j->key);
+        size_t n = strlen(j->val);
+        if (g == NATS_OK && kvEntry_ValueLen(e) == (int)n &&
+            memcmp(kvEntry_Value(e), j->val, n) == 0) {
             j->new_rev = kvEntry_Revision(e);
             j->s = NATS_OK;
-            j->wrong = 0;
+        } else if (g == NATS_OK) {
+            j->wrong = 1; /* (not found may be a replica behind: the deadline decides) */
         }
         kvEntry_Destroy(e);
     }

@@ -5,11 +5,11 @@
  * a condition variable and a uv_async_t). Everything else runs on the loop: the applier pops the
  * queue and applies, writers publish and count acks, the tick renews leases and checks health.
  *
- * Files: conn.c (connect, stream and bucket, the queue, the tick, health, close), applier.c (the
- * per-name table and the rules every node applies in stream order), lease.c (acquire, release,
- * renew, lapse), writer.c (append, publish, acks, retries, waits), ops.c (handles, reads and the
- * namespace over the inner file store), codec.c (names to subject tokens, the metadata format,
- * the applied-state file). */
+ * Files: conn.c (connect, stream and bucket, the tick, health, close), queue.c (the hand-over),
+ * applier.c (the per-name table and the rules every node applies in stream order), lease.c
+ * (acquire, release, renew, lapse), writer.c (append, publish, acks, retries, waits), ops.c
+ * (handles, reads and the namespace over the inner file store), codec.c (names to subject tokens,
+ * the metadata format, the applied-state file). */
 #ifndef HFS_STORE_NATS_NSTORE_H
 #define HFS_STORE_NATS_NSTORE_H
 
@@ -158,6 +158,8 @@ struct nstore {
     nwriter *writers;
 
     int connected;
+    int resub, resub_on; /* the consumer is to be made again, is being made */
+    int64_t resub_at_ms;
     int severed; /* store_nats_sever: a crash, as NATS sees it */
     int64_t down_since_ms;
     int healthy;
@@ -182,10 +184,18 @@ int ns_state_load(nstore *ns);
 char *ns_state_snapshot(nstore *ns, uint64_t seq); /* the file's text, malloc'd */
 int ns_state_write(nstore *ns, const char *text, uint64_t seq);
 
-/* conn.c */
+/* queue.c */
 void ns_queue_push(nstore *ns, nev *e);
 nev *ns_queue_pop(nstore *ns, int wait_ms);
 void ns_handle_event(nstore *ns, nev *e);
+void ns_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure);
+void ns_on_kv(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure);
+void ns_on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+void ns_on_disconnected(natsConnection *nc, void *closure);
+void ns_on_reconnected(natsConnection *nc, void *closure);
+void ns_async_cb(uv_async_t *a);
+
+/* conn.c */
 int ns_down(const nstore *ns); /* 1 while unavailable */
 void ns_idle_start(nstore *ns);
 void ns_tick_persist(nstore *ns);
