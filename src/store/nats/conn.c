@@ -35,11 +35,27 @@ static int lib_ref(void)
     return ok ? 0 : -1;
 }
 
-static void lib_unref(void)
+/* A closed store's struct stays until libnats' threads are gone: a late callback of theirs (a
+ * message handler still running, a connection event) finds its queue closing and drops what it
+ * brings. */
+static nstore *graveyard;
+
+static void lib_unref(nstore *dead)
 {
     pthread_mutex_lock(&lib_mu);
-    if (--lib_users == 0)
+    dead->grave_next = graveyard;
+    graveyard = dead;
+    if (--lib_users == 0) {
         nats_CloseAndWait(2000);
+        while (graveyard) {
+            nstore *ns = graveyard;
+            graveyard = ns->grave_next;
+            pthread_cond_destroy(&ns->cv_space);
+            pthread_cond_destroy(&ns->cv_data);
+            pthread_mutex_destroy(&ns->mu);
+            free(ns);
+        }
+    }
     pthread_mutex_unlock(&lib_mu);
 }
 
@@ -208,6 +224,8 @@ static natsStatus make_options(nstore *ns, const store_nats_options *no, natsOpt
         s = natsOptions_SetDisconnectedCB(opts, ns_on_disconnected, ns);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(opts, ns_on_reconnected, ns);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(opts, ns_on_closed, ns);
     if (s == NATS_OK && no->creds && *no->creds)
         s = natsOptions_SetUserCredentialsFromFiles(opts, no->creds, NULL);
     if (s == NATS_OK && (tls || (no->cacert && *no->cacert)))
@@ -413,6 +431,9 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
 
     if (!ns)
         return STORE_ENOMEM;
+    pthread_mutex_init(&ns->mu, NULL);
+    pthread_cond_init(&ns->cv_space, NULL);
+    pthread_cond_init(&ns->cv_data, NULL);
     ns->base.ops = &ns_ops;
     ns->base.opt = *o;
     ns->loop = o->loop;
@@ -432,9 +453,6 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
         return STORE_ENOMEM;
     }
     snprintf(ns->node, sizeof(ns->node), "%08x%08x", (unsigned)random(), (unsigned)ns_now_ms());
-    pthread_mutex_init(&ns->mu, NULL);
-    pthread_cond_init(&ns->cv_space, NULL);
-    pthread_cond_init(&ns->cv_data, NULL);
 
     store_options io = *o;
     io.size_max = 0; /* the applier never refuses what the stream holds; appends check */
@@ -475,6 +493,9 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
         s = subscribe(ns);
     if (s != NATS_OK) {
         ns->closing = 1;
+        pthread_mutex_lock(&ns->mu);
+        ns->qclosing = 1;
+        pthread_mutex_unlock(&ns->mu);
         uv_close((uv_handle_t *)&ns->async, NULL);
         uv_close((uv_handle_t *)&ns->tick, NULL);
         uv_close((uv_handle_t *)&ns->idle, NULL);
@@ -505,6 +526,10 @@ void store_nats_sever(store *st)
 
 static void nats_free(nstore *ns)
 {
+    pthread_mutex_lock(&ns->mu);
+    ns->qclosing = 1; /* from now on, callbacks drop what they bring */
+    pthread_cond_broadcast(&ns->cv_space);
+    pthread_mutex_unlock(&ns->mu);
     while (ns->writers) { /* (only when closing did not finish them: NATS was gone) */
         ns->writers->busy = 0;
         ns->writers->ent = NULL;
@@ -520,14 +545,21 @@ static void nats_free(nstore *ns)
         jsCtx_Destroy(ns->js);
     if (ns->nc) {
         natsConnection_Close(ns->nc);
+        /* Its callbacks run on a thread of libnats: the closed one comes last. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        pthread_mutex_lock(&ns->mu);
+        while (!ns->nc_closed)
+            if (pthread_cond_timedwait(&ns->cv_data, &ns->mu, &ts) != 0)
+                break;
+        pthread_mutex_unlock(&ns->mu);
         natsConnection_Destroy(ns->nc);
     }
     for (nev *e; (e = ns_queue_pop(ns, 0));) {
         natsMsg_Destroy(e->msg);
         free(e);
     }
-    if (ns->lib_on)
-        lib_unref();
     ns_ents_free(ns);
     if (ns->inner && !ns->closed_inner)
         store_close(ns->inner, NULL, NULL);
@@ -540,6 +572,13 @@ static void nats_free(nstore *ns)
     free(ns->prefix);
     free(ns->bucket);
     free(ns->kvprefix);
+    if (ns->lib_on) {
+        lib_unref(ns); /* frees ns, now or once libnats closed */
+        return;
+    }
+    pthread_cond_destroy(&ns->cv_space);
+    pthread_cond_destroy(&ns->cv_data);
+    pthread_mutex_destroy(&ns->mu);
     free(ns);
 }
 

@@ -128,6 +128,7 @@ struct nstore {
     unsigned lease_ms;
     int lock_fd;
     int lib_on;
+    nstore *grave_next; /* conn.c: kept until libnats is closed */
     char node[20];
     uint64_t wcount;
 
@@ -141,6 +142,7 @@ struct nstore {
     nev *qhead, *qtail;
     size_t qbytes;
     int qclosing;
+    int nc_closed; /* the connection's closed callback ran: no more callbacks */
     uv_async_t async;
     uv_timer_t tick;
     uv_idle_t idle;
@@ -193,6 +195,7 @@ void ns_on_kv(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closu
 void ns_on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure);
 void ns_on_disconnected(natsConnection *nc, void *closure);
 void ns_on_reconnected(natsConnection *nc, void *closure);
+void ns_on_closed(natsConnection *nc, void *closure);
 void ns_async_cb(uv_async_t *a);
 
 /* conn.c */

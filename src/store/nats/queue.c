@@ -27,8 +27,8 @@ void ns_queue_push(nstore *ns, nev *e)
         ns->qhead = e;
     ns->qtail = e;
     pthread_cond_signal(&ns->cv_data);
+    uv_async_send(&ns->async); /* (under the lock: closing sets qclosing first, then closes it) */
     pthread_mutex_unlock(&ns->mu);
-    uv_async_send(&ns->async);
 }
 
 nev *ns_queue_pop(nstore *ns, int wait_ms)
@@ -106,6 +106,17 @@ void ns_on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     push_new(closure, NEV_CONN, NULL, 0);
+}
+
+/* The last callback of a connection: only then may the store go (nats_free waits for it). */
+void ns_on_closed(natsConnection *nc, void *closure)
+{
+    nstore *ns = closure;
+    (void)nc;
+    pthread_mutex_lock(&ns->mu);
+    ns->nc_closed = 1;
+    pthread_cond_broadcast(&ns->cv_data);
+    pthread_mutex_unlock(&ns->mu);
 }
 
 void ns_on_reconnected(natsConnection *nc, void *closure)
