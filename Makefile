@@ -13,7 +13,7 @@ SAN     ?=
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSTEMD_UNITS   := httpfstream.service httpfstream.socket
 
-PKGS := libuv libssl libcrypto libcurl
+PKGS := libuv libssl libcrypto libcurl libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -46,7 +46,7 @@ CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/file/*.c src/http/*.c \
+LIB_SRC := $(sort $(wildcard src/common/*.c src/ws/*.c src/store/*.c src/store/file/*.c src/store/nats/*.c src/http/*.c \
                              src/server/*.c src/ds/*.c src/auth/*.c \
                              src/client/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/viewer_html.o \
@@ -254,6 +254,14 @@ $(BUILD)/bench/%: bench/%.c bench/common.c bench/common.h $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Ibench $(LDFLAGS) -o $@ $< bench/common.c $(STATIC) $(LDLIBS_ALL)
+
+# The plain nats.c publish loop of the nats scenario (bench/run.sh nats), with libnats.
+BENCH_BIN += $(BUILD)/bench/nats_pub
+$(BUILD)/bench/nats_pub: bench/nats_pub.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags libnats) $(LDFLAGS) -o $@ $< \
+		$(shell pkg-config --libs libnats) -lpthread
 
 bench: $(BENCH_BIN) $(CMD_BIN)
 	bench/run.sh $(BUILD) $(BENCH_ARGS)

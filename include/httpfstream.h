@@ -128,6 +128,15 @@ typedef struct hfs_server_options {
                                   log_data when the request ends, instead of that line */
     const char *tls_cert_file; /* PEM certificate chain for hfs_server_listen_tls (copied) */
     const char *tls_key_file;  /* PEM private key of that certificate (copied); both or neither */
+    const char *store_url;     /* NULL or "": resources are files under root (the default);
+                                  "nats://HOST:PORT[,nats://HOST:PORT...]" (tls://, user:pass@,
+                                  token@): a NATS JetStream store that several servers share, root
+                                  holding this server's local copy (docs/SCALE-OUT.md). The
+                                  strings below are read by hfs_server_new only */
+    int store_replicas;        /* replicas of the stream and the lease bucket; default 3 */
+    unsigned lease_ms;         /* a vanished server's leases lapse after this; default 10000 */
+    const char *store_creds;   /* NATS user credentials (.creds) file; NULL: none */
+    const char *store_cacert;  /* CA certificates to verify NATS servers (TLS); NULL: none */
 } hfs_server_options;
 
 /* Durability policies (hfs_server_options.sync); docs/DURABILITY in docs/SECURITY.md says what each

@@ -242,6 +242,9 @@ int main(int argc, char **argv)
     const char *sync = "none", *ds_prefix = "/v1/stream/", *auth = NULL, *sign_key = NULL;
     const char *metrics = NULL, *https = NULL, *tls_cert = NULL, *tls_key = NULL;
     unsigned long_poll_ms = 20000;
+    const char *store_url = NULL, *store_creds = NULL, *store_cacert = NULL;
+    long store_replicas = 3;
+    unsigned lease_ms = 10000;
     const cmd_flag flags[] = {
         {"root", CMD_FLAG_STRING, &root, "DIR",
          "directory holding the resources (default /tmp/httpfstream)"},
@@ -293,6 +296,16 @@ int main(int argc, char **argv)
          "serve /metrics (Prometheus) and /healthz on this separate address (default: none)"},
         {"log-format", CMD_FLAG_STRING, &log_format, "FORMAT",
          "text, or json: one object a line, a line per request (default text)"},
+        {"store", CMD_FLAG_STRING, &store_url, "URLS",
+         "nats://HOST:PORT[,...]: share resources with other servers through NATS JetStream, "
+         "-root holding this server's copy (default: files under -root)"},
+        {"store-replicas", CMD_FLAG_INT, &store_replicas, "N",
+         "-store: replicas of the stream and the lease bucket (default 3)"},
+        {"lease", CMD_FLAG_MS, &lease_ms, "DURATION",
+         "-store: a vanished server's writers lose their lease after this (default 10s)"},
+        {"store-creds", CMD_FLAG_STRING, &store_creds, "FILE", "-store: NATS credentials file"},
+        {"store-cacert", CMD_FLAG_STRING, &store_cacert, "FILE",
+         "-store: CA certificates to verify the NATS servers with (TLS)"},
         {"v", CMD_FLAG_BOOL, &verbose, NULL, "verbose: log connection-level detail"},
         {"q", CMD_FLAG_BOOL, &quiet, NULL, "quiet: log only warnings and errors"},
         {NULL, 0, NULL, NULL, NULL},
@@ -316,11 +329,13 @@ int main(int argc, char **argv)
     unsigned sync_ms = 0;
     if (parse_sync(sync, &sync_policy, &sync_ms) < 0 || max_conns < 0 || url_max < 64 ||
         header_max < 256 || header_ms == 0 || idle_ms == 0 || long_poll_ms == 0 ||
+        store_replicas < 1 || store_replicas > 5 || lease_ms < 1000 ||
         (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0) ||
         (strcmp(ds_prefix, "off") != 0 &&
          (ds_prefix[0] != '/' || strspn(ds_prefix, "/") == strlen(ds_prefix)))) {
         fprintf(stderr, "error: bad value for -sync, -max-conns, -max-url, -max-header, "
-                        "-ds-prefix, -log-format or a timeout\n");
+                        "-ds-prefix, -log-format, -store-replicas (1-5), -lease (1s at least) "
+                        "or a timeout\n");
         cmd_usage(stderr, flags, SYNOPSIS);
         return 2;
     }
@@ -389,6 +404,11 @@ int main(int argc, char **argv)
     o.sign_key_file = sign_key && *sign_key ? sign_key : NULL;
     o.tls_cert_file = tls_cert;
     o.tls_key_file = tls_key;
+    o.store_url = store_url;
+    o.store_replicas = (int)store_replicas;
+    o.lease_ms = lease_ms;
+    o.store_creds = store_creds;
+    o.store_cacert = store_cacert;
     int r = hfs_server_new(a.loop, &o, &a.srv), port[2] = {0, 0};
     const char *what = "cannot start"; /* the log line before says why */
     for (int k = 0; k < passed; k++) {

@@ -39,6 +39,8 @@ static void on_store_event(void *arg, store_res *res, unsigned ev)
         /* Accepted bytes were dropped: the stream ends where the stored bytes do. The writer's
          * session ends last: that may free sr. */
         follow_set_end(sr, store_size(res), 1);
+        if (!store_healthy(sr->srv->st)) /* the storage went away (NATS): an error, not an end */
+            follow_fail_all(sr, "storage unavailable");
         if (sr->appender)
             append_store_failed(sr->appender);
     }

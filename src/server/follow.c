@@ -245,6 +245,18 @@ void follow_set_end(srv_res *sr, uint64_t end, int cap)
     fanout_mark_dirty(sr);
 }
 
+void follow_fail_all(srv_res *sr, const char *reason)
+{
+    for (conn *c = sr->followers, *next; c; c = next) {
+        next = c->u.f.next;
+        if (!c->closing && !c->lingering) {
+            srv_log(c->srv, HFS_LOG_WARN, "%s follow /%s: %s", c->peer, store_res_name(sr->res),
+                    reason);
+            c->u.f.tp->fail(c, reason);
+        }
+    }
+}
+
 static void follow_on_data(conn *c, uint8_t *p, size_t n)
 {
     if (c->u.f.tp->on_input)

@@ -82,6 +82,9 @@ int follow_start_prepared(conn *c, store_res *res, const follow_params *fp, cons
 void follow_send_pending(conn *c);
 void follow_flush_dirty(hfs_server *s);
 void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res);
+/* Ends every follower of sr with an error (1011 on WebSocket, an aborted response): the storage
+ * is unavailable. */
+void follow_fail_all(srv_res *sr, const char *reason);
 void follow_set_end(srv_res *sr, uint64_t end,
                     int cap); /* every follower's end (cap: lower only) */
 

@@ -191,6 +191,9 @@ int hfs_server_metrics(hfs_server *s, char **out, size_t *len)
     metric(&b, "sync_errors_total", "counter", "fdatasync calls that failed.", st.sync_errors);
     metric(&b, "up", "gauge", "1 while serving, 0 while shutting down or storage is unavailable.",
            hfs_server_healthy(s));
+    metric(&b, "store_connected", "gauge",
+           "1 while the store's backing storage is available (-store=nats://: NATS connected).",
+           (uint64_t)store_healthy(s->st));
     if (b.err) {
         free(b.p);
         return HFS_ERR_NOMEM;
@@ -206,8 +209,10 @@ int hfs_server_healthy(hfs_server *s)
 
     if (s->draining || s->closing)
         return 0;
-    /* Storage: the root is still a directory the server can write and search. */
-    return stat(s->root, &st) == 0 && S_ISDIR(st.st_mode) && access(s->root, W_OK | X_OK) == 0;
+    /* Storage: the backend's (NATS connected), and the root is still a directory the server can
+     * write and search. */
+    return store_healthy(s->st) && stat(s->root, &st) == 0 && S_ISDIR(st.st_mode) &&
+           access(s->root, W_OK | X_OK) == 0;
 }
 
 static void answer(conn *c, int status, const char *ctype, const char *body, size_t len)

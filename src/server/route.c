@@ -146,6 +146,8 @@ int route_store_error(route *r, int err)
 {
     int status = route_store_status(err);
 
+    if (err == STORE_EIO && !store_healthy(r->c->srv->st)) /* NATS away (-store): for now */
+        return route_text(r, 503, "Retry-After: 2\r\n", "503 storage unavailable\n");
     if (err == STORE_EIO || err == STORE_ENOMEM)
         srv_log(r->c->srv, HFS_LOG_ERROR, "%s: %s", r->clean, store_strerror(err));
     switch (err) {

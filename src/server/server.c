@@ -1,6 +1,7 @@
 /* server.c -- the public server API: options, listening, accepting, the housekeeping tick, the
  * flush of followers after appends, logging, and shutdown. */
 #include "server/server.h"
+#include "store/nats/nats_store.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -250,6 +251,20 @@ static void init_handle(hfs_server *s, uv_handle_t *h)
     s->handles++;
 }
 
+/* Files under root, or the NATS JetStream store (root: this server's local copy). */
+static int open_store(hfs_server *s, const hfs_server_options *o, const store_options *so)
+{
+    if (!o->store_url || !*o->store_url)
+        return store_file_new(s->root, so, &s->st);
+    store_nats_options no = {.urls = o->store_url,
+                             .root = s->root,
+                             .replicas = o->store_replicas,
+                             .lease_ms = o->lease_ms,
+                             .creds = o->store_creds,
+                             .cacert = o->store_cacert};
+    return store_nats_new(&no, so, &s->st);
+}
+
 int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_server **out)
 {
     hfs_server *s;
@@ -301,9 +316,11 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
     so.log = store_log_line;
     so.log_data = s;
     s->on_request = route_request;
-    int r = batch_init(s) < 0 ? STORE_ENOMEM : store_file_new(s->root, &so, &s->st);
+    int r = batch_init(s) < 0 ? STORE_ENOMEM : open_store(s, o, &so);
     if (r != STORE_OK) {
-        srv_log(s, HFS_LOG_ERROR, "cannot open root %s: %s", s->root, strerror(errno));
+        srv_log(s, HFS_LOG_ERROR, "cannot open %s%s: %s",
+                o->store_url && *o->store_url ? "the store on root " : "root ", s->root,
+                r == STORE_EBUSY ? "in use by another server" : strerror(errno));
         batch_free_all(s);
         free_fields(s);
         free(s);

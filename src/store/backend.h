@@ -24,6 +24,7 @@ typedef struct store_ops {
     int (*meta_set)(store_res *res, const store_meta *m);
     int (*remove)(store *st, const char *rel);
     int (*list)(store *st, const char *rel, store_dirent **out, size_t *n);
+    int (*healthy)(store *st); /* 1 while the backing storage is available */
 } store_ops;
 
 struct store {

@@ -176,6 +176,11 @@ void store_dirents_free(store_dirent *d, size_t n)
     free(d);
 }
 
+int store_healthy(store *st)
+{
+    return st->ops->healthy ? st->ops->healthy(st) : 1;
+}
+
 void store_log(store *st, int level, const char *fmt, ...)
 {
     char line[512];

@@ -263,6 +263,10 @@ int store_remove(store *st, const char *rel);
 int store_list(store *st, const char *rel, store_dirent **out, size_t *n);
 void store_dirents_free(store_dirent *d, size_t n);
 
+/* 1 while the store's backing storage is available (a replicated store: connected), else 0:
+ * appends and opens then fail with STORE_EIO. */
+int store_healthy(store *st);
+
 /* A short description of a store_err for logs. */
 const char *store_strerror(int err);
 

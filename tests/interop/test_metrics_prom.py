@@ -42,6 +42,7 @@ TYPES = {
     "httpfstream_write_errors": "counter",
     "httpfstream_sync_errors": "counter",
     "httpfstream_up": "gauge",
+    "httpfstream_store_connected": "gauge",
 }
 
 

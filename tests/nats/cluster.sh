@@ -101,7 +101,7 @@ stop)
     for i in 1 2 3; do
         [ -f "$dir/n$i.pid" ] || continue
         pid=$(cat "$dir/n$i.pid")
-        kill "$pid" 2>/dev/null || true
+        kill -TERM "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
     done
     for i in 1 2 3; do
         [ -f "$dir/n$i.pid" ] || continue
@@ -111,14 +111,14 @@ stop)
             n=$((n + 1))
             sleep 0.1
         done
-        kill -9 "$pid" 2>/dev/null || true
+        kill -9 "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
         rm -f "$dir/n$i.pid"
     done
     ;;
 kill)
     i=${3:?server index}
     pid=$(cat "$dir/n$i.pid")
-    kill -9 "$pid" 2>/dev/null || true
+    kill -9 "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
     n=0
     while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
         n=$((n + 1))
