@@ -99,18 +99,46 @@ static uint64_t local_end(nstore *ns, nent *e)
     return n;
 }
 
+/* 1 when the key's holder is no writer (deleted) or a writer of this store that let go: a
+ * replica behind our own delete (kvStore_Create reads through direct gets), worth a retry. */
+static int key_was_ours(nstore *ns, nent *e)
+{
+    kvEntry *ke = NULL;
+    char val[NS_WID_MAX];
+    natsStatus g = kvStore_Get(&ke, ns->kv, e->token);
+    int ours = g == NATS_NOT_FOUND;
+    size_t n = strlen(ns->node);
+
+    if (g == NATS_OK) {
+        int len = kvEntry_ValueLen(ke);
+        if (len > 0 && len < (int)sizeof(val)) {
+            memcpy(val, kvEntry_Value(ke), (size_t)len);
+            val[len] = 0;
+            ours = strncmp(val, ns->node, n) == 0 && val[n] == '-' && !ns_local_writer(ns, val);
+        }
+    }
+    kvEntry_Destroy(ke);
+    return ours;
+}
+
 static int take_key(nstore *ns, nent *e, nwriter *w)
 {
-    natsStatus s = kvStore_Create(&w->rev, ns->kv, e->token, w->id, (int)strlen(w->id));
-    if (s == NATS_OK)
-        return STORE_OK;
-    const char *txt = nats_GetLastError(NULL);
-    if (s == NATS_ERR) /* the key exists (kvStore_Create's own look-up may clear the text) */
-        return STORE_EBUSY;
-    store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
-              natsStatus_GetText(s), txt ? txt : "");
-    errno = EIO;
-    return STORE_EIO;
+    for (int attempt = 0;; attempt++) {
+        natsStatus s = kvStore_Create(&w->rev, ns->kv, e->token, w->id, (int)strlen(w->id));
+        if (s == NATS_OK)
+            return STORE_OK;
+        if (s != NATS_ERR) {
+            const char *txt = nats_GetLastError(NULL);
+            store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
+                      natsStatus_GetText(s), txt ? txt : "");
+            errno = EIO;
+            return STORE_EIO;
+        }
+        /* The key exists (kvStore_Create's own look-up may clear the error's text). */
+        if (attempt >= 20 || !key_was_ours(ns, e))
+            return STORE_EBUSY;
+        nats_Sleep(5);
+    }
 }
 
 static void drop_key(nstore *ns, nent *e)
