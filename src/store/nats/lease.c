@@ -99,46 +99,46 @@ static uint64_t local_end(nstore *ns, nent *e)
     return n;
 }
 
-/* 1 when the key's holder is no writer (deleted) or a writer of this store that let go: a
- * replica behind our own delete (kvStore_Create reads through direct gets), worth a retry. */
-static int key_was_ours(nstore *ns, nent *e)
-{
-    kvEntry *ke = NULL;
-    char val[NS_WID_MAX];
-    natsStatus g = kvStore_Get(&ke, ns->kv, e->token);
-    int ours = g == NATS_NOT_FOUND;
-    size_t n = strlen(ns->node);
-
-    if (g == NATS_OK) {
-        int len = kvEntry_ValueLen(ke);
-        if (len > 0 && len < (int)sizeof(val)) {
-            memcpy(val, kvEntry_Value(ke), (size_t)len);
-            val[len] = 0;
-            ours = strncmp(val, ns->node, n) == 0 && val[n] == '-' && !ns_local_writer(ns, val);
-        }
-    }
-    kvEntry_Destroy(ke);
-    return ours;
-}
-
+/* Creates the key holding w's id, as kvStore_Create does, but reading the key's last entry from
+ * the stream's leader (js_GetLastMsg), not by a direct get that a replica behind our own delete
+ * may answer: a key deleted (or purged) is taken over at its revision, a live one is busy. */
 static int take_key(nstore *ns, nent *e, nwriter *w)
 {
-    for (int attempt = 0;; attempt++) {
-        natsStatus s = kvStore_Create(&w->rev, ns->kv, e->token, w->id, (int)strlen(w->id));
-        if (s == NATS_OK)
-            return STORE_OK;
-        if (s != NATS_ERR) {
-            const char *txt = nats_GetLastError(NULL);
-            store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
-                      natsStatus_GetText(s), txt ? txt : "");
-            errno = EIO;
-            return STORE_EIO;
+    char stream[300], subj[NS_TOKEN_MAX + 300];
+    int len = (int)strlen(w->id);
+
+    snprintf(stream, sizeof(stream), "KV_%s", ns->bucket);
+    snprintf(subj, sizeof(subj), "%s%s", ns->kvprefix, e->token);
+    natsStatus s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0);
+    for (int attempt = 0; s == NATS_ERR && attempt < 3; attempt++) {
+        natsMsg *m = NULL;
+        const char *op = NULL;
+        natsStatus g = js_GetLastMsg(&m, ns->js, stream, subj, NULL, NULL);
+        if (g == NATS_NOT_FOUND) {
+            s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0); /* (purged meanwhile) */
+            continue;
         }
-        /* The key exists (kvStore_Create's own look-up may clear the error's text). */
-        if (attempt >= 20 || !key_was_ours(ns, e))
+        if (g != NATS_OK) {
+            s = g;
+            break;
+        }
+        uint64_t seq = natsMsg_GetSequence(m);
+        int gone = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op &&
+                   (!strcmp(op, "DEL") || !strcmp(op, "PURGE"));
+        natsMsg_Destroy(m);
+        if (!gone)
             return STORE_EBUSY;
-        nats_Sleep(5);
+        s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, seq); /* raced: look again */
     }
+    if (s == NATS_OK)
+        return STORE_OK;
+    if (s == NATS_ERR)
+        return STORE_EBUSY;
+    const char *txt = nats_GetLastError(NULL);
+    store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
+              natsStatus_GetText(s), txt ? txt : "");
+    errno = EIO;
+    return STORE_EIO;
 }
 
 static void drop_key(nstore *ns, nent *e)
