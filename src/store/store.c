@@ -225,3 +225,9 @@ const char *store_strerror(int err)
         return "unknown store error";
     }
 }
+
+void store_on_created(store *st, store_created_cb cb, void *arg)
+{
+    st->created = cb;
+    st->created_arg = cb ? arg : NULL;
+}

@@ -66,11 +66,10 @@ int ns_down(const nstore *ns)
     return !ns->healthy;
 }
 
-static void go_down(nstore *ns)
+void ns_go_down(nstore *ns)
 {
     ns->healthy = 0;
-    store_log(&ns->base, 0, "nats store: NATS unavailable for %d ms: failing writers and followers",
-              NS_DOWN_MS);
+    store_log(&ns->base, 0, "nats store: NATS unavailable: failing writers and followers");
     ns_writers_pin(ns);
     for (nwriter *w = ns->writers; w; w = w->next)
         if (!w->failed && !w->released)
@@ -108,7 +107,7 @@ static void tick_cb(uv_timer_t *t)
     int64_t now = ns_now_ms();
 
     if (ns->healthy && !ns->connected && now - ns->down_since_ms >= NS_DOWN_MS)
-        go_down(ns);
+        ns_go_down(ns);
     else if (!ns->healthy && ns->connected)
         go_up(ns);
     resubscribe(ns, now);

@@ -201,6 +201,8 @@ void ns_async_cb(uv_async_t *a);
 
 /* conn.c */
 int ns_down(const nstore *ns); /* 1 while unavailable */
+/* Unavailable now: every writer fails, every watched handle is told STORE_EV_FAILED. */
+void ns_go_down(nstore *ns);
 void ns_idle_start(nstore *ns);
 void ns_tick_persist(nstore *ns);
 void ns_close_store(store *st, store_closed_cb done, void *arg);

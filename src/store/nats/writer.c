@@ -226,6 +226,18 @@ void ns_writer_fail(nwriter *w, int err, const char *why)
 
     if (w->failed)
         return;
+    if (!w->ns->connected && w->ns->healthy) {
+        /* The connection is gone (a renewal or the acks ran out before NS_DOWN_MS): the store is
+         * unavailable from now on, so that this writer's followers too end with an error. */
+        w->busy++; /* (go_down may finish writers that nobody pins) */
+        ns_go_down(w->ns);
+        w->busy--;
+        if (w->failed) { /* failed there: finish it now that it is not pinned by us */
+            if (w->released || w->closing)
+                ns_writer_finish(w);
+            return;
+        }
+    }
     w->failed = 1;
     w->busy++; /* the watcher may release it: finished below, not under our feet */
     w->ns->base.stats.write_errors++;
@@ -325,6 +337,7 @@ int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store
     w->cb = cb;
     w->arg = arg;
     w->upto = upto;
+    store_res_ref(res); /* the wait holds the resource: a cancel may come after its last user */
     nwait **pp = &r->waits;
     while (*pp)
         pp = &(*pp)->next;
@@ -337,37 +350,39 @@ int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store
 
 void ns_wait_cancel(store_wait *sw)
 {
-    nres *r = NR(sw->res);
-    for (nwait **pp = &r->waits; *pp; pp = &(*pp)->next) {
-        if (&(*pp)->base == sw) {
-            nwait *w = *pp;
-            *pp = w->next;
-            free(w);
-            return;
-        }
-    }
+    ((nwait *)sw)->cb = NULL; /* freed, with its reference, once it completes or fails */
+}
+
+/* Ends the first wait: calls it back (unless cancelled), frees it, drops its reference. The
+ * caller holds a reference of its own, so that r outlives the drop. */
+static void wait_end(nres *r, int err)
+{
+    nwait *w = r->waits;
+    r->waits = w->next;
+    store_wait_cb cb = w->cb;
+    void *arg = w->arg;
+    free(w);
+    if (cb)
+        cb(arg, err);
+    store_res_unref(&r->base);
 }
 
 void ns_waits_ready(nres *r)
 {
-    while (r->waits && r->waits->upto <= r->base.size) {
-        nwait *w = r->waits;
-        r->waits = w->next;
-        store_wait_cb cb = w->cb;
-        void *arg = w->arg;
-        free(w);
-        cb(arg, STORE_OK);
-    }
+    if (!r->waits || r->waits->upto > r->base.size)
+        return;
+    store_res_ref(&r->base);
+    while (r->waits && r->waits->upto <= r->base.size)
+        wait_end(r, STORE_OK);
+    store_res_unref(&r->base);
 }
 
 void ns_waits_fail(nres *r, int err)
 {
-    while (r->waits) {
-        nwait *w = r->waits;
-        r->waits = w->next;
-        store_wait_cb cb = w->cb;
-        void *arg = w->arg;
-        free(w);
-        cb(arg, err);
-    }
+    if (!r->waits)
+        return;
+    store_res_ref(&r->base);
+    while (r->waits)
+        wait_end(r, err);
+    store_res_unref(&r->base);
 }
