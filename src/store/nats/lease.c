@@ -99,14 +99,42 @@ static uint64_t local_end(nstore *ns, nent *e)
     return n;
 }
 
+/* Creates the key holding w's id, as kvStore_Create does, but reading the key's last entry from
+ * the stream's leader (js_GetLastMsg), not by a direct get that a replica behind our own delete
+ * may answer: a key deleted (or purged) is taken over at its revision, a live one is busy. */
 static int take_key(nstore *ns, nent *e, nwriter *w)
 {
-    natsStatus s = kvStore_Create(&w->rev, ns->kv, e->token, w->id, (int)strlen(w->id));
+    char stream[300], subj[NS_TOKEN_MAX + 300];
+    int len = (int)strlen(w->id);
+
+    snprintf(stream, sizeof(stream), "KV_%s", ns->bucket);
+    snprintf(subj, sizeof(subj), "%s%s", ns->kvprefix, e->token);
+    natsStatus s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0);
+    for (int attempt = 0; s == NATS_ERR && attempt < 3; attempt++) {
+        natsMsg *m = NULL;
+        const char *op = NULL;
+        natsStatus g = js_GetLastMsg(&m, ns->js, stream, subj, NULL, NULL);
+        if (g == NATS_NOT_FOUND) {
+            s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0); /* (purged meanwhile) */
+            continue;
+        }
+        if (g != NATS_OK) {
+            s = g;
+            break;
+        }
+        uint64_t seq = natsMsg_GetSequence(m);
+        int gone = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op &&
+                   (!strcmp(op, "DEL") || !strcmp(op, "PURGE"));
+        natsMsg_Destroy(m);
+        if (!gone)
+            return STORE_EBUSY;
+        s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, seq); /* raced: look again */
+    }
     if (s == NATS_OK)
         return STORE_OK;
-    const char *txt = nats_GetLastError(NULL);
-    if (s == NATS_ERR) /* the key exists (kvStore_Create's own look-up may clear the text) */
+    if (s == NATS_ERR)
         return STORE_EBUSY;
+    const char *txt = nats_GetLastError(NULL);
     store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
               natsStatus_GetText(s), txt ? txt : "");
     errno = EIO;

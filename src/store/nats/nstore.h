@@ -76,6 +76,7 @@ struct nres {
     nwriter *w;    /* the writer holding the lease through this handle */
     struct nwait *waits;
     unsigned notified; /* STORE_EV_FAILED told while unavailable */
+    uint64_t pending;  /* accepted by this store's writers, released or not: readable later */
     char name[];
 };
 

@@ -18,7 +18,12 @@ void ns_res_sync(nres *r)
         s |= STORE_LEASED;
     r->base.state = s;
     r->base.size = store_size(r->in);
-    r->base.accepted = r->w && !r->w->failed ? r->w->accepted : r->base.size;
+    if (r->w && !r->w->failed && r->w->accepted > r->pending)
+        r->pending = r->w->accepted;
+    if (r->pending <= r->base.size)
+        r->pending = 0; /* all applied */
+    /* Accepted: what a writer here accepted, also after it let go, until it is readable. */
+    r->base.accepted = r->pending > r->base.size ? r->pending : r->base.size;
 }
 
 /* The inner handle's watcher: what changed there, told through the outer handle. */

@@ -145,7 +145,7 @@ int ns_append(store_res *res, const struct iovec *iov, int iovcnt)
                 ns_writer_flush(w);
         }
     }
-    res->accepted = w->accepted;
+    res->accepted = r->pending = w->accepted;
     if (w->cur)
         ns_idle_start(w->ns);
     if (w->unacked_bytes > NS_INFLIGHT_HIGH || w->unacked_msgs > NS_INFLIGHT_MSGS)
@@ -232,11 +232,19 @@ void ns_writer_fail(nwriter *w, int err, const char *why)
     store_log(&w->ns->base, 0, "nats store: /%s: writer %s fails: %s (%llu bytes not stored)",
               w->ent ? w->ent->name : "?", w->id, why,
               (unsigned long long)(w->accepted - w->acked_end));
+    if (!r && w->ent && w->ent->res && w->ent->res->pending) {
+        nres *h = w->ent->res; /* released: its handle waits no more for what it dropped */
+        store_res_ref(&h->base);
+        h->pending = 0;
+        ns_res_sync(h);
+        ns_waits_fail(h, STORE_EIO);
+        store_res_unref(&h->base);
+    }
     if (r) {
         store_res_ref(&r->base);
         r->base.err = err;
+        r->pending = 0; /* dropped: accepted falls back to what is readable */
         ns_res_sync(r);
-        r->base.accepted = r->base.size;
         store_notify(&r->base, STORE_EV_FAILED | STORE_EV_LEASE);
         ns_waits_fail(r, STORE_EIO);
         store_res_unref(&r->base);
@@ -305,7 +313,7 @@ void ns_writers_unpin(nstore *ns, int finish_released)
 int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store_wait **out)
 {
     nres *r = NR(res);
-    uint64_t upto = r->w ? r->w->accepted : res->accepted;
+    uint64_t upto = res->accepted; /* (also what a writer accepted before it let go) */
 
     (void)kind;
     if (res->size >= upto)
