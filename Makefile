@@ -255,6 +255,14 @@ $(BUILD)/bench/%: bench/%.c bench/common.c bench/common.h $(STATIC)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Ibench $(LDFLAGS) -o $@ $< bench/common.c $(STATIC) $(LDLIBS_ALL)
 
+# The plain nats.c publish loop of the nats scenario (bench/run.sh nats), with libnats.
+BENCH_BIN += $(BUILD)/bench/nats_pub
+$(BUILD)/bench/nats_pub: bench/nats_pub.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags libnats) $(LDFLAGS) -o $@ $< \
+		$(shell pkg-config --libs libnats) -lpthread
+
 bench: $(BENCH_BIN) $(CMD_BIN)
 	bench/run.sh $(BUILD) $(BENCH_ARGS)
 

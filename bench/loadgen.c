@@ -56,6 +56,7 @@
 #define FILL_TARGET (256 * 1024) /* bytes of frames an appender writes at once when unpaced */
 #define MAX_EVENTS  1024
 #define MAX_PIDS    16
+#define MAX_FPORTS  8
 #define MAX_THREADS 8
 #define NS_PER_MS   1000000ull
 #define NS_PER_S    1000000000ull
@@ -133,6 +134,11 @@ static struct {
     pid_t pids[MAX_PIDS];
     int npids;
     struct sockaddr_in addr;
+    /* --follow-ports: followers connect to these ports in turn (other nodes of a cluster), with
+     * ?wait so that a node that has not seen the resource yet does not answer 404 */
+    struct sockaddr_in faddr[MAX_FPORTS];
+    int nfports;
+    atomic_uint fnext;
 
     appender *apps;
     lconn *fols;
@@ -224,7 +230,10 @@ static int start_connect(lconn *c, int epfd, void *owner)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->fd = fd;
     c->state = CS_CONNECTING;
-    if (connect(fd, (struct sockaddr *)&g.addr, sizeof(g.addr)) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = &g.addr;
+    if (c->role == ROLE_FOLLOWER && g.nfports)
+        to = &g.faddr[atomic_fetch_add(&g.fnext, 1) % (unsigned)g.nfports];
+    if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS) {
         conn_fail(c, "connect() failed");
         return -1;
     }
@@ -248,11 +257,13 @@ static int send_handshake(lconn *c, int epfd, void *owner, uint32_t *rng)
     }
     make_key(c->key, rng);
     resource_path(path, sizeof(path), c->res);
+    int fwait = c->role == ROLE_FOLLOWER && g.nfports;
     int n = snprintf(req, sizeof(req),
-                     "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "GET %s%s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
-                     path, g.query ? "?" : "", g.query ? g.query : "", g.host, g.port, c->key,
+                     path, g.query || fwait ? "?" : "", g.query ? g.query : "",
+                     fwait ? (g.query ? "&wait" : "wait") : "", g.host, g.port, c->key,
                      c->role == ROLE_APPENDER && !g.nchan ? "X-Verb: APPEND\r\n" : "",
                      g.token ? "Authorization: Bearer " : "", g.token ? g.token : "",
                      g.token ? "\r\n" : "");
@@ -1286,7 +1297,9 @@ static void usage(void)
             "  --cpu C          pin every thread to CPU C\n"
             "  --inflight K     connections being set up at once (256)\n"
             "  --label L        copied into the RESULT line\n"
-            "  --token T        send Authorization: Bearer T with every handshake\n");
+            "  --token T        send Authorization: Bearer T with every handshake\n"
+            "  --follow-ports L followers connect to these comma-separated ports in turn, with\n"
+            "                   ?wait (the other nodes of a cluster; appenders use --port)\n");
     exit(2);
 }
 
@@ -1354,22 +1367,36 @@ int main(int argc, char **argv)
         OPT_LABEL,
         OPT_AHEAD,
         OPT_AHEAD_BYTES,
-        OPT_TOKEN
+        OPT_TOKEN,
+        OPT_FPORTS
     };
-    static const struct option opts[] = {
-        {"host", 1, 0, OPT_HOST},         {"port", 1, 0, OPT_PORT},
-        {"nchan", 0, 0, OPT_NCHAN},       {"root", 1, 0, OPT_ROOT},
-        {"path", 1, 0, OPT_PATH},         {"resources", 1, 0, 'r'},
-        {"followers", 1, 0, 'n'},         {"size", 1, 0, 's'},
-        {"duration", 1, 0, 'd'},          {"rate", 1, 0, OPT_RATE},
-        {"init", 1, 0, OPT_INIT},         {"latency", 0, 0, OPT_LAT},
-        {"ping-ms", 1, 0, OPT_PING},      {"ping-slack", 1, 0, OPT_SLACK},
-        {"drain", 1, 0, OPT_DRAIN},       {"quiet", 1, 0, OPT_QUIET},
-        {"settle", 1, 0, OPT_SETTLE},     {"server-pid", 1, 0, OPT_PID},
-        {"threads", 1, 0, OPT_THREADS},   {"cpu", 1, 0, OPT_CPU},
-        {"inflight", 1, 0, OPT_INFLIGHT}, {"label", 1, 0, OPT_LABEL},
-        {"ahead", 1, 0, OPT_AHEAD},       {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
-        {"token", 1, 0, OPT_TOKEN},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", 1, 0, OPT_HOST},
+                                         {"port", 1, 0, OPT_PORT},
+                                         {"nchan", 0, 0, OPT_NCHAN},
+                                         {"root", 1, 0, OPT_ROOT},
+                                         {"path", 1, 0, OPT_PATH},
+                                         {"resources", 1, 0, 'r'},
+                                         {"followers", 1, 0, 'n'},
+                                         {"size", 1, 0, 's'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"rate", 1, 0, OPT_RATE},
+                                         {"init", 1, 0, OPT_INIT},
+                                         {"latency", 0, 0, OPT_LAT},
+                                         {"ping-ms", 1, 0, OPT_PING},
+                                         {"ping-slack", 1, 0, OPT_SLACK},
+                                         {"drain", 1, 0, OPT_DRAIN},
+                                         {"quiet", 1, 0, OPT_QUIET},
+                                         {"settle", 1, 0, OPT_SETTLE},
+                                         {"server-pid", 1, 0, OPT_PID},
+                                         {"threads", 1, 0, OPT_THREADS},
+                                         {"cpu", 1, 0, OPT_CPU},
+                                         {"inflight", 1, 0, OPT_INFLIGHT},
+                                         {"label", 1, 0, OPT_LABEL},
+                                         {"ahead", 1, 0, OPT_AHEAD},
+                                         {"ahead-bytes", 1, 0, OPT_AHEAD_BYTES},
+                                         {"token", 1, 0, OPT_TOKEN},
+                                         {"follow-ports", 1, 0, OPT_FPORTS},
+                                         {0, 0, 0, 0}};
 
     if (argc < 2 || argv[1][0] == '-')
         usage();
@@ -1462,6 +1489,19 @@ int main(int argc, char **argv)
         case OPT_AHEAD_BYTES:
             g.ahead_bytes = parse_size(optarg);
             break;
+        case OPT_FPORTS:
+            for (char *q = optarg; *q && g.nfports < MAX_FPORTS;) {
+                int fp = atoi(q);
+                if (fp <= 0 || fp > 65535)
+                    die("--follow-ports: bad port in %s", optarg);
+                g.faddr[g.nfports].sin_family = AF_INET;
+                g.faddr[g.nfports++].sin_port = htons((uint16_t)fp);
+                q = strchr(q, ',');
+                if (!q)
+                    break;
+                q++;
+            }
+            break;
         case OPT_TOKEN:
             g.token = optarg;
             if (strlen(optarg) > TOKEN_MAX || strpbrk(optarg, " \t\r\n"))
@@ -1490,6 +1530,8 @@ int main(int argc, char **argv)
     g.addr.sin_port = htons((uint16_t)g.port);
     if (inet_pton(AF_INET, g.host, &g.addr.sin_addr) != 1)
         die("bad --host %s", g.host);
+    for (int i = 0; i < g.nfports; i++)
+        g.faddr[i].sin_addr = g.addr.sin_addr;
     signal(SIGPIPE, SIG_IGN);
     content_init();
     pin_cpu(g.cpu);

@@ -3,7 +3,17 @@
 # Nchan, RUNS times each (interleaved), and prints one markdown table of medians and ratios.
 #
 #   bench/run.sh [BUILD] [SCENARIO...]     SCENARIO: fanout latency idle ingest many auth
-#                                          metrics ds (default all)
+#                                          metrics ds nats (default all)
+#
+# nats measures the replicated store (-store=nats://..., docs/SCALE-OUT.md): three nats-server
+# (tests/nats/cluster.sh) and three nodes on loopback, a fresh cluster each run, nothing pinned
+# (six processes and the load generator share the machine). Ingest: one appender of 64 KiB
+# messages through node 1, one follower on node 2, against bench/nats_pub (a plain nats.c loop of
+# js_PublishMsgAsync, 64 KiB messages, an R3 file stream) in the same run, as a ratio (goal
+# >= 0.70). Fan-out: 1,000 followers spread over the three nodes, 16 KiB messages appended
+# through node 1. Latency: 64-byte timestamped records at 100/s through node 1, 100 followers on
+# nodes 2 and 3: p50/p99 from the append to the follower. Skipped when nats-server or the -store
+# flag is missing.
 #
 # metrics measures what -metrics costs the fan-out: 100 followers of one resource, 64-byte
 # messages as fast as they go, against our server without -metrics and with -metrics scraped 10
@@ -35,7 +45,7 @@ set -u
 
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SCENARIOS=${*:-fanout latency idle ingest many auth metrics ds}
+SCENARIOS=${*:-fanout latency idle ingest many auth metrics ds nats}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 PEERS=${PEERS:-hfs bare nchan dsref}
@@ -44,6 +54,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 LOADGEN=$BUILD/bench/loadgen
 DSLOAD=$BUILD/bench/dsload
 BARE=$BUILD/bench/bare_fanout
+NATSPUB=$BUILD/bench/nats_pub
 SERVER=$BUILD/bin/httpfstream-server
 
 # Windows are short because every follower must then receive all it is behind (at 1,000 x 16 KiB
@@ -83,14 +94,16 @@ SCRATCH=$(mktemp -d /tmp/hfs-bench.XXXXXX)
 # The whole run uses copies taken now, so a rebuild while it runs cannot change or break it.
 mkdir -p "$SCRATCH/bin"
 cp "$LOADGEN" "$DSLOAD" "$BARE" "$SERVER" "$SCRATCH/bin/" || exit 2
+if [ -x "$NATSPUB" ]; then cp "$NATSPUB" "$SCRATCH/bin/"; NATSPUB=$SCRATCH/bin/nats_pub; fi
 LOADGEN=$SCRATCH/bin/loadgen BARE=$SCRATCH/bin/bare_fanout SERVER=$SCRATCH/bin/httpfstream-server
 DSLOAD=$SCRATCH/bin/dsload
 RES=$SCRATCH/results.txt
 : >"$RES"
-SPID='' NCHAN_UP='' RPID=''
+SPID='' NCHAN_UP='' RPID='' NATS_UP='' NODE_PIDS=''
 
 cleanup() {
     stop_hfs
+    stop_nats
     stop_dsref
     stop_nchan
     if [ "${KEEP:-0}" = 1 ]; then echo "run.sh: scratch kept in $SCRATCH" >&2; else rm -rf "$SCRATCH"; fi
@@ -425,6 +438,94 @@ scenario_ds() {
     done
 }
 
+# ---- nats: three nats-server and three nodes ----------------------------------------------
+
+CLUSTER=$HERE/../tests/nats/cluster.sh
+
+# start_nats [NODES]: a fresh cluster (NATS_URLS) and NODES (default 3) nodes on it, each with its
+# own -root ($SCRATCH/nodeI); NODE_PORT_I and NODE_PIDS (comma-separated) say where they are.
+start_nats() {
+    local i n=${1:-3} d=$SCRATCH/nats log
+    rm -rf "$d" "$SCRATCH"/node?
+    NATS_URLS=$(sh "$CLUSTER" start "$d") || { log "run.sh: the NATS cluster did not start"; return 1; }
+    NATS_UP=1 NODE_PIDS=''
+    for i in $(seq "$n"); do
+        log=$SCRATCH/node$i.log
+        "$SERVER" -root="$SCRATCH/node$i" -http=127.0.0.1:0 -q -store="$NATS_URLS" \
+            2>"$log" &
+        NODE_PIDS=$NODE_PIDS${NODE_PIDS:+,}$!
+        local port=''
+        for _ in $(seq 600); do
+            port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$log")
+            [ -n "$port" ] && break
+            kill -0 $! 2>/dev/null || break
+            sleep 0.05
+        done
+        [ -n "$port" ] || { log "run.sh: node $i did not start:"; cat "$log" >&2; return 1; }
+        eval "NODE_PORT_$i=$port"
+    done
+}
+
+stop_nats() {
+    local p
+    for p in ${NODE_PIDS//,/ }; do kill -TERM "$p" 2>/dev/null; done
+    for p in ${NODE_PIDS//,/ }; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    NODE_PIDS=''
+    [ -n "$NATS_UP" ] || return 0
+    sh "$CLUSTER" stop "$SCRATCH/nats"
+    NATS_UP=''
+    rm -rf "$SCRATCH/nats" "$SCRATCH"/node?
+}
+
+# run_nats CFG RUN SCENARIO FOLLOW_NODES [loadgen args...]: the appender on node 1, the followers
+# on the nodes listed (e.g. "2 3"), verified against node 1's copy.
+run_nats() {
+    local cfg=$1 run=$2 sc=$3 fnodes=$4 out ports='' i
+    shift 4
+    start_nats || { stop_nats; record "$cfg" hfs "$run" ""; return; }
+    for i in $fnodes; do ports=$ports${ports:+,}$(eval echo "\$NODE_PORT_$i"); done
+    out=$(timeout 600 "$LOADGEN" "$sc" --port "$NODE_PORT_1" --root "$SCRATCH/node1" \
+        --server-pid "$NODE_PIDS" --follow-ports "$ports" --drain "$DRAIN" "$@" 2>&1)
+    for i in ${NODE_PIDS//,/ }; do
+        kill -0 "$i" 2>/dev/null || out="$out
+RESULT verify=FAIL error=node-died"
+    done
+    stop_nats
+    record "$cfg" hfs "$run" "$out"
+}
+
+run_natspub() { # CFG RUN [nats_pub args...]
+    local cfg=$1 run=$2 out
+    shift 2
+    start_nats 0 || { stop_nats; record "$cfg" natspub "$run" ""; return; }
+    out=$(timeout 300 "$NATSPUB" --servers "$NATS_URLS" "$@" 2>&1)
+    stop_nats
+    record "$cfg" natspub "$run" "$out"
+}
+
+scenario_nats() {
+    if ! command -v nats-server >/dev/null 2>&1; then
+        log "run.sh: nats-server is not installed (scripts/deps.sh test): the nats scenario is skipped"
+        return 0
+    fi
+    if ! "$SERVER" -h 2>&1 | grep -q -- '-store'; then
+        log "run.sh: this server has no -store flag: the nats scenario is skipped"
+        return 0
+    fi
+    [ -x "$NATSPUB" ] || { log "run.sh: $NATSPUB missing (make bench builds it)"; return 0; }
+    local run
+    for run in $(seq "$RUNS"); do
+        run_natspub nats-ingest "$run" --size 65536 --duration "$ING_D" --replicas 3
+        run_nats nats-ingest "$run" ingest "2" -s 65536 -d "$ING_D"
+        run_nats nats-fanout "$run" fanout "1 2 3" -n 1000 -s 16384 -d "$FAN_D"
+        run_nats nats-latency "$run" latency "2 3" -n 100 --rate 100 -d "$LAT_D"
+    done
+}
+
 # The reference server needs node and its package (scripts/deps.sh bench installs both).
 dsref_ready() {
     command -v node >/dev/null 2>&1 && [ -d "$HERE/ds/node_modules/@durable-streams/server" ]
@@ -560,6 +661,7 @@ print_table() {
     fi
     print_auth_rows
     print_metrics_rows
+    print_nats_rows
     print_ds_rows
     echo
     print_details
@@ -673,6 +775,31 @@ print_metrics_rows() {
         "without -metrics $(fmt_k "$b" 1)/s; delivered $(fmt_div "$(med metrics-on hfs del_Bps)" 1e6 1) MB/s (without $(fmt_div "$(med metrics-off hfs del_Bps)" 1e6 1)); srv CPU $(med metrics-on hfs srv_cpu_win_pct)% (without $(med metrics-off hfs srv_cpu_win_pct)%); loadgen CPU $(med metrics-on hfs lg_cpu_pct)%; verify $(all metrics-on hfs verify) (without $(all metrics-off hfs verify))"
 }
 
+# The replicated store: ingest through one node against the plain nats.c loop (in the "bare"
+# column; goal >= 0.70x), fan-out over three nodes, latency from one node to followers on others.
+print_nats_rows() {
+    local o b cfg=nats-ingest
+    if has_cfg "$cfg"; then
+        o=$(med "$cfg" hfs app_Bps) b=$(med "$cfg" natspub app_Bps)
+        row nats "3 nats-server + 3 nodes: 64 KiB messages through node 1, 1 follower on node 2; bare = nats.c js_PublishMsgAsync, 64 KiB, R3" \
+            "accepted MB/s" "$(fmt_div "$o" 1e6 1)" "$(fmt_div "$b" 1e6 1)" "$(ratio "$o" "$b")" - - \
+            "≥0.70x nats.c: $(cmp_ge "$o" "$(mul "$b" 0.7)")" \
+            "delivered on node 2 $(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 1) MB/s; nodes' CPU $(med "$cfg" hfs srv_cpu_win_pct)%; loadgen CPU $(med "$cfg" hfs lg_cpu_pct)%; verify $(all "$cfg" hfs verify) (nats.c $(all "$cfg" natspub verify))"
+    fi
+    cfg=nats-fanout
+    if has_cfg "$cfg"; then
+        row nats "1,000 followers over 3 nodes x 16 KiB, appended through node 1" "delivered MB/s" \
+            "$(fmt_div "$(med "$cfg" hfs del_Bps)" 1e6 0)" - - - - - \
+            "appender $(fmt_div "$(med "$cfg" hfs app_Bps)" 1e6 1) MB/s; nodes' CPU $(med "$cfg" hfs srv_cpu_win_pct)%; loadgen CPU $(med "$cfg" hfs lg_cpu_pct)%; drain $(med "$cfg" hfs drain_s) s; complete $(all "$cfg" hfs complete); verify $(all "$cfg" hfs verify)"
+    fi
+    cfg=nats-latency
+    if has_cfg "$cfg"; then
+        row nats "100 followers on nodes 2 and 3, 64 B at 100/s through node 1" "p50 / p99 ms" \
+            "$(fmt_div "$(med "$cfg" hfs lat_p50_us)" 1e3 2) / $(fmt_div "$(med "$cfg" hfs lat_p99_us)" 1e3 2)" - - - - - \
+            "p99.9 $(fmt_div "$(med "$cfg" hfs lat_p999_us)" 1e3 2) ms; verify $(all "$cfg" hfs verify)"
+    fi
+}
+
 # The server's resources around every configuration, and how busy the rest of the machine was.
 print_details() {
     echo "### Resources (medians): server RSS before -> after, CPU, and other load"
@@ -699,7 +826,7 @@ print_details() {
 log "run.sh: scenarios: $SCENARIOS; runs: $RUNS; peers: $PEERS; scratch: $SCRATCH"
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 others=0
-for sc in $SCENARIOS; do [ "$sc" != ds ] && others=1; done
+for sc in $SCENARIOS; do [ "$sc" != ds ] && [ "$sc" != nats ] && others=1; done
 if has_peer nchan && [ "$others" = 1 ]; then
     "$HERE/nchan.sh" install || { log "run.sh: Nchan unavailable, running without it"; PEERS=${PEERS/nchan/}; }
 fi
@@ -710,7 +837,7 @@ fi
 t0=$(date +%s)
 for sc in $SCENARIOS; do
     case $sc in
-    fanout | latency | idle | ingest | many | auth | metrics | ds) log "== $sc"; "scenario_$sc" ;;
+    fanout | latency | idle | ingest | many | auth | metrics | ds | nats) log "== $sc"; "scenario_$sc" ;;
     *) log "run.sh: unknown scenario $sc"; exit 2 ;;
     esac
 done

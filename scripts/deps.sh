@@ -9,7 +9,7 @@ want=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs="make gcc libc6-dev pkg-config libuv1-dev node-llhttp libssl-dev libcurl4-openssl-dev libnats-dev"
-test_pkgs="nats-server curl ca-certificates openssl python3 python3-websockets python3-prometheus-client nodejs npm clang libclang-rt-14-dev procps iproute2 chromium fonts-dejavu-core gnuplot-nox systemd"
+test_pkgs="nats-server nginx-light curl ca-certificates openssl python3 python3-websockets python3-prometheus-client nodejs npm clang libclang-rt-14-dev procps iproute2 chromium fonts-dejavu-core gnuplot-nox systemd"
 # bench also installs test_pkgs: gnuplot-nox there draws make bench's charts (bench/charts.sh).
 # systemd: systemd-socket-activate and systemd-analyze for tests/e2e/test_systemd.sh.
 bench_pkgs="nginx-light libnginx-mod-nchan linux-perf valgrind"
