@@ -297,9 +297,24 @@ static natsStatus setup_stream(nstore *ns)
             break;
         nats_Sleep(250);
     } while (ns_now_ms() < end);
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
         store_log(&ns->base, 0, "nats store: lease bucket %s: %s", ns->bucket,
                   natsStatus_GetText(s));
+        return s;
+    }
+    /* The TTL is the bucket's, fixed when it was created: that is the lease, whatever -lease. */
+    kvStatus *st = NULL;
+    if (kvStore_Status(&st, ns->kv) == NATS_OK) {
+        int64_t ttl_ms = kvStatus_TTL(st) / 1000000;
+        if (ttl_ms >= 100 && ttl_ms != (int64_t)ns->lease_ms) {
+            store_log(&ns->base, 1,
+                      "nats store: lease bucket %s has a TTL of %lld ms: the lease is that, "
+                      "not %u ms",
+                      ns->bucket, (long long)ttl_ms, ns->lease_ms);
+            ns->lease_ms = (unsigned)ttl_ms;
+        }
+        kvStatus_Destroy(st);
+    }
     return s;
 }
 
