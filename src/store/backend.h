@@ -31,6 +31,7 @@ struct store {
     const store_ops *ops;
     store_options opt;
     store_stats stats;        /* counted by store.c and the backend */
+    int shared;               /* store_shared */
     store_created_cb created; /* store_on_created */
     void *created_arg;
 };

@@ -231,3 +231,8 @@ void store_on_created(store *st, store_created_cb cb, void *arg)
     st->created = cb;
     st->created_arg = cb ? arg : NULL;
 }
+
+int store_shared(const store *st)
+{
+    return st->shared;
+}

@@ -153,6 +153,8 @@ static void drop_writer(nent *e)
 {
     e->writer[0] = 0;
     e->lapsed = 0;
+    e->lapse_known = 0;
+    e->lapse_gen++;
     if (e->iw) {
         store_res *iw = e->iw;
         e->iw = NULL;
@@ -193,6 +195,8 @@ static void apply_begin(nstore *ns, nent *e, const char *w, uint64_t off, uint64
         store_log(&ns->base, 1, "nats store: /%s: writer %s replaces %s", e->name, w, e->writer);
     snprintf(e->writer, sizeof(e->writer), "%s", w);
     e->lapsed = 0;
+    e->lapse_known = 0;
+    e->lapse_gen++;
     e->kv_seen_ms = ns_now_ms();
     if (inner_lease(ns, e, seq) == 0 && store_accepted(e->iw) != off)
         store_log(&ns->base, 1, "nats store: /%s: writer %s begins at %llu, local copy has %llu",

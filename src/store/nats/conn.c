@@ -449,6 +449,7 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
     pthread_cond_init(&ns->cv_space, NULL);
     pthread_cond_init(&ns->cv_data, NULL);
     ns->base.ops = &ns_ops;
+    ns->base.shared = 1;
     ns->base.opt = *o;
     ns->loop = o->loop;
     ns->lock_fd = -1;
