@@ -81,6 +81,15 @@ int ds_append_error(conn *c, int err)
         return ds_answer_text(c, 413, NULL, "the stream is at its size limit");
     if (err == STORE_EAGAIN)
         return ds_answer_text(c, 503, NULL, "busy, try again");
+    if (err == STORE_EBUSY) {
+        /* Another server's append to the stream still holds the writer's lease (a shared store:
+         * it lets go a round trip after its answer): a moment later this one goes through. */
+        textbuf h = {0};
+        ds_hdr_line(&h, "Retry-After", "1");
+        int s = ds_answer_text(c, 503, &h, "another server is appending to the stream, try again");
+        free(h.p);
+        return s;
+    }
     return ds_answer_text(c, 500, NULL, "storing the bytes failed");
 }
 

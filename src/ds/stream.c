@@ -464,6 +464,18 @@ int ds_lookup(ds_state *d, const char *rel, ds_stream **out)
 {
     ds_stream *ds = registry_find(d, rel);
 
+    if (ds && !ds->busy && !ds->creating && store_shared(d->srv->st)) {
+        /* Other servers append and change its state too: an idle stream's state is read again
+         * (a local read of the copy: the metadata and the size). The sliding TTL's clock is
+         * this server's own. */
+        int64_t accessed = ds->last_access_ms;
+        registry_remove(d, ds);
+        stream_free(ds);
+        int r = load(d, rel, &ds);
+        if (r != DS_FOUND)
+            return r;
+        ds->last_access_ms = accessed;
+    }
     if (!ds) {
         int r = load(d, rel, &ds);
         if (r != DS_FOUND)

@@ -119,6 +119,41 @@ void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res)
     }
 }
 
+void follow_created_elsewhere(void *arg, const char *rel)
+{
+    hfs_server *s = arg;
+
+    for (conn *c = s->waiters; c; c = c->u.f.next) {
+        if (!c->closing && strcmp(c->u.f.wait_rel, rel) == 0) {
+            c->u.f.wake = 1;
+            s->wake_pending = 1;
+        }
+    }
+}
+
+void follow_wake_created(hfs_server *s)
+{
+    s->wake_pending = 0;
+    for (;;) {
+        conn *c = s->waiters;
+        while (c && !c->u.f.wake)
+            c = c->u.f.next;
+        if (!c)
+            return;
+        /* A copy: waking frees the waiters' own. */
+        char *rel = strdup(c->u.f.wait_rel);
+        for (conn *d = s->waiters; d; d = d->u.f.next)
+            if (d->u.f.wake && (!rel || strcmp(d->u.f.wait_rel, rel) == 0))
+                d->u.f.wake = 0;
+        store_res *res;
+        if (rel && store_open(s->st, rel, &res) == STORE_OK) {
+            follow_wake_waiters(s, rel, res);
+            store_res_unref(res);
+        }
+        free(rel);
+    }
+}
+
 static void write_done(conn *c, uint64_t payload, int status);
 
 /* Sends one batch; returns 1 when it went out whole (more may follow at once), 0 when the follower

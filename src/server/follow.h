@@ -61,6 +61,7 @@ typedef struct follower {
     uint8_t chunked;  /* HTTP transports: chunked transfer coding */
     uint8_t attached; /* linked into a list */
     char *wait_rel;   /* waiting: the root-relative path */
+    uint8_t wake;     /* waiting: another server created it (follow_wake_created) */
     ws_decoder dec;
     /* Durable Streams SSE (ds/sse.c) */
     uint8_t ds_enc;     /* enum ds_enc */
@@ -82,6 +83,10 @@ int follow_start_prepared(conn *c, store_res *res, const follow_params *fp, cons
 void follow_send_pending(conn *c);
 void follow_flush_dirty(hfs_server *s);
 void follow_wake_waiters(hfs_server *s, const char *rel, store_res *res);
+/* The store's store_on_created callback (arg: the server): waiters for rel are marked, and woken
+ * by follow_wake_created from the loop's check phase. */
+void follow_created_elsewhere(void *arg, const char *rel);
+void follow_wake_created(hfs_server *s);
 /* Ends every follower of sr with an error (1011 on WebSocket, an aborted response): the storage
  * is unavailable. */
 void follow_fail_all(srv_res *sr, const char *reason);

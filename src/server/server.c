@@ -83,6 +83,8 @@ static void check_cb(uv_check_t *h)
 {
     hfs_server *s = h->data;
 
+    if (s->wake_pending)
+        follow_wake_created(s);
     follow_flush_dirty(s);
     if (s->dirty && !s->idle_active) {
         uv_idle_start(&s->idle, idle_cb);
@@ -327,6 +329,7 @@ int hfs_server_new(struct uv_loop_s *loop, const hfs_server_options *o, hfs_serv
         return r == STORE_ENOMEM ? HFS_ERR_NOMEM : HFS_ERR_IO;
     }
     s->handles++; /* the store: it tells when it has closed */
+    store_on_created(s->st, follow_created_elsewhere, s);
     uv_check_init(loop, &s->check);
     uv_idle_init(loop, &s->idle);
     uv_timer_init(loop, &s->tick);

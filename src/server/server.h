@@ -67,6 +67,7 @@ struct hfs_server {
     uint64_t refused_logged_ms; /* when that was last logged */
     srv_res *dirty;             /* resources whose followers may have bytes to send */
     conn *waiters;              /* followers waiting for their resource to be created */
+    int wake_pending;           /* some waiters' resources were created elsewhere */
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t tick;

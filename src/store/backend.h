@@ -30,7 +30,10 @@ typedef struct store_ops {
 struct store {
     const store_ops *ops;
     store_options opt;
-    store_stats stats; /* counted by store.c and the backend */
+    store_stats stats;        /* counted by store.c and the backend */
+    int shared;               /* store_shared */
+    store_created_cb created; /* store_on_created */
+    void *created_arg;
 };
 
 /* The shared head of every backend's resource. */
@@ -64,6 +67,13 @@ static inline void store_notify(store_res *res, unsigned events)
 {
     if (res->watch && events)
         res->watch(res->watch_arg, res, events);
+}
+
+/* Tells the store_on_created watcher, if any, that rel appeared elsewhere. */
+static inline void store_notify_created(store *st, const char *rel)
+{
+    if (st->created)
+        st->created(st->created_arg, rel);
 }
 
 /* Logs through the store's options (levels as HFS_LOG_*). */

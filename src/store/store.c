@@ -225,3 +225,14 @@ const char *store_strerror(int err)
         return "unknown store error";
     }
 }
+
+void store_on_created(store *st, store_created_cb cb, void *arg)
+{
+    st->created = cb;
+    st->created_arg = cb ? arg : NULL;
+}
+
+int store_shared(const store *st)
+{
+    return st->shared;
+}

@@ -267,6 +267,18 @@ void store_dirents_free(store_dirent *d, size_t n);
  * appends and opens then fail with STORE_EIO. */
 int store_healthy(store *st);
 
+/* Tells cb(arg, rel) when a resource appears that another store on the same data created, as a
+ * backend whose stores tell each other learns of it (the NATS store does: a writer's `begin` on
+ * another node); cb NULL: nobody. The file store never calls it. Called on the loop, from inside
+ * the backend's work: cb must not call the store back; note rel and act later. */
+typedef void (*store_created_cb)(void *arg, const char *rel);
+
+/* 1 when other servers change the data too and their changes reach this store's handles (the
+ * NATS store): state a protocol keeps beside a resource must be read again before it is trusted,
+ * not only at first use. 0 for the file store. */
+int store_shared(const store *st);
+void store_on_created(store *st, store_created_cb cb, void *arg);
+
 /* A short description of a store_err for logs. */
 const char *store_strerror(int err);
 

@@ -414,10 +414,9 @@ static void test_cut_off_from_nats(void)
     end = t_now_ms() + 15000;
     while (!f2 && t_now_ms() < end) {
         f2 = tws_connect(nodes[1]->port, "/faults/cut2.log?frames=binary", NULL, &r);
-        if (!f2) {
-            thttp_free(&r);
+        thttp_free(&r);
+        if (!f2)
             t_sleep_ms(20);
-        }
     }
     CHECK(f2);
     CHECK_INT(tws_send_text(w2, "more\n"), 0);

@@ -153,6 +153,8 @@ static void drop_writer(nent *e)
 {
     e->writer[0] = 0;
     e->lapsed = 0;
+    e->lapse_known = 0;
+    e->lapse_gen++;
     if (e->iw) {
         store_res *iw = e->iw;
         e->iw = NULL;
@@ -187,15 +189,21 @@ static int inner_lease(nstore *ns, nent *e, uint64_t seq)
 
 static void apply_begin(nstore *ns, nent *e, const char *w, uint64_t off, uint64_t seq)
 {
+    int ours = ns_local_writer(ns, w) != NULL;
+
     if (e->writer[0] && strcmp(e->writer, w) != 0)
         store_log(&ns->base, 1, "nats store: /%s: writer %s replaces %s", e->name, w, e->writer);
     snprintf(e->writer, sizeof(e->writer), "%s", w);
     e->lapsed = 0;
+    e->lapse_known = 0;
+    e->lapse_gen++;
     e->kv_seen_ms = ns_now_ms();
     if (inner_lease(ns, e, seq) == 0 && store_accepted(e->iw) != off)
         store_log(&ns->base, 1, "nats store: /%s: writer %s begins at %llu, local copy has %llu",
                   e->name, w, (unsigned long long)off, (unsigned long long)store_accepted(e->iw));
     ns_ent_changed(e);
+    if (!ours && e->iw)
+        store_notify_created(&ns->base, e->name); /* followers waiting for it here (?wait) */
 }
 
 static void apply_data(nstore *ns, nent *e, const char *w, uint64_t off, natsMsg *m, uint64_t seq)

@@ -66,11 +66,10 @@ int ns_down(const nstore *ns)
     return !ns->healthy;
 }
 
-static void go_down(nstore *ns)
+void ns_go_down(nstore *ns)
 {
     ns->healthy = 0;
-    store_log(&ns->base, 0, "nats store: NATS unavailable for %d ms: failing writers and followers",
-              NS_DOWN_MS);
+    store_log(&ns->base, 0, "nats store: NATS unavailable: failing writers and followers");
     ns_writers_pin(ns);
     for (nwriter *w = ns->writers; w; w = w->next)
         if (!w->failed && !w->released)
@@ -108,7 +107,7 @@ static void tick_cb(uv_timer_t *t)
     int64_t now = ns_now_ms();
 
     if (ns->healthy && !ns->connected && now - ns->down_since_ms >= NS_DOWN_MS)
-        go_down(ns);
+        ns_go_down(ns);
     else if (!ns->healthy && ns->connected)
         go_up(ns);
     resubscribe(ns, now);
@@ -298,9 +297,24 @@ static natsStatus setup_stream(nstore *ns)
             break;
         nats_Sleep(250);
     } while (ns_now_ms() < end);
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
         store_log(&ns->base, 0, "nats store: lease bucket %s: %s", ns->bucket,
                   natsStatus_GetText(s));
+        return s;
+    }
+    /* The TTL is the bucket's, fixed when it was created: that is the lease, whatever -lease. */
+    kvStatus *st = NULL;
+    if (kvStore_Status(&st, ns->kv) == NATS_OK) {
+        int64_t ttl_ms = kvStatus_TTL(st) / 1000000;
+        if (ttl_ms >= 100 && ttl_ms != (int64_t)ns->lease_ms) {
+            store_log(&ns->base, 1,
+                      "nats store: lease bucket %s has a TTL of %lld ms: the lease is that, "
+                      "not %u ms",
+                      ns->bucket, (long long)ttl_ms, ns->lease_ms);
+            ns->lease_ms = (unsigned)ttl_ms;
+        }
+        kvStatus_Destroy(st);
+    }
     return s;
 }
 
@@ -435,6 +449,7 @@ int store_nats_new(const store_nats_options *no, const store_options *o, store *
     pthread_cond_init(&ns->cv_space, NULL);
     pthread_cond_init(&ns->cv_data, NULL);
     ns->base.ops = &ns_ops;
+    ns->base.shared = 1;
     ns->base.opt = *o;
     ns->loop = o->loop;
     ns->lock_fd = -1;

@@ -99,14 +99,42 @@ static uint64_t local_end(nstore *ns, nent *e)
     return n;
 }
 
+/* Creates the key holding w's id, as kvStore_Create does, but reading the key's last entry from
+ * the stream's leader (js_GetLastMsg), not by a direct get that a replica behind our own delete
+ * may answer: a key deleted (or purged) is taken over at its revision, a live one is busy. */
 static int take_key(nstore *ns, nent *e, nwriter *w)
 {
-    natsStatus s = kvStore_Create(&w->rev, ns->kv, e->token, w->id, (int)strlen(w->id));
+    char stream[300], subj[NS_TOKEN_MAX + 300];
+    int len = (int)strlen(w->id);
+
+    snprintf(stream, sizeof(stream), "KV_%s", ns->bucket);
+    snprintf(subj, sizeof(subj), "%s%s", ns->kvprefix, e->token);
+    natsStatus s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0);
+    for (int attempt = 0; s == NATS_ERR && attempt < 3; attempt++) {
+        natsMsg *m = NULL;
+        const char *op = NULL;
+        natsStatus g = js_GetLastMsg(&m, ns->js, stream, subj, NULL, NULL);
+        if (g == NATS_NOT_FOUND) {
+            s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, 0); /* (purged meanwhile) */
+            continue;
+        }
+        if (g != NATS_OK) {
+            s = g;
+            break;
+        }
+        uint64_t seq = natsMsg_GetSequence(m);
+        int gone = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op &&
+                   (!strcmp(op, "DEL") || !strcmp(op, "PURGE"));
+        natsMsg_Destroy(m);
+        if (!gone)
+            return STORE_EBUSY;
+        s = kvStore_Update(&w->rev, ns->kv, e->token, w->id, len, seq); /* raced: look again */
+    }
     if (s == NATS_OK)
         return STORE_OK;
-    const char *txt = nats_GetLastError(NULL);
-    if (s == NATS_ERR) /* the key exists (kvStore_Create's own look-up may clear the text) */
+    if (s == NATS_ERR)
         return STORE_EBUSY;
+    const char *txt = nats_GetLastError(NULL);
     store_log(&ns->base, 0, "nats store: /%s: taking the lease: %s (%s)", e->name,
               natsStatus_GetText(s), txt ? txt : "");
     errno = EIO;
@@ -426,6 +454,105 @@ static void renew(nstore *ns, nwriter *w, int64_t now)
     }
 }
 
+/* ---- remote writers gone ---------------------------------------------------------------- */
+
+static void lapse_check(nstore *ns, nent *e);
+
+typedef struct lapse_job {
+    uv_work_t req;
+    nstore *ns;
+    nent *e; /* pinned */
+    unsigned gen;
+    jsCtx *js;
+    char *stream, *subj;
+    uint64_t seq;
+    int ok;
+} lapse_job;
+
+static void lapse_work(uv_work_t *req)
+{
+    lapse_job *j = req->data;
+    natsMsg *m = NULL;
+    jsErrCode je = 0;
+    jsOptions o;
+
+    jsOptions_Init(&o);
+    o.Wait = NS_API_MS;
+    natsStatus s = js_GetLastMsg(&m, j->js, j->stream, j->subj, &o, &je);
+    if (s == NATS_OK) {
+        j->seq = natsMsg_GetSequence(m);
+        j->ok = 1;
+    } else if (s == NATS_NOT_FOUND || je == JSNoMessageFoundErr) {
+        j->seq = 0; /* nothing on the subject: nothing to wait for */
+        j->ok = 1;
+    }
+    natsMsg_Destroy(m);
+}
+
+static void lapse_done(uv_work_t *req, int status)
+{
+    lapse_job *j = req->data;
+    nstore *ns = j->ns;
+    nent *e = j->e;
+    (void)status;
+    ns->jobs--;
+    e->pin--;
+    e->lapse_checking = 0;
+    if (j->ok && j->gen == e->lapse_gen && e->writer[0] && !e->lapsed) {
+        e->lapse_seq = j->seq;
+        e->lapse_known = 1;
+        lapse_check(ns, e);
+    }
+    free(j->stream);
+    free(j->subj);
+    free(j);
+    if (!ns->closing)
+        ns_ent_maybe_free(ns, e);
+    else
+        ns_maybe_done(ns);
+}
+
+/* The writer of e seems gone (its key was deleted, or not renewed within the lease): look up the
+ * subject's last message, so that it lapses only once everything it stored was applied here
+ * (readers then end after its last byte, not at whatever the copy had so far). */
+static void suspect_gone(nstore *ns, nent *e)
+{
+    if (e->lapse_checking || e->lapse_known || ns->closing || !ns->js)
+        return;
+    lapse_job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->subj = strdup(e->subj)) || !(j->stream = strdup(ns->stream))) {
+        if (j)
+            free(j->subj);
+        free(j);
+        return; /* the next tick tries again */
+    }
+    j->req.data = j;
+    j->ns = ns;
+    j->e = e;
+    j->gen = e->lapse_gen;
+    j->js = ns->js;
+    if (uv_queue_work(ns->loop, &j->req, lapse_work, lapse_done) != 0) {
+        free(j->stream);
+        free(j->subj);
+        free(j);
+        return;
+    }
+    e->pin++;
+    e->lapse_checking = 1;
+    ns->jobs++;
+}
+
+/* Lapses a suspected writer once the stream is applied up to its last message. */
+static void lapse_check(nstore *ns, nent *e)
+{
+    if (!e->lapse_known || e->lapsed || !e->writer[0] || e->local || ns->applied < e->lapse_seq)
+        return;
+    e->lapse_known = 0;
+    e->lapsed = 1;
+    store_log(&ns->base, 1, "nats store: /%s: writer %s lapsed", e->name, e->writer);
+    ns_ent_changed(e);
+}
+
 void ns_lease_tick(nstore *ns, int64_t now)
 {
     for (nwriter *w = ns->writers; w; w = w->next) { /* (pinned by the tick) */
@@ -448,11 +575,9 @@ void ns_lease_tick(nstore *ns, int64_t now)
     for (size_t i = 0; i < ns->nbuckets; i++) {
         for (nent *e = ns->buckets[i]; e; e = e->hnext) {
             if (e->writer[0] && !e->lapsed && !e->local &&
-                now - e->kv_seen_ms > (int64_t)ns->lease_ms) {
-                e->lapsed = 1;
-                store_log(&ns->base, 1, "nats store: /%s: writer %s lapsed", e->name, e->writer);
-                ns_ent_changed(e);
-            }
+                now - e->kv_seen_ms > (int64_t)ns->lease_ms)
+                suspect_gone(ns, e);
+            lapse_check(ns, e);
         }
     }
 }
@@ -473,13 +598,13 @@ void ns_kv_event(nstore *ns, natsMsg *m)
     natsMsgHeader_Get(m, "KV-Operation", &op);
     int len = natsMsg_GetDataLength(m);
     if (op && (!strcmp(op, "DEL") || !strcmp(op, "PURGE"))) {
-        if (!e->lapsed && !e->local) {
-            e->lapsed = 1;
-            ns_ent_changed(e);
-        }
+        if (!e->lapsed && !e->local)
+            suspect_gone(ns, e);
     } else if (len == (int)strlen(e->writer) &&
                memcmp(natsMsg_GetData(m), e->writer, (size_t)len) == 0) {
         e->kv_seen_ms = ns_now_ms();
+        e->lapse_known = 0; /* alive: a lookup under way is stale */
+        e->lapse_gen++;
         if (e->lapsed) {
             e->lapsed = 0;
             ns_ent_changed(e);

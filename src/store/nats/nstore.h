@@ -65,7 +65,13 @@ struct nent {
     int64_t kv_seen_ms;      /* when the current writer's key was last seen put */
     nres *res;               /* the handle in use, or NULL */
     nwriter *local;          /* this store's writer of the name, or NULL */
-    int pin;                 /* in use by a call on the stack: not freed */
+    int pin;                 /* in use by a call on the stack or a job: not freed */
+    /* A remote writer suspected gone (its key deleted or not renewed) lapses only once this
+     * store applied the stream up to the subject's last message then: its bytes first. */
+    int lapse_checking; /* the subject's last sequence is being looked up */
+    int lapse_known;    /* lapse_seq is it */
+    unsigned lapse_gen; /* bumped when the writer shows life or changes: a lookup is stale */
+    uint64_t lapse_seq; /* lapsed once applied reaches it */
 };
 
 /* A handle: the inner file store's handle, mirrored. */
@@ -76,6 +82,7 @@ struct nres {
     nwriter *w;    /* the writer holding the lease through this handle */
     struct nwait *waits;
     unsigned notified; /* STORE_EV_FAILED told while unavailable */
+    uint64_t pending;  /* accepted by this store's writers, released or not: readable later */
     char name[];
 };
 
@@ -200,6 +207,8 @@ void ns_async_cb(uv_async_t *a);
 
 /* conn.c */
 int ns_down(const nstore *ns); /* 1 while unavailable */
+/* Unavailable now: every writer fails, every watched handle is told STORE_EV_FAILED. */
+void ns_go_down(nstore *ns);
 void ns_idle_start(nstore *ns);
 void ns_tick_persist(nstore *ns);
 void ns_close_store(store *st, store_closed_cb done, void *arg);

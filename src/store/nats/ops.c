@@ -18,7 +18,17 @@ void ns_res_sync(nres *r)
         s |= STORE_LEASED;
     r->base.state = s;
     r->base.size = store_size(r->in);
-    r->base.accepted = r->w && !r->w->failed ? r->w->accepted : r->base.size;
+    if (r->w && !r->w->failed && r->w->accepted > r->pending)
+        r->pending = r->w->accepted;
+    if (r->pending <= r->base.size)
+        r->pending = 0; /* all applied */
+    /* Accepted: what a writer here accepted, also after it let go, until it is readable; and
+     * what the local copy was handed but has not written yet (the stream's bytes applied here):
+     * followers told that the writer left end there, not at what happens to be written. */
+    uint64_t copy = store_accepted(r->in);
+    r->base.accepted = r->pending > copy ? r->pending : copy;
+    if (r->base.accepted < r->base.size)
+        r->base.accepted = r->base.size;
 }
 
 /* The inner handle's watcher: what changed there, told through the outer handle. */

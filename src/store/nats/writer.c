@@ -145,7 +145,7 @@ int ns_append(store_res *res, const struct iovec *iov, int iovcnt)
                 ns_writer_flush(w);
         }
     }
-    res->accepted = w->accepted;
+    res->accepted = r->pending = w->accepted;
     if (w->cur)
         ns_idle_start(w->ns);
     if (w->unacked_bytes > NS_INFLIGHT_HIGH || w->unacked_msgs > NS_INFLIGHT_MSGS)
@@ -226,17 +226,37 @@ void ns_writer_fail(nwriter *w, int err, const char *why)
 
     if (w->failed)
         return;
+    if (!w->ns->connected && w->ns->healthy) {
+        /* The connection is gone (a renewal or the acks ran out before NS_DOWN_MS): the store is
+         * unavailable from now on, so that this writer's followers too end with an error. */
+        w->busy++; /* (go_down may finish writers that nobody pins) */
+        ns_go_down(w->ns);
+        w->busy--;
+        if (w->failed) { /* failed there: finish it now that it is not pinned by us */
+            if (w->released || w->closing)
+                ns_writer_finish(w);
+            return;
+        }
+    }
     w->failed = 1;
     w->busy++; /* the watcher may release it: finished below, not under our feet */
     w->ns->base.stats.write_errors++;
     store_log(&w->ns->base, 0, "nats store: /%s: writer %s fails: %s (%llu bytes not stored)",
               w->ent ? w->ent->name : "?", w->id, why,
               (unsigned long long)(w->accepted - w->acked_end));
+    if (!r && w->ent && w->ent->res && w->ent->res->pending) {
+        nres *h = w->ent->res; /* released: its handle waits no more for what it dropped */
+        store_res_ref(&h->base);
+        h->pending = 0;
+        ns_res_sync(h);
+        ns_waits_fail(h, STORE_EIO);
+        store_res_unref(&h->base);
+    }
     if (r) {
         store_res_ref(&r->base);
         r->base.err = err;
+        r->pending = 0; /* dropped: accepted falls back to what is readable */
         ns_res_sync(r);
-        r->base.accepted = r->base.size;
         store_notify(&r->base, STORE_EV_FAILED | STORE_EV_LEASE);
         ns_waits_fail(r, STORE_EIO);
         store_res_unref(&r->base);
@@ -305,7 +325,7 @@ void ns_writers_unpin(nstore *ns, int finish_released)
 int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store_wait **out)
 {
     nres *r = NR(res);
-    uint64_t upto = r->w ? r->w->accepted : res->accepted;
+    uint64_t upto = res->accepted; /* (also what a writer accepted before it let go) */
 
     (void)kind;
     if (res->size >= upto)
@@ -317,6 +337,7 @@ int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store
     w->cb = cb;
     w->arg = arg;
     w->upto = upto;
+    store_res_ref(res); /* the wait holds the resource: a cancel may come after its last user */
     nwait **pp = &r->waits;
     while (*pp)
         pp = &(*pp)->next;
@@ -329,37 +350,39 @@ int ns_when_written(store_res *res, int kind, store_wait_cb cb, void *arg, store
 
 void ns_wait_cancel(store_wait *sw)
 {
-    nres *r = NR(sw->res);
-    for (nwait **pp = &r->waits; *pp; pp = &(*pp)->next) {
-        if (&(*pp)->base == sw) {
-            nwait *w = *pp;
-            *pp = w->next;
-            free(w);
-            return;
-        }
-    }
+    ((nwait *)sw)->cb = NULL; /* freed, with its reference, once it completes or fails */
+}
+
+/* Ends the first wait: calls it back (unless cancelled), frees it, drops its reference. The
+ * caller holds a reference of its own, so that r outlives the drop. */
+static void wait_end(nres *r, int err)
+{
+    nwait *w = r->waits;
+    r->waits = w->next;
+    store_wait_cb cb = w->cb;
+    void *arg = w->arg;
+    free(w);
+    if (cb)
+        cb(arg, err);
+    store_res_unref(&r->base);
 }
 
 void ns_waits_ready(nres *r)
 {
-    while (r->waits && r->waits->upto <= r->base.size) {
-        nwait *w = r->waits;
-        r->waits = w->next;
-        store_wait_cb cb = w->cb;
-        void *arg = w->arg;
-        free(w);
-        cb(arg, STORE_OK);
-    }
+    if (!r->waits || r->waits->upto > r->base.size)
+        return;
+    store_res_ref(&r->base);
+    while (r->waits && r->waits->upto <= r->base.size)
+        wait_end(r, STORE_OK);
+    store_res_unref(&r->base);
 }
 
 void ns_waits_fail(nres *r, int err)
 {
-    while (r->waits) {
-        nwait *w = r->waits;
-        r->waits = w->next;
-        store_wait_cb cb = w->cb;
-        void *arg = w->arg;
-        free(w);
-        cb(arg, err);
-    }
+    if (!r->waits)
+        return;
+    store_res_ref(&r->base);
+    while (r->waits)
+        wait_end(r, err);
+    store_res_unref(&r->base);
 }
