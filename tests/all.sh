@@ -18,6 +18,10 @@ make=${MAKE:-make}
 HFS_TALLY=$(mktemp /tmp/hfs-tally.XXXXXX) || exit 1
 # tests/run.sh, tests/ds/run.sh and fuzz/run.sh add one line each: NAME PASSED FAILED [names]
 export HFS_TALLY
+# The multi-node tests skip when nats-server is missing; here (scripts/deps.sh test installed it)
+# that is a failure.
+HFS_NATS_REQUIRED=${HFS_NATS_REQUIRED:-1}
+export HFS_NATS_REQUIRED
 trap 'rm -f "$HFS_TALLY"' EXIT
 trap 'exit 1' INT TERM HUP
 
