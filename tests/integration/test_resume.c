@@ -63,7 +63,8 @@ static void lines_text(tbuf *b, size_t n, unsigned tag)
         tbuf_adds(b, t_fmt("%u:%08u the quick brown fox \xe2\x82\xac jumps\n", tag, i++));
 }
 
-/* Appends text of about n bytes to the live resource in messages of up to 32 KiB. */
+/* Appends text of about n bytes to the live resource in messages of up to 32 KiB; waits until the
+ * file holds it (megabytes: up to a minute, for sanitizer builds on a busy machine). */
 static int ws_add_lines(tsrv *s, tws *w, const char *file, tbuf *want, size_t n, unsigned tag)
 {
     tbuf t = {0};
@@ -77,7 +78,7 @@ static int ws_add_lines(tsrv *s, tws *w, const char *file, tbuf *want, size_t n,
     }
     tbuf_add(want, t.p, t.len);
     tbuf_free(&t);
-    return t_file_wait_eq(tsrv_path(s, file), want->p, want->len, 10000) ? 0 : -1;
+    return t_file_wait_eq(tsrv_path(s, file), want->p, want->len, 60000) ? 0 : -1;
 }
 
 /* Waits until the server's log mentions needle (it logs a request once answered). */
