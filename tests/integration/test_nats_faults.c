@@ -363,6 +363,7 @@ static void test_cut_off_from_nats(void)
            (long long)(t_hf - t0), (long long)(t_hz - t0));
     tws_free(wr);
     tws_free(wrf);
+    tws_free(wf);
     tws_collect_free(&colr);
     /* what the followers got is a prefix of what was sent */
     CHECK(col.data.len >= sent.len && hf->body.len >= sent.len);
