@@ -314,9 +314,17 @@ const plainOf = (s) => s.replace(/\x1b\[[0-9;?]*[@-~]/g, '');
 
 async function waitLog(page, what, text, ms = 8000) {
     await pageWait(page, what, (t) => window.hfsViewer.text() === t, text, ms);
-    const st = await viewerState(page);
-    assertEq(`${what}: rows drawn that do not show their line`, JSON.stringify(st.rowsWrong), '[]');
-    assert(st.rowsDrawn > 0 || text === '', `${what}: no rows drawn`);
+    // the rows are drawn at the next frame: wait for every row drawn to show its line of the model
+    try {
+        await page.waitForFunction((t) => {
+            const rows = [...document.querySelectorAll('#rows .row')];
+            return (rows.length > 0 || t === '') &&
+                rows.every((r) => r.querySelector('.t').textContent === window.hfsViewer.lineText(+r.dataset.line));
+        }, text, { timeout: ms, polling: 20 });
+    } catch {
+        const st = await viewerState(page);
+        fail(`${what}: the rows drawn do not show their lines: ${JSON.stringify(st.rowsWrong)} (${st.rowsDrawn} rows drawn)`);
+    }
 }
 
 async function viewerLive(srv) {

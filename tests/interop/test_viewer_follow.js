@@ -116,7 +116,9 @@ async function toggles(srv) {
     await pageWait(page, '6 lines', () => window.hfsViewer.lines() === 6 && document.querySelectorAll('#rows .row').length === 6);
     assertEq('no time column by default', await page.evaluate(() => getComputedStyle(document.querySelector('#rows .ts')).display), 'none');
     await page.check('#opt-time');
-    await pageWait(page, 'the time column', () => getComputedStyle(document.querySelector('#rows .ts')).display !== 'none');
+    // the column shows at once, its times with the next frame's rows
+    await pageWait(page, 'the time column, filled', () => getComputedStyle(document.querySelector('#rows .ts')).display !== 'none' &&
+        [...document.querySelectorAll('#rows .row .ts')].every((e) => e.textContent !== ''));
     const ts = await page.evaluate(() => [...document.querySelectorAll('#rows .row .ts')].map((e) => e.textContent));
     assertEq('catch-up times', ts.slice(0, 2).join(), 'unknown,unknown');
     for (const t of ts.slice(2)) assert(/^\d\d:\d\d:\d\d\.\d\d\d$/.test(t), `a live line's time is ${JSON.stringify(t)}`);

@@ -146,9 +146,11 @@ async function shot(page, name) {
     return decodePng(png);
 }
 
-// The rows on screen: line number (1-based), text, classes and box (CSS px in the viewport).
+// The rows on screen: line number (1-based), text, classes and box (CSS px in the viewport). Read after two
+// frames, so that what the model held when it was called is drawn (rows are drawn at the next frame).
 function visibleRows(page) {
-    return page.evaluate(() => {
+    return page.evaluate(async () => {
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
         const sc = document.getElementById('scroller').getBoundingClientRect();
         return [...document.querySelectorAll('#rows .row')].map((r) => {
             const b = r.getBoundingClientRect();
