@@ -178,12 +178,13 @@ static void del_done(uv_work_t *req, int status)
 static void drop_key_later(nstore *ns, nent *e)
 {
     del_job *j;
-    if (!ns->connected || ns->severed || !(j = calloc(1, sizeof(*j) + strlen(e->token) + 1)))
+    size_t klen = strlen(e->token);
+    if (!ns->connected || ns->severed || !(j = calloc(1, sizeof(*j) + klen + 1)))
         return;
     j->req.data = j;
     j->ns = ns;
     j->kv = ns->kv;
-    strcpy(j->key, e->token);
+    memcpy(j->key, e->token, klen + 1);
     ns->jobs++;
     if (uv_queue_work(ns->loop, &j->req, del_work, del_done) != 0) {
         ns->jobs--;
