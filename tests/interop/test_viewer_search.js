@@ -29,9 +29,19 @@ async function current(page, what, k, n) {
     await pageWait(page, `${what}: "${k} of ${n} matches"`, (want) => document.getElementById('count').textContent === want,
         `${k} of ${n} matches`);
     await onScreen(page, WHERE[k - 1] || 0);
-    const marks = await page.evaluate((l) => [...document.querySelectorAll(`#rows .row[data-line="${l - 1}"] mark`)]
-        .map((m) => ({ text: m.textContent, cur: m.classList.contains('cur') })), WHERE[k - 1]);
-    assertEq(`${what}: marks in line ${WHERE[k - 1]}`, JSON.stringify(marks), JSON.stringify([{ text: 'NeedLe', cur: true }]));
+    // typed a key at a time, the box may still be searching a prefix ("need" has the same 3 lines): wait for
+    // the row to mark the whole word as the current match
+    const marksOf = (l) => [...document.querySelectorAll(`#rows .row[data-line="${l - 1}"] mark`)]
+        .map((m) => ({ text: m.textContent, cur: m.classList.contains('cur') }));
+    const want = JSON.stringify([{ text: 'NeedLe', cur: true }]);
+    try {
+        await page.waitForFunction(([l, w]) => JSON.stringify([...document.querySelectorAll(`#rows .row[data-line="${l - 1}"] mark`)]
+            .map((m) => ({ text: m.textContent, cur: m.classList.contains('cur') }))) === w, [WHERE[k - 1], want], { timeout: 10000, polling: 20 });
+    } catch {
+        assertEq(`${what}: marks in line ${WHERE[k - 1]}`, JSON.stringify(await page.evaluate(marksOf, WHERE[k - 1])), want);
+    }
+    assertEq(`${what}: the count once the word is marked`, await page.evaluate(() => document.getElementById('count').textContent),
+        `${k} of ${n} matches`);
 }
 
 runMain('test_viewer_search', async () => {
