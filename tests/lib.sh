@@ -12,6 +12,11 @@
 #                                status and drops PID from $bg_pids
 #   wait_exists FILE SECONDS WHAT, wait_same FILE REF SECONDS WHAT   wait for FILE to exist, or to
 #                                hold exactly what REF holds
+#   wait_grep PATTERN FILE SECONDS WHAT   waits for a line of FILE to match PATTERN
+#   doc_nginx_block DOC HEADING OUT       the first ```nginx block under "## HEADING" of DOC, in OUT
+#   ws_follow_to_file URL OUT CLOSE SECONDS   (run it in the background) a WebSocket follower with
+#                                Debian's python3-websockets: each message's bytes to OUT as they
+#                                come, then "CLOSE code" in CLOSE
 HFS_BIN=${HFS_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
 HFS_PID=""
 
@@ -140,4 +145,39 @@ hfs_restart() {
         [ $i -lt 50 ] || fail "could not restart the server on port $HFS_PORT: $(cat "$HFS_LOG")"
         sleep 0.1
     done
+}
+
+wait_grep() {
+    n=0
+    until grep -q -- "$1" "$2" 2>/dev/null; do
+        n=$((n + 1))
+        [ $n -le $(($3 * 20)) ] || fail "$4: no \"$1\" after $3 s in: $(cat "$2" 2>/dev/null)"
+        sleep 0.05
+    done
+}
+
+doc_nginx_block() {
+    awk -v h="## $2" '$0 == h { s = 1; next } /^## / { s = 0 } s && /^```nginx$/ { c = 1; next }
+        c && /^```$/ { exit } c { print }' "$1" >"$3"
+    [ -s "$3" ] || fail "no nginx block in the \"$2\" section of $1"
+}
+
+ws_follow_to_file() {
+    /usr/bin/python3 - "$1" "$2" "$3" "$4" <<'PYEOF'
+import asyncio, sys
+import websockets
+
+async def main():
+    async with websockets.connect(sys.argv[1], open_timeout=float(sys.argv[4])) as ws:
+        with open(sys.argv[2], "wb", buffering=0) as out:
+            try:
+                async for m in ws:
+                    out.write(m.encode() if isinstance(m, str) else m)
+            except websockets.exceptions.ConnectionClosed:
+                pass
+        with open(sys.argv[3], "w") as f:
+            f.write(f"CLOSE {ws.close_code}\n")
+
+asyncio.run(main())
+PYEOF
 }

@@ -39,20 +39,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP PIPE INT TERM
 
-# wait_grep PATTERN FILE WHAT: waits up to 10 s until FILE has a line matching PATTERN.
-wait_grep() {
-    n=0
-    until grep -q -- "$1" "$2" 2>/dev/null; do
-        n=$((n + 1))
-        [ $n -le 200 ] || fail "$3: no \"$1\" after 10 s in: $(cat "$2" 2>/dev/null)"
-        sleep 0.05
-    done
-}
-
 check "the nginx block of docs/OPERATIONS.md, \"Behind nginx\", with only its addresses changed"
-awk '/^## Behind nginx/ { s = 1; next } /^## / { s = 0 } s && /^```nginx$/ { c = 1; next }
-     c && /^```$/ { exit } c { print }' "$top/docs/OPERATIONS.md" >"$tmp/doc.conf"
-[ -s "$tmp/doc.conf" ] || fail "no nginx block in the \"Behind nginx\" section"
+doc_nginx_block "$top/docs/OPERATIONS.md" "Behind nginx" "$tmp/doc.conf"
 # shellcheck disable=SC2016 # nginx variables, not the shell's
 for k in "proxy_http_version 1.1;" "proxy_buffering off;" "proxy_request_buffering off;" \
     "client_max_body_size 0;" "chunked_transfer_encoding on;" "proxy_read_timeout 24h;" \
@@ -118,32 +106,19 @@ fol_pid=$!
 curl -sSN -H 'Accept: text/event-stream' "$url/n/a.log" >"$tmp/sse.out" 2>"$tmp/sse.err" 3>&- &
 sse_pid=$!
 # The WebSocket follower writes each message's bytes to its file as they come, then "CLOSE code".
-"$PY" - "ws://127.0.0.1:$nport/n/a.log" "$tmp/ws.out" "$tmp/ws.close" 3>&- <<'PYEOF' &
-import asyncio, sys
-import websockets
-
-async def main():
-    async with websockets.connect(sys.argv[1], open_timeout=10) as ws:
-        with open(sys.argv[2], "wb", buffering=0) as out:
-            try:
-                async for m in ws:
-                    out.write(m.encode() if isinstance(m, str) else m)
-            except websockets.exceptions.ConnectionClosed:
-                pass
-        with open(sys.argv[3], "w") as f:
-            f.write(f"CLOSE {ws.close_code}\n")
-
-asyncio.run(main())
-PYEOF
+(
+    exec 3>&-
+    ws_follow_to_file "ws://127.0.0.1:$nport/n/a.log" "$tmp/ws.out" "$tmp/ws.close" 10
+) &
 ws_pid=$!
 bg_pids="$bg_pids $fol_pid $sse_pid $ws_pid"
 wait_same "$tmp/follow.out" "$tmp/want" 10 "curl -N ?follow (first line)"
-wait_grep '^data: line 1$' "$tmp/sse.out" "SSE (first line)"
+wait_grep '^data: line 1$' "$tmp/sse.out" 10 "SSE (first line)"
 wait_same "$tmp/ws.out" "$tmp/want" 10 "the WebSocket follower (first line)"
 printf 'line 2\n' >&3
 printf 'line 2\n' >>"$tmp/want"
 wait_same "$tmp/follow.out" "$tmp/want" 10 "curl -N ?follow (second line, live)"
-wait_grep '^data: line 2$' "$tmp/sse.out" "SSE (second line, live)"
+wait_grep '^data: line 2$' "$tmp/sse.out" 10 "SSE (second line, live)"
 wait_same "$tmp/ws.out" "$tmp/want" 10 "the WebSocket follower (second line, live)"
 alive "$put_pid" "the PUT"
 

@@ -49,20 +49,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP PIPE INT TERM
 
-# wait_grep PATTERN FILE WHAT: waits up to 20 s until FILE has a line matching PATTERN.
-wait_grep() {
-    n=0
-    until grep -q -- "$1" "$2" 2>/dev/null; do
-        n=$((n + 1))
-        [ $n -le 400 ] || fail "$3: no \"$1\" after 20 s in: $(cat "$2" 2>/dev/null)"
-        sleep 0.05
-    done
-}
-
 check "the nginx block of docs/SCALE-OUT.md, with only its addresses changed"
-awk '/^## Behind a load balancer: nginx/ { s = 1; next } /^## / { s = 0 } s && /^```nginx$/ { c = 1; next }
-     c && /^```$/ { exit } c { print }' "$top/docs/SCALE-OUT.md" >"$tmp/doc.conf"
-[ -s "$tmp/doc.conf" ] || fail "no nginx block in the \"Behind a load balancer: nginx\" section"
+doc_nginx_block "$top/docs/SCALE-OUT.md" "Behind a load balancer: nginx" "$tmp/doc.conf"
 # shellcheck disable=SC2016 # nginx variables, not the shell's
 for k in "proxy_http_version 1.1;" "proxy_buffering off;" "proxy_request_buffering off;" \
     "client_max_body_size 0;" "proxy_read_timeout 24h;" "least_conn;" \
@@ -148,32 +136,19 @@ curl -sSN "$url/s/a.log?follow" >"$tmp/follow.out" 2>"$tmp/follow.err" 3>&- &
 fol_pid=$!
 curl -sSN -H 'Accept: text/event-stream' "$url/s/a.log" >"$tmp/sse.out" 2>"$tmp/sse.err" 3>&- &
 sse_pid=$!
-"$PY" - "ws://127.0.0.1:$nport/s/a.log" "$tmp/ws.out" "$tmp/ws.close" 3>&- <<'PYEOF' &
-import asyncio, sys
-import websockets
-
-async def main():
-    async with websockets.connect(sys.argv[1], open_timeout=20) as ws:
-        with open(sys.argv[2], "wb", buffering=0) as out:
-            try:
-                async for m in ws:
-                    out.write(m.encode() if isinstance(m, str) else m)
-            except websockets.exceptions.ConnectionClosed:
-                pass
-        with open(sys.argv[3], "w") as f:
-            f.write(f"CLOSE {ws.close_code}\n")
-
-asyncio.run(main())
-PYEOF
+(
+    exec 3>&-
+    ws_follow_to_file "ws://127.0.0.1:$nport/s/a.log" "$tmp/ws.out" "$tmp/ws.close" 20
+) &
 ws_pid=$!
 bg_pids="$bg_pids $fol_pid $sse_pid $ws_pid"
 wait_same "$tmp/follow.out" "$tmp/want" 20 "curl -N ?follow (first line)"
-wait_grep '^data: line 1$' "$tmp/sse.out" "SSE (first line)"
+wait_grep '^data: line 1$' "$tmp/sse.out" 20 "SSE (first line)"
 wait_same "$tmp/ws.out" "$tmp/want" 20 "the WebSocket follower (first line)"
 printf 'line 2\n' >&3
 printf 'line 2\n' >>"$tmp/want"
 wait_same "$tmp/follow.out" "$tmp/want" 20 "curl -N ?follow (second line, live)"
-wait_grep '^data: line 2$' "$tmp/sse.out" "SSE (second line, live)"
+wait_grep '^data: line 2$' "$tmp/sse.out" 20 "SSE (second line, live)"
 wait_same "$tmp/ws.out" "$tmp/want" 20 "the WebSocket follower (second line, live)"
 alive "$put_pid" "the PUT"
 check "the writer ends: 201 with X-Resource-Size; every follower ends with every byte"
