@@ -16,10 +16,11 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const zlib = require('node:zlib');
 const WebSocket = require('ws');
 const { chromium } = require('playwright-core');
 const { startServer, waitFor, within, fail, check, assert, assertEq, runMain } = require('./hfs_server');
+// Screenshots are checked pixel by pixel.
+const { decodePng } = require('./viewer_lib');
 
 const CHROMIUM = process.env.HFS_CHROMIUM || '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
@@ -76,62 +77,6 @@ function makeDir(srv) {
 function zoneTime(file) {
     const ms = Math.floor(fs.statSync(file).mtimeMs);
     return new Date(ms + ZONE_MS).toISOString().slice(0, 19).replace('T', ' ');
-}
-
-// ---- PNG (screenshots are checked pixel by pixel) -----------------------------------------------------------------------
-
-function decodePng(buf) {
-    let pos = 8;
-    let w = 0, h = 0, depth = 0, ctype = 0;
-    const idat = [];
-    while (pos < buf.length) {
-        const len = buf.readUInt32BE(pos);
-        const type = buf.toString('latin1', pos + 4, pos + 8);
-        const data = buf.subarray(pos + 8, pos + 8 + len);
-        if (type === 'IHDR') {
-            w = data.readUInt32BE(0);
-            h = data.readUInt32BE(4);
-            depth = data[8];
-            ctype = data[9];
-            assert(data[12] === 0, 'interlaced PNG');
-        } else if (type === 'IDAT') {
-            idat.push(data);
-        } else if (type === 'IEND') {
-            break;
-        }
-        pos += 12 + len;
-    }
-    assert(depth === 8 && (ctype === 2 || ctype === 6), `PNG depth ${depth} colour type ${ctype}`);
-    const bpp = ctype === 6 ? 4 : 3;
-    const stride = w * bpp;
-    const raw = zlib.inflateSync(Buffer.concat(idat));
-    const px = Buffer.alloc(h * stride);
-    for (let y = 0; y < h; y++) {
-        const f = raw[y * (stride + 1)];
-        const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-        for (let x = 0; x < stride; x++) {
-            const a = x >= bpp ? px[y * stride + x - bpp] : 0;
-            const b = y ? px[(y - 1) * stride + x] : 0;
-            const c = x >= bpp && y ? px[(y - 1) * stride + x - bpp] : 0;
-            let v = line[x];
-            if (f === 1) v += a;
-            else if (f === 2) v += b;
-            else if (f === 3) v += (a + b) >> 1;
-            else if (f === 4) {
-                const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-                v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-            }
-            px[y * stride + x] = v & 255;
-        }
-    }
-    return {
-        w,
-        h,
-        at(x, y) {
-            const i = (Math.round(y) * w + Math.round(x)) * bpp;
-            return [px[i], px[i + 1], px[i + 2]];
-        },
-    };
 }
 
 const near = (a, b, d = 24) => Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) + Math.abs(a[2] - b[2]) <= d;
