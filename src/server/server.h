@@ -104,6 +104,9 @@ void metrics_request(conn *c, const struct http_request *req, uint8_t *rest, siz
 
 void srv_log(hfs_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t srv_now(const hfs_server *s);
+/* Counts a handle of the server's (closed with srv_on_handle_closed, which releases it). */
+void srv_init_handle(hfs_server *s, uv_handle_t *h);
+void srv_on_handle_closed(uv_handle_t *h);
 void srv_handle_released(hfs_server *s); /* a handle's close callback ran */
 void srv_conn_gone(hfs_server *s);       /* a connection was freed */
 
